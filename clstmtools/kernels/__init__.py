@@ -1,0 +1,1 @@
+"""Numba kernels: jitted free functions over preallocated float32 arrays (imports only NumPy and Numba)."""
