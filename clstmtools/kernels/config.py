@@ -7,7 +7,7 @@ FLOAT = np.float32
 
 #: fast-math flags: reassociation and contraction let LLVM vectorize dot products;
 #: no ``nnan``/``ninf`` so that NaN and inf propagate and can be detected.
-FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 #: options shared by every kernel; kernels never set their own
 OPTIONS = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)

@@ -1,0 +1,125 @@
+"""Kernels of the full (feed-forward) layers and of the weight update.
+
+Full layers work on 2-d views ``(N, n)`` of time-major sequences (N = T * batch). The matrix
+products themselves are BLAS calls made by the layers; these kernels add the bias, apply the
+nonlinearity, take its derivative and update weights in place.
+
+Nonlinearity codes: 0 = linear, 1 = sigmoid, 2 = tanh, 3 = relu.
+"""
+import numpy as np
+
+from .config import kernel
+
+LINEAR, SIGMOID, TANH, RELU = 0, 1, 2, 3
+
+
+@kernel
+def bias_activate(Z, bias, kind):
+    """In place: ``Z[n] = f(Z[n] + bias)`` for every row ``n``."""
+    N, no = Z.shape
+    for n in range(N):
+        for i in range(no):
+            x = Z[n, i] + bias[i]
+            if kind == 1:
+                if x > 30.0:
+                    x = np.float32(30.0)
+                elif x < -30.0:
+                    x = np.float32(-30.0)
+                x = np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+            elif kind == 2:
+                x = np.tanh(x)
+            elif kind == 3:
+                if x < 0:
+                    x = np.float32(0.0)
+            Z[n, i] = x
+
+
+@kernel
+def activation_delta(dZ, Y, dY, kind):
+    """``dZ = dY * f'`` with ``f'`` written in terms of the outputs ``Y``."""
+    N, no = Y.shape
+    for n in range(N):
+        for i in range(no):
+            y = Y[n, i]
+            d = dY[n, i]
+            if kind == 1:
+                d *= y * (np.float32(1.0) - y)
+            elif kind == 2:
+                d *= np.float32(1.0) - y * y
+            elif kind == 3:
+                if y <= 0:
+                    d = np.float32(0.0)
+            dZ[n, i] = d
+
+
+@kernel
+def bias_softmax(Z, bias):
+    """In place: clstm's softmax of ``Z[n] + bias``: each exp argument clamped to [-30, 30]
+    (no max subtraction), rows divided by ``max(sum, 1e-9)``."""
+    N, no = Z.shape
+    for n in range(N):
+        total = np.float32(0.0)
+        for i in range(no):
+            x = Z[n, i] + bias[i]
+            if x > 30.0:
+                x = np.float32(30.0)
+            elif x < -30.0:
+                x = np.float32(-30.0)
+            e = np.exp(x)
+            Z[n, i] = e
+            total += e
+        if total < 1e-9:
+            total = np.float32(1e-9)
+        inv = np.float32(1.0) / total
+        for i in range(no):
+            Z[n, i] *= inv
+
+
+@kernel
+def add_column_sums(out, A):
+    """``out[i] += sum_n A[n, i]`` (bias deltas)."""
+    N, no = A.shape
+    for n in range(N):
+        for i in range(no):
+            out[i] += A[n, i]
+
+
+@kernel
+def momentum_update(W, dW, lr, momentum):
+    """clstm's update: ``W += lr * dW`` then ``dW *= momentum`` (dW is the momentum buffer)."""
+    w = W.ravel()
+    d = dW.ravel()
+    for i in range(w.size):
+        w[i] += lr * d[i]
+        d[i] *= momentum
+
+
+@kernel
+def adam_update(W, dW, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    """Adam with decoupled weight decay (AdamW), *ascending* along ``dW`` (clstm's deltas point
+    towards improvement); ``dW`` is consumed (zeroed) and ``step`` counts from 1."""
+    w = W.ravel()
+    d = dW.ravel()
+    mm = m.ravel()
+    vv = v.ravel()
+    c1 = np.float32(1.0) / (np.float32(1.0) - beta1 ** step)
+    c2 = np.float32(1.0) / (np.float32(1.0) - beta2 ** step)
+    decay = np.float32(1.0) - lr * weight_decay
+    for i in range(w.size):
+        g = d[i]
+        mm[i] = beta1 * mm[i] + (np.float32(1.0) - beta1) * g
+        vv[i] = beta2 * vv[i] + (np.float32(1.0) - beta2) * g * g
+        mhat = mm[i] * c1
+        vhat = vv[i] * c2
+        w[i] = w[i] * decay + lr * mhat / (np.sqrt(vhat) + eps)
+        d[i] = 0.0
+
+
+@kernel
+def all_finite(A):
+    """True when no element of ``A`` is NaN or infinite."""
+    a = A.ravel()
+    for i in range(a.size):
+        if not np.isfinite(a[i]):
+            return False
+    return True

@@ -1,0 +1,59 @@
+"""Thread control: how many threads run independent sub-networks, and BLAS kept single-threaded."""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+_state = {"threads": None, "pool": None, "blas_limited": False}
+
+
+def cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(n=0):
+    """Use ``n`` threads for independent work (0: all cores) and limit BLAS to one thread.
+
+    The two directions of a bidirectional layer run on two threads; every matrix product is
+    single-threaded BLAS, so the two levels of parallelism never compete. Results do not depend
+    on the thread count: each thread computes exactly what the serial code would."""
+    n = int(n) if n and int(n) > 0 else cpu_count()
+    if n != _state["threads"]:
+        if _state["pool"] is not None:
+            _state["pool"].shutdown(wait=True)
+        _state["pool"] = ThreadPoolExecutor(max_workers=n - 1) if n > 1 else None
+        _state["threads"] = n
+    if not _state["blas_limited"]:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+        _state["blas_limited"] = True
+    return n
+
+
+def get_threads():
+    if _state["threads"] is None:
+        set_threads(0)
+    return _state["threads"]
+
+
+def run_all(functions):
+    """Call every function (no arguments), spreading them over the threads; the first runs here."""
+    if get_threads() == 1 or len(functions) < 2:
+        for f in functions:
+            f()
+        return
+    futures = [_state["pool"].submit(f) for f in functions[1:]]
+    error = None
+    try:
+        functions[0]()
+    except BaseException as e:  # still wait for the others before raising
+        error = e
+    for fut in futures:
+        try:
+            fut.result()
+        except BaseException as e:
+            error = error or e
+    if error is not None:
+        raise error
