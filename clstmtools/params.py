@@ -1,0 +1,427 @@
+"""The one table of environment parameters of clstmctc, clstmseq and clstmtext, and what it drives:
+parsing, random draws, the params=1 echo, the usage text and the README table."""
+import dataclasses
+import math
+import os
+import re
+import secrets
+import sys
+import textwrap
+import zlib
+
+import Levenshtein
+import numpy as np
+
+CTC, SEQ, TEXT = "clstmctc", "clstmseq", "clstmtext"
+PROGRAMS = (CTC, SEQ, TEXT)
+ALL = frozenset(PROGRAMS)
+CTC_TEXT = frozenset({CTC, TEXT})
+
+NETWORK_KINDS = ("BIDILSTM", "LSTM1", "REVLSTM1", "LRBIDILSTM", "LINBIDILSTM", "BIDILSTM2",
+                 "bidi", "bidi2", "lstm1", "uni", "lrbidi")
+LSTM_TYPES = ("LSTM", "NPLSTM", "LINLSTM", "RELUTANHLSTM", "RELULSTM", "RELU2LSTM")
+OUTPUT_TYPES = ("SoftmaxLayer", "SigmoidLayer", "LinearLayer", "TanhLayer", "ReluLayer")
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+class ParamError(ValueError):
+    """An environment parameter that does not parse or is out of range; the message names it."""
+
+
+def _for_program(value, program):
+    """``value`` itself, or its entry for ``program`` when it is given per program (a dict)."""
+    return value[program] if isinstance(value, dict) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A parameter type: one name out of a fixed list (a tuple, or a dict program -> tuple)."""
+
+    values: object
+
+    def for_program(self, program):
+        return _for_program(self.values, program)
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One environment parameter: its type, default, meaning, readers and how a range is drawn."""
+
+    name: str
+    type: object  # int, float, str, or a Choice
+    default: object  # a value, or a dict program -> value
+    meaning: object  # a line of text, or a dict program -> line
+    programs: frozenset
+    aliases: tuple = ()
+    bound: str = None  # "positive", "nonnegative", or None for any value
+    sentinel: object = None  # one value accepted besides the bound (nhidden2=-1: no second layer)
+    random: bool = None  # whether lo,hi and a:b:c are accepted (None: for numbers and choices)
+    draw: str = None  # "log" or "uniform" for lo,hi (None: log-uniform exactly when positive)
+
+    @property
+    def takes_random(self):
+        return self.type is not str if self.random is None else self.random
+
+    @property
+    def draw_kind(self):
+        return self.draw or ("log" if self.bound == "positive" else "uniform")
+
+    def default_for(self, program):
+        return _for_program(self.default, program)
+
+    def meaning_for(self, program):
+        return _for_program(self.meaning, program)
+
+    def accepts(self, program):
+        """What a value may look like, as the end of a one-line error message."""
+        if isinstance(self.type, Choice):
+            what = "one of " + ", ".join(self.type.for_program(program))
+        elif self.type is str:
+            what = "a non-empty string"
+        else:
+            adjective = {None: "", "positive": "positive ", "nonnegative": "non-negative "}[self.bound]
+            noun = "integer" if self.type is int else "float"
+            what = ("an " if (adjective or noun)[0] in "aeiou" else "a ") + adjective + noun
+            if self.sentinel is not None:
+                what += f" or {format_value(self.sentinel)}"
+        if not self.takes_random:
+            return what
+        if self.type in (int, float):
+            return f"{what}, lo,hi for a random value, or a:b:c to pick one at random"
+        return f"{what}, or a:b:c to pick one at random"
+
+    def parse_one(self, program, text, allow_sentinel=True):
+        """The value that ``text`` (one value, no range) stands for, or None when it is not valid."""
+        if isinstance(self.type, Choice):
+            return text if text in self.type.for_program(program) else None
+        if self.type is str:
+            return text
+        if not (_INT if self.type is int else _FLOAT).fullmatch(text):
+            return None
+        value = self.type(text)
+        if allow_sentinel and self.sentinel is not None and value == self.sentinel:
+            return value
+        if (self.bound == "positive" and value <= 0) or (self.bound == "nonnegative" and value < 0):
+            return None
+        return value
+
+
+def _param(name, type, default, meaning, programs=ALL, **options):
+    return Param(name, type, default, meaning, frozenset(programs), **options)
+
+
+#: every environment parameter of the three programs, in the order of the usage text
+PARAMS = (
+    _param("mode", Choice({CTC: ("train", "errs", "text", "full", "quiet", "dump"), SEQ: ("train", "test"),
+                       TEXT: ("train", "filter")}), "train",
+       {CTC: "train; or run the model given by load= on the file and print per line the errors and "
+             "output (errs), the output (text), everything (full) or nothing (quiet), then the error "
+             "rate; dump prints the file's transcripts",
+        SEQ: "train; or test the model given by load= on the held-out lines",
+        TEXT: "train; or filter: print the output of the model given by load= for each input line"},
+       random=False),
+    _param("load", str, "", "model file (.h5) to start from; its trial attribute sets the start"),
+    _param("save_name", str, "", "where models are saved (required to train clstmctc and clstmtext)"),
+    _param("save_every", int, 0, "save every N lines to save_name-%08d.h5 (0: only when the test "
+       "error improves)", bound="nonnegative"),
+    _param("after_save", str, "", "shell command run after each save"),
+    _param("after_start", str, "", "shell command run once training has started"),
+    _param("after_test", str, "", "shell command run after each test"),
+    _param("ntrain", int, {CTC: 1000000, SEQ: 10000000, TEXT: 1000000}, "number of training lines",
+       bound="positive"),
+    _param("lrate", float, 1e-4, "learning rate", bound="positive"),
+    _param("nhidden", int, 100, "LSTM cells per direction of the first layer", aliases=("hidden",),
+       bound="positive"),
+    _param("nhidden2", int, -1, "LSTM cells per direction of the second layer of BIDILSTM2 (-1: none)",
+       aliases=("hidden2",), bound="positive", sentinel=-1),
+    _param("pseudo_batch", int, 1, "update the weights every N lines", CTC_TEXT, aliases=("batch",),
+       bound="positive"),
+    _param("momentum", float, 0.9, "momentum of the weight updates", bound="nonnegative"),
+    _param("display_every", int, 0, "write a picture of the outputs every N lines (0: never)",
+       bound="nonnegative"),
+    _param("display", str, "", "file name of that picture (empty: save_name-display.png)"),
+    _param("report_every", int, {CTC: 1, SEQ: 100, TEXT: 1}, "print a report every N lines (0: never)",
+       bound="nonnegative"),
+    _param("randomize", int, 1, "1: train on the lines in random order; 0: in file order",
+       bound="nonnegative"),
+    _param("lrnorm", Choice(("none", "len", "batch")), "batch",
+       "divide the learning rate by nothing, the time steps, or the lines of each update"),
+    _param("dewarp", Choice(("none", "mean", "center", "auto")), "auto",
+       "text-line normalization (auto: chosen by the kind of input)", {CTC}),
+    _param("target_height", int, 48, "height of the lines after normalization", {CTC}, bound="positive"),
+    _param("norm_range", float, 4.0, "half-height of the normalized band, in mean deviations of the ink",
+       {CTC}, bound="positive"),
+    _param("norm_vscale", float, 1.0, "vertical scale factor of mean normalization", {CTC},
+       bound="positive"),
+    _param("norm_smooth2d", float, 1.0, "2-d smoothing of center normalization, relative to the height",
+       {CTC}, bound="nonnegative"),
+    _param("norm_smooth1d", float, 0.3, "smoothing of the center line, relative to the height", {CTC},
+       bound="nonnegative"),
+    _param("lstm", Choice(NETWORK_KINDS), "BIDILSTM", "network kind"),
+    _param("lstm_type", Choice(LSTM_TYPES), "LSTM", "LSTM cell type of BIDILSTM"),
+    _param("output_type", Choice(OUTPUT_TYPES), "SoftmaxLayer", "output layer of BIDILSTM"),
+    _param("target_name", str, "ctc", "ctc: align by CTC; else the name of a dataset of pre-aligned "
+       "targets in the file", {CTC}, random=True),
+    _param("testset", str, "", "test file (clstmctc: HDF5, clstmtext: text pairs)", CTC_TEXT),
+    _param("test_every", int, {CTC: -1, SEQ: 1000, TEXT: -1}, "test every N lines (0 or -1: never)"),
+    _param("maxeval", int, 1000000000, "test on at most N lines", CTC_TEXT, bound="positive"),
+    _param("start", int, -1, "trial number to start from (-1: the loaded model's trial, or 0)"),
+    _param("info", int, 0, "1: print information about the network", bound="nonnegative"),
+    _param("params_only", int, 0, "1: print the parameters and stop", bound="nonnegative"),
+    _param("verbose", int, 0, "1: print more while running", bound="nonnegative"),
+    _param("params", int, 0, "1: print every parameter as #: name = value", bound="nonnegative",
+       random=False),
+    _param("seed", int, 0, "seed of every random choice (0: a fresh one, printed by params=1)",
+       aliases=("randseed",), bound="nonnegative", random=False),
+    _param("eval", int, 0, "1: same as mode=errs (the old name)", {CTC}, bound="nonnegative"),
+    _param("testmod", int, 10, "lines whose index is a multiple of N are held out for testing", {SEQ},
+       bound="positive"),
+    _param("ntest", int, 1000000000, "test on at most N lines", {SEQ}, bound="positive"),
+    _param("debug_nets", int, 0, "1: print the network's weights while training", {SEQ},
+       bound="nonnegative"),
+    _param("debug_states", int, 0, "1: print the network's states while training", {SEQ},
+       bound="nonnegative"),
+    _param("neps", int, 3, "empty input steps before the text and after each character", {TEXT},
+       bound="nonnegative"),
+    _param("ctc", Choice(("clstm", "standard")), "clstm",
+       "CTC alignment: clstm's (no blank skipping), or standard (Graves)", CTC_TEXT),
+    _param("minibatch", int, 1, "lines run through the network together", CTC_TEXT, bound="positive"),
+    _param("threads", int, 0, "threads to compute with (0: all cores)", bound="nonnegative"),
+    _param("optimizer", Choice(("sgd", "adam")), "sgd", "sgd: clstm's momentum updates; adam: Adam"),
+    _param("weight_decay", float, 0.0, "weight decay per update", bound="nonnegative"),
+    _param("beta1", float, 0.9, "Adam's first-moment decay", bound="nonnegative"),
+    _param("beta2", float, 0.999, "Adam's second-moment decay", bound="nonnegative"),
+    _param("eps", float, 1e-8, "Adam's epsilon", bound="positive"),
+    _param("init", Choice(("clstm", "scaled")), "clstm",
+       "initial weights: clstm's uniform (-0.01, 0.01), or scaled by the fan-in"),
+    _param("lrate_decay", float, 1.0, "multiply the learning rate by this every 1000 lines (1: never)",
+       bound="positive"),
+    _param("warmup", int, 0, "raise the learning rate linearly over the first N lines", bound="nonnegative"),
+    _param("conf", int, 0, "1: with mode=text, print each line's mean character confidence", {CTC},
+       bound="nonnegative"),
+    _param("strict", int, 0, "1: unlabeled images in a folder are errors, not skipped", {CTC},
+       bound="nonnegative"),
+    _param("debug", int, 0, "1: print a traceback on errors", bound="nonnegative"),
+    _param("beam", int, 0, "0: best-path decoding; N > 0: prefix beam search of width N", {CTC},
+       bound="nonnegative"),
+)
+
+BY_NAME = {param.name: param for param in PARAMS}
+
+
+def _check_program(program):
+    if program not in ALL:
+        raise ValueError(f"unknown program {program!r}: expected one of {', '.join(PROGRAMS)}")
+
+
+def params_of(program):
+    """The parameters ``program`` reads, in table order."""
+    _check_program(program)
+    return tuple(param for param in PARAMS if program in param.programs)
+
+
+def _names_of(program):
+    """Every name and alias ``program`` reads -> its parameter's name."""
+    return {name: param.name for param in params_of(program) for name in (param.name, *param.aliases)}
+
+
+def format_value(value):
+    """A value as text: echoed, stored in a model, and read back to the same value."""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _draw_rng(seed, name):
+    """A generator for drawing parameter ``name``: independent of which other parameters are drawn."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, zlib.crc32(name.encode()))))
+
+
+def _draw_range(param, lo, hi, rng):
+    if param.draw_kind == "uniform":
+        if param.type is int:
+            return int(rng.integers(lo, hi, endpoint=True))
+        return float(rng.uniform(lo, hi))
+    if param.type is int:  # log-uniform over the integers lo..hi
+        return int(min(max(math.floor(math.exp(rng.uniform(math.log(lo), math.log(hi + 1)))), lo), hi))
+    return float(min(max(math.exp(rng.uniform(math.log(lo), math.log(hi))), lo), hi))
+
+
+def _resolve(param, program, var, raw, seed):
+    """The value of ``param`` set to ``raw`` in variable ``var``, and whether it was drawn at random."""
+    def invalid():
+        return ParamError(f"{var}={raw!r}: expected {param.accepts(program)}")
+
+    if param.type is str and not param.takes_random:
+        return raw, False
+    text = raw.strip()
+    if param.takes_random and ":" in text:
+        options = [param.parse_one(program, piece.strip()) for piece in text.split(":")]
+        if any(option is None or option == "" for option in options):
+            raise invalid()
+        return options[int(_draw_rng(seed, param.name).integers(len(options)))], True
+    if param.takes_random and "," in text and param.type in (int, float):
+        ends = [param.parse_one(program, piece.strip(), allow_sentinel=False) for piece in text.split(",")]
+        if len(ends) != 2 or None in ends:
+            raise invalid()
+        lo, hi = ends
+        if lo > hi:
+            raise ParamError(f"{var}={raw!r}: a range lo,hi needs lo <= hi")
+        return _draw_range(param, lo, hi, _draw_rng(seed, param.name)), True
+    value = param.parse_one(program, text)
+    if value is None or value == "":
+        raise invalid()
+    return value, False
+
+
+def _raw_setting(param, environ):
+    """(variable, text) of ``param`` in ``environ`` under its name or an alias, or None if unset."""
+    found = [(name, environ[name]) for name in (param.name, *param.aliases) if name in environ]
+    if len({text for _, text in found}) > 1:
+        setting = " and ".join(f"{name}={text!r}" for name, text in found)
+        raise ParamError(f"{setting} disagree: set only one of them")
+    return found[0] if found else None
+
+
+class Settings:
+    """The parameters of one run as resolved: attribute access, the seed used, and the run's generator."""
+
+    def __init__(self, program, resolved, drawn, seed):
+        self.program = program
+        #: name -> value of every parameter of the program, drawn values and the seed used included
+        self.resolved = resolved
+        #: names of the parameters whose value was drawn at random, in table order
+        self.drawn = drawn
+        self.seed = seed
+        self._names = _names_of(program)
+        #: the run's generator (weight initialization, sample order), independent of the draws
+        self.rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
+
+    def get(self, name, default=None):
+        """The value of parameter ``name`` (or an alias), or ``default`` if the program has none."""
+        return self.resolved.get(self._names.get(name, name), default)
+
+    def __getattr__(self, name):
+        # only reached when ordinary lookup fails; __dict__ avoids recursion before __init__ ran
+        canonical = self.__dict__.get("_names", {}).get(name)
+        if canonical is None:
+            raise AttributeError(f"{self.__dict__.get('program')} has no parameter {name!r}")
+        return self.__dict__["resolved"][canonical]
+
+    def attributes(self):
+        """name -> value as text, for every parameter: to store in a saved model."""
+        return {name: format_value(value) for name, value in self.resolved.items()}
+
+    def __repr__(self):
+        return f"Settings({self.program!r}, seed={self.seed}, drawn={self.drawn})"
+
+
+def read_params(program, environ=None, stderr=None):
+    """Read, check and resolve every parameter of ``program`` from the environment.
+
+    ``lo,hi`` draws a value and ``a:b:c`` picks one, from generators seeded by ``seed`` (0 or
+    unset: a fresh random seed, recorded in the result). With ``params=1`` every value is echoed
+    as ``#: name = value`` to ``stderr`` (default ``sys.stderr``). Raises ``ParamError``."""
+    _check_program(program)
+    environ = os.environ if environ is None else environ
+    found = {param.name: _raw_setting(param, environ) for param in params_of(program)}
+    seed_setting = found["seed"]
+    seed = _resolve(BY_NAME["seed"], program, *seed_setting, 0)[0] if seed_setting else 0
+    if seed == 0:
+        seed = secrets.randbelow(2**31 - 1) + 1
+    resolved, drawn = {}, []
+    for param in params_of(program):
+        if param.name == "seed":
+            value, was_drawn = seed, False
+        elif found[param.name] is None:
+            value, was_drawn = param.default_for(program), False
+        else:
+            value, was_drawn = _resolve(param, program, *found[param.name], seed)
+        resolved[param.name] = value
+        if was_drawn:
+            drawn.append(param.name)
+    settings = Settings(program, resolved, tuple(drawn), seed)
+    if settings.params:
+        stream = sys.stderr if stderr is None else stderr
+        for name, text in settings.attributes().items():
+            print(f"#: {name} = {text}", file=stream)
+        stream.flush()
+    return settings
+
+
+def closest_name(name, program):
+    """The parameter name or alias of ``program`` nearest to ``name`` by edit distance."""
+    return min(_names_of(program), key=lambda known: (Levenshtein.distance(name, known), known))
+
+
+def suspicious_names(environ, program):
+    """Lower-case variables in ``environ`` that look like misspelled parameters of ``program``.
+
+    Unknown variables are not errors (the environment is shared with everything else); a name
+    that no program reads but that is one or two edits (one, for names up to four letters) from
+    a parameter of ``program`` probably is a typo worth a warning. Sorted."""
+    known = {name for param in PARAMS for name in (param.name, *param.aliases)}
+    suspects = []
+    for name in environ:
+        if name in known or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            continue
+        limit = 1 if len(name) <= 4 else 2
+        if Levenshtein.distance(name, closest_name(name, program)) <= limit:
+            suspects.append(name)
+    return sorted(suspects)
+
+
+def _shown(value):
+    return '""' if value == "" else format_value(value)
+
+
+_USAGE_HEAD = """\
+Parameters are environment variables: NAME=value {program} ...
+A number lo,hi draws a random value in that range, a:b:c picks one of the
+values at random; seed= repeats the draws, params=1 prints every value used."""
+
+
+def usage(program, synopsis, formats):
+    """The usage text of ``program``: ``synopsis``, every parameter with its default and
+    meaning, then ``formats`` (the file formats, as the driver words them)."""
+    lines = [synopsis.rstrip(), "", _USAGE_HEAD.format(program=program), ""]
+    for param in params_of(program):
+        meaning = param.meaning_for(program)
+        if param.aliases:
+            meaning += " (also " + ", ".join(param.aliases) + ")"
+        if isinstance(param.type, Choice):
+            meaning += "; one of " + " ".join(param.type.for_program(program))
+        left = f"  {param.name}={_shown(param.default_for(program))}"
+        if len(left) > 23:
+            lines.append(left)
+            left = ""
+        lines.append(textwrap.fill(meaning, 79, initial_indent=left.ljust(24), subsequent_indent=" " * 24,
+                                   break_on_hyphens=False))
+    lines += ["", "File formats:", formats.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def _per_program_cell(param, value_of, shown):
+    """One table cell for a setting that may differ by program: the common value, then exceptions."""
+    values = {program: value_of(program) for program in PROGRAMS if program in param.programs}
+    ordered = list(values.values())
+    common = max(ordered, key=ordered.count)
+    cell = shown(common)
+    exceptions = [f"{program}: {shown(value)}" for program, value in values.items() if value != common]
+    return cell + (" (" + "; ".join(exceptions) + ")" if exceptions else "")
+
+
+def markdown_table():
+    """The README's parameter table (Markdown): name, default, programs, meaning."""
+    rows = ["| name | default | programs | meaning |", "| --- | --- | --- | --- |"]
+    for param in PARAMS:
+        name = f"`{param.name}`" + "".join(f" (`{alias}`)" for alias in param.aliases)
+        default = _per_program_cell(param, param.default_for, lambda value: f"`{_shown(value)}`")
+        programs = "all" if param.programs == ALL else ", ".join(p for p in PROGRAMS if p in param.programs)
+        meaning = param.meaning if isinstance(param.meaning, str) else "; ".join(
+            f"{program}: {text}" for program, text in param.meaning.items())
+        if isinstance(param.type, Choice):
+            meaning += "; one of " + _per_program_cell(
+                param, param.type.for_program, lambda values: ", ".join(f"`{v}`" for v in values))
+        rows.append(f"| {name} | {default} | {programs} | {meaning.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,53 @@
+"""Print the README's parameter table from clstmtools.params, or check or rewrite it in the README.
+
+    python scripts/params_table.py                  print the table (Markdown)
+    python scripts/params_table.py --check README.md   exit 1 if the README's table is out of date
+    python scripts/params_table.py --write README.md   replace the README's table
+
+The table sits between the lines ``<!-- params:begin -->`` and ``<!-- params:end -->``.
+"""
+import argparse
+import sys
+
+from clstmtools.params import markdown_table
+
+BEGIN, END = "<!-- params:begin -->", "<!-- params:end -->"
+
+
+def split_readme(path, text):
+    """(before, table, after) of ``text`` around the markers; SystemExit(2) if they are missing."""
+    start, stop = text.find(BEGIN), text.find(END)
+    if start < 0 or stop < start:
+        print(f"{path}: no {BEGIN} ... {END} section for the parameter table", file=sys.stderr)
+        sys.exit(2)
+    start += len(BEGIN)
+    return text[:start], text[start:stop], text[stop:]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--check", metavar="README", help="exit 1 if README's table differs from the table")
+    action.add_argument("--write", metavar="README", help="replace README's table by the table")
+    args = parser.parse_args(argv)
+    table = markdown_table()
+    path = args.check or args.write
+    if path is None:
+        sys.stdout.write(table)
+        return 0
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    before, current, after = split_readme(path, text)
+    if args.check:
+        if current.strip() != table.strip():
+            print(f"{path}: the parameter table is out of date; run "
+                  f"python scripts/params_table.py --write {path}", file=sys.stderr)
+            return 1
+        return 0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(before + "\n" + table + after)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
