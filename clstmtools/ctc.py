@@ -1,0 +1,251 @@
+"""CTC for training and decoding: clstm's alignment, the standard CTC loss, decoders, and the trainer's mode switch.
+
+Outputs are ``(T, nclasses)`` matrices of per-step class posteriors (softmax outputs), class 0
+the blank; labels are lists of ints in ``1..nclasses-1``. Everything returned to the network is
+float32; the alignment and decoding work is done by the kernels in ``kernels/ctc.py``.
+"""
+import numpy as np
+
+from .kernels import ctc as kernels
+from .kernels.config import FLOAT
+from .sequence import Sequence
+
+#: the training modes: clstm's alignment, or standard (Graves) CTC
+CTC_MODES = ("clstm", "standard")
+#: clstm floors outputs at this before aligning
+ALIGN_FLOOR = 1e-5
+#: clstm's penalty for starting late or finishing early in its forward algorithm
+ALIGN_SKIP = -5.0
+#: probabilities are clamped at this before taking their log
+LOG_FLOOR = 1e-30
+#: clstm's floor on a row sum before dividing by it
+ROW_FLOOR = 1e-9
+
+
+def check_ctc_mode(mode):
+    """Raise ValueError unless ``mode`` is one of CTC_MODES."""
+    if mode not in CTC_MODES:
+        raise ValueError(f"unknown ctc mode {mode!r}: use clstm or standard")
+    return mode
+
+
+def _outputs_matrix(outputs):
+    matrix = np.ascontiguousarray(outputs, dtype=FLOAT)
+    if matrix.ndim != 2:
+        raise ValueError(f"CTC outputs must be a (T, nclasses) matrix, got shape {matrix.shape}")
+    return matrix
+
+
+def _label_array(labels, nclasses):
+    array = np.asarray(labels)
+    if array.size == 0:
+        return np.zeros(0, np.int64)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise ValueError(f"labels must be a list of integers, got {array.dtype} of shape {array.shape}")
+    bad = np.flatnonzero((array < 1) | (array >= nclasses))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"label {int(array[i])} at position {i} is outside 1..{nclasses - 1} (0 is the blank)")
+    return array.astype(np.int64)
+
+
+def _state_classes(labels):
+    """The class of each state of the blank-interleaved transcript: blank, c_1, blank, ..., c_L, blank."""
+    states = np.zeros(2 * len(labels) + 1, np.int64)
+    states[1::2] = labels
+    return states
+
+
+def min_ctc_steps(labels):
+    """The fewest time steps that can emit ``labels`` under standard CTC: L plus one blank per adjacent repeat."""
+    labels = np.asarray(labels)
+    return int(len(labels) + np.count_nonzero(labels[1:] == labels[:-1]))
+
+
+# --- clstm's alignment ------------------------------------------------------------------------
+
+
+def mktargets(labels, nclasses):
+    """clstm's ``(2L+1, nclasses)`` float32 target matrix: one-hot rows blank, c_1, blank, ..., c_L, blank."""
+    states = _state_classes(_label_array(labels, nclasses))
+    targets = np.zeros((len(states), nclasses), FLOAT)
+    targets[np.arange(len(states)), states] = 1
+    return targets
+
+
+def _onehot_classes(targets):
+    """The class of each row when every row of ``targets`` is one-hot, else None."""
+    if np.all((targets == 0) | (targets == 1)) and np.all(targets.sum(axis=1) == 1):
+        return np.argmax(targets, axis=1).astype(np.int64)
+    return None
+
+
+def _state_weights(lmatch):
+    epath = np.empty(lmatch.shape)
+    kernels.clstm_state_weights(epath, lmatch, ALIGN_SKIP, np.empty(lmatch.shape[1]))
+    return epath
+
+
+def _align_states(outputs, state_class):
+    """clstm's alignment for one-hot targets given as the class of each state (O(T*C + T*S))."""
+    T, nclasses = outputs.shape
+    lmatch = np.empty((T, len(state_class)))
+    kernels.clstm_lmatch_onehot(lmatch, outputs, state_class, ALIGN_FLOOR)
+    aligned = np.empty_like(outputs)
+    kernels.states_to_classes(aligned, _state_weights(lmatch), state_class, np.empty(nclasses))
+    return aligned
+
+
+def ctc_align_targets(outputs, targets):
+    """clstm's CTC alignment (reference.md section 4): the ``(T, C)`` float32 targets for ``outputs``.
+
+    ``targets`` is an ``(S, C)`` matrix of target states, usually ``mktargets(labels, C)``; one-hot
+    matrices take a fast path, any other non-negative matrix works through matrix products."""
+    outputs = _outputs_matrix(outputs)
+    targets = np.asarray(targets, np.float64)
+    if targets.ndim != 2 or targets.shape[0] == 0 or targets.shape[1] != outputs.shape[1]:
+        raise ValueError(f"CTC targets must be an (S >= 1, {outputs.shape[1]}) matrix, got shape {targets.shape}")
+    if np.any(targets < 0) or not np.all(np.isfinite(targets)):
+        raise ValueError("CTC targets must be finite and non-negative")
+    state_class = _onehot_classes(targets)
+    if state_class is not None:
+        return _align_states(outputs, state_class)
+    normed = np.empty(outputs.shape)
+    kernels.clstm_floor_rows(normed, outputs, ALIGN_FLOOR)
+    with np.errstate(divide="ignore"):
+        lmatch = np.log(normed @ targets.T)
+    aligned = _state_weights(lmatch) @ targets
+    aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), ROW_FLOOR)
+    return aligned.astype(FLOAT)
+
+
+def seq_ctc_align(aligned, outputs, targets):
+    """clstm's ``ctc_align_targets`` on Sequences (batch 1): fills and returns ``aligned`` as (T, C, 1).
+
+    ``outputs`` is a (T, C, 1) Sequence of network outputs, ``targets`` an (S, C, 1) Sequence of
+    target states (e.g. ``Sequence(mktargets(labels, C))``)."""
+    for name, sequence in (("aligned", aligned), ("outputs", outputs), ("targets", targets)):
+        if not isinstance(sequence, Sequence):
+            raise TypeError(f"seq_ctc_align: {name} must be a Sequence, got {type(sequence).__name__}")
+    for name, sequence in (("outputs", outputs), ("targets", targets)):
+        if sequence.batch != 1:
+            raise ValueError(f"seq_ctc_align needs batch 1, but {name} has batch {sequence.batch}")
+    result = ctc_align_targets(outputs.data[:, 0, :], targets.data[:, 0, :])
+    aligned.resize(result.shape[0], result.shape[1], 1)
+    aligned.data[:, 0, :] = result
+    return aligned
+
+
+# --- standard CTC -----------------------------------------------------------------------------
+
+
+def _ctc_posteriors(outputs, labels):
+    """``(log p(labels | outputs), (T, S) state posteriors, state classes)`` by forward-backward."""
+    state_class = _state_classes(labels)
+    shape = (outputs.shape[0], len(state_class))
+    log_emit, log_alpha, log_beta = np.empty(shape), np.empty(shape), np.empty(shape)
+    kernels.ctc_log_emissions(log_emit, outputs, state_class, LOG_FLOOR)
+    log_likelihood, _ = kernels.ctc_forward_backward(log_alpha, log_beta, log_emit, state_class)
+    kernels.ctc_state_posteriors(log_alpha, log_alpha, log_beta, log_emit)
+    return log_likelihood, log_alpha, state_class
+
+
+def ctc_loss(outputs, labels):
+    """Standard CTC: ``(nll, aligned)`` for ``(T, C)`` softmax outputs and a label list (blank 0).
+
+    ``nll = -log p(labels | outputs)``; ``aligned`` is the ``(T, C)`` float32 class posterior, so that
+    ``outputs - aligned`` is the gradient of ``nll`` with respect to the pre-softmax activations.
+    When the labels cannot fit in T steps, ``nll`` is inf and ``aligned`` is a copy of ``outputs``,
+    which makes training on it a no-op."""
+    outputs = _outputs_matrix(outputs)
+    labels = _label_array(labels, outputs.shape[1])
+    if outputs.shape[0] < min_ctc_steps(labels):
+        return float("inf"), outputs.copy()
+    log_likelihood, posteriors, state_class = _ctc_posteriors(outputs, labels)
+    aligned = np.empty_like(outputs)
+    kernels.states_to_classes(aligned, posteriors, state_class, np.empty(outputs.shape[1]))
+    return -float(log_likelihood), aligned
+
+
+# --- decoders ---------------------------------------------------------------------------------
+
+
+def _greedy_decode(decode_into, outputs):
+    codes = np.empty(outputs.shape[0], np.int64)
+    steps = np.empty(outputs.shape[0], np.int64)
+    count = decode_into(codes, steps, outputs)
+    return codes[:count], steps[:count]
+
+
+def trivial_decode(outputs):
+    """clstm's decoder: the best class of each run of non-blank steps closed by a blank step."""
+    codes, _ = _greedy_decode(kernels.trivial_decode_into, _outputs_matrix(outputs))
+    return codes.tolist()
+
+
+def best_path_decode(outputs):
+    """Arg-max class per step, repeats collapsed, blanks dropped."""
+    codes, _ = _greedy_decode(kernels.best_path_decode_into, _outputs_matrix(outputs))
+    return codes.tolist()
+
+
+def beam_search_decode(outputs, beam_width=10):
+    """CTC prefix beam search: ``(labels, log-probability)`` of the most probable labelling found."""
+    outputs = _outputs_matrix(outputs)
+    if int(beam_width) != beam_width or beam_width < 1:
+        raise ValueError(f"beam_width must be a positive integer, got {beam_width!r}")
+    beam_width = int(beam_width)
+    size = outputs.shape[0] * beam_width + 1
+    parent, label, length = (np.empty(size, np.int64) for _ in range(3))
+    node, log_probability = kernels.beam_search_into(parent, label, length, outputs, beam_width, LOG_FLOOR)
+    labels = []
+    while node != 0:
+        labels.append(int(label[node]))
+        node = parent[node]
+    return labels[::-1], float(log_probability)
+
+
+def char_confidences(outputs, labels=None):
+    """Per decoded character, ``(time step, posterior)``: where it sits and how sure the network is.
+
+    Without ``labels``, the characters are the best-path decoding and each one's step is where its
+    output peaks within its run. With ``labels`` (e.g. a beam-search result), each label's step is
+    where the standard CTC alignment most probably emits it. The posterior is the network's output
+    for that character at that step."""
+    outputs = _outputs_matrix(outputs)
+    if labels is None:
+        codes, steps = _greedy_decode(kernels.best_path_decode_into, outputs)
+    else:
+        codes = _label_array(labels, outputs.shape[1])
+        if outputs.shape[0] < min_ctc_steps(codes):
+            raise ValueError(f"{len(codes)} labels cannot be aligned to {outputs.shape[0]} time steps")
+        if len(codes) == 0:
+            return []
+        _, posteriors, _ = _ctc_posteriors(outputs, codes)
+        steps = np.argmax(posteriors[:, 1::2], axis=0)
+    return [(int(t), float(outputs[t, c])) for t, c in zip(steps, codes)]
+
+
+# --- the trainer's interface ------------------------------------------------------------------
+
+
+def ctc_targets(outputs, labels, mode):
+    """``(aligned, loss)`` for one line: the targets to train ``outputs`` towards, and the loss reported.
+
+    ``mode`` "clstm": clstm's alignment, loss = ``-sum(aligned * log(max(outputs, 1e-30)))``;
+    "standard": ``ctc_loss`` (loss = negative log-likelihood, inf when the labels do not fit).
+    The network's deltas are ``aligned - outputs``."""
+    check_ctc_mode(mode)
+    if mode == "standard":
+        loss, aligned = ctc_loss(outputs, labels)
+        return aligned, loss
+    outputs = _outputs_matrix(outputs)
+    aligned = _align_states(outputs, _state_classes(_label_array(labels, outputs.shape[1])))
+    return aligned, float(kernels.cross_entropy(aligned, outputs, LOG_FLOOR))
+
+
+def decode(outputs, mode):
+    """The decoder that goes with a training mode: clstm -> trivial_decode, standard -> best_path_decode."""
+    if check_ctc_mode(mode) == "clstm":
+        return trivial_decode(outputs)
+    return best_path_decode(outputs)

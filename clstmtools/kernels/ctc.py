@@ -1,0 +1,439 @@
+"""CTC kernels: clstm's alignment, standard (Graves) CTC forward-backward, and the greedy and beam decoders.
+
+Conventions: ``outputs`` is a ``(T, C)`` float32 matrix of per-step class posteriors (rows are time
+steps, class 0 is the blank); target *states* are the rows of a ``(S, C)`` target matrix, and
+``state_class[s]`` is the class of state ``s`` when that matrix is one-hot (for a transcript of
+``L`` labels, ``S = 2L+1`` and the states are blank, c_1, blank, ..., c_L, blank). Log-space
+tables are float64; what goes back to the network is float32.
+"""
+import numpy as np
+
+from .config import kernel
+
+NEG_INF = -np.inf
+
+
+# --- log-space helpers ------------------------------------------------------------------------
+
+
+@kernel
+def clstm_logadd(x, y):
+    """clstm's ``log(exp(x) + exp(y))``: ``max(x, y)`` once the two are more than 10 apart.
+
+    Also -inf-safe (clstm's own version gives NaN for two -inf, which only a target row of
+    zeros can produce)."""
+    if x == NEG_INF:
+        return y
+    if y == NEG_INF:
+        return x
+    if abs(x - y) > 10.0:
+        return max(x, y)
+    return np.log(np.exp(x - y) + 1.0) + y
+
+
+@kernel
+def logaddexp(x, y):
+    """Exact ``log(exp(x) + exp(y))``, -inf-safe."""
+    if x < y:
+        x, y = y, x
+    if y == NEG_INF:
+        return x
+    return x + np.log1p(np.exp(y - x))
+
+
+# --- clstm's alignment (reference.md section 4) -----------------------------------------------
+
+
+@kernel
+def clstm_lmatch_onehot(lmatch, outputs, state_class, floor):
+    """``lmatch[t, s] = log(p[t, state_class[s]])`` where ``p`` is ``outputs`` floored and renormalized.
+
+    O(T*C) for the row sums and O(T*S) for the matches, instead of O(T*S*C) for the products."""
+    T, C = outputs.shape
+    S = state_class.shape[0]
+    for t in range(T):
+        total = 0.0
+        for c in range(C):
+            total += max(np.float64(outputs[t, c]), floor)
+        log_total = np.log(total)
+        for s in range(S):
+            lmatch[t, s] = np.log(max(np.float64(outputs[t, state_class[s]]), floor)) - log_total
+
+
+@kernel
+def clstm_floor_rows(normed, outputs, floor):
+    """``normed[t] = max(outputs[t], floor) / sum(max(outputs[t], floor))`` in float64 (general targets)."""
+    T, C = outputs.shape
+    for t in range(T):
+        total = 0.0
+        for c in range(C):
+            value = max(np.float64(outputs[t, c]), floor)
+            normed[t, c] = value
+            total += value
+        for c in range(C):
+            normed[t, c] /= total
+
+
+@kernel
+def clstm_state_weights(epath, lmatch, skip, row):
+    """clstm's forward-backward over target states: ``epath`` (T, S) gets the column-normalized path weights.
+
+    Forward pass: ``v[s] = skip*s`` before step 0; at step ``t`` the row shifted by one state
+    (with ``skip*t`` entering state 0) is log-added to the row itself, plus ``lmatch[t]``; only
+    "stay" and "advance by one" transitions. The backward pass is the same recursion on ``lmatch``
+    reversed in both axes. ``both = forward + backward``; ``epath = exp(both - max(both))`` with the
+    exponent clamped to [-30, 30], then each column divided by its sum (1e-9 for a zero column).
+    ``row`` is an (S,) float64 work vector."""
+    T, S = lmatch.shape
+    for s in range(S):
+        row[s] = skip * s
+    for t in range(T):
+        entering = skip * t
+        for s in range(S):
+            match = lmatch[t, s]
+            stay = row[s] + match
+            advance = entering + match
+            entering = row[s]
+            row[s] = clstm_logadd(stay, advance)
+            epath[t, s] = row[s]
+    for j in range(S):
+        row[j] = skip * j
+    for i in range(T):
+        t = T - 1 - i
+        entering = skip * i
+        for j in range(S):
+            s = S - 1 - j
+            match = lmatch[t, s]
+            stay = row[j] + match
+            advance = entering + match
+            entering = row[j]
+            row[j] = clstm_logadd(stay, advance)
+            epath[t, s] += row[j]
+
+    top = NEG_INF
+    for t in range(T):
+        for s in range(S):
+            top = max(top, epath[t, s])
+    if not np.isfinite(top):
+        top = 0.0
+    for s in range(S):
+        row[s] = 0.0
+    for t in range(T):
+        for s in range(S):
+            exponent = min(max(epath[t, s] - top, -30.0), 30.0)
+            epath[t, s] = np.exp(exponent)
+            row[s] += epath[t, s]
+    for s in range(S):
+        if row[s] == 0.0:
+            row[s] = 1e-9
+    for t in range(T):
+        for s in range(S):
+            epath[t, s] /= row[s]
+
+
+@kernel
+def states_to_classes(aligned, weights, state_class, class_sums):
+    """``aligned[t, c] = sum of weights[t, s] over states s of class c``, each row divided by max(its sum, 1e-9).
+
+    Touches only the classes of the states (plus the zeroing of ``aligned``); ``class_sums`` is a
+    (C,) float64 work vector so that the many blank states are summed in double precision."""
+    T, C = aligned.shape
+    S = state_class.shape[0]
+    for t in range(T):
+        for c in range(C):
+            aligned[t, c] = np.float32(0.0)
+        total = 0.0
+        for s in range(S):
+            class_sums[state_class[s]] = 0.0
+        for s in range(S):
+            class_sums[state_class[s]] += weights[t, s]
+            total += weights[t, s]
+        total = max(total, 1e-9)
+        for s in range(S):
+            aligned[t, state_class[s]] = np.float32(class_sums[state_class[s]] / total)
+
+
+@kernel
+def cross_entropy(aligned, outputs, floor):
+    """``-sum(aligned * log(max(outputs, floor)))`` in float64, skipping the zero targets."""
+    T, C = outputs.shape
+    total = 0.0
+    for t in range(T):
+        for c in range(C):
+            target = np.float64(aligned[t, c])
+            if target != 0.0:
+                total -= target * np.log(max(np.float64(outputs[t, c]), floor))
+    return total
+
+
+# --- standard CTC (Graves et al. 2006) --------------------------------------------------------
+
+
+@kernel
+def ctc_log_emissions(log_emit, outputs, state_class, floor):
+    """``log_emit[t, s] = log(max(outputs[t, state_class[s]], floor))``: only the label columns, O(T*S)."""
+    T = outputs.shape[0]
+    S = state_class.shape[0]
+    for t in range(T):
+        for s in range(S):
+            log_emit[t, s] = np.log(max(np.float64(outputs[t, state_class[s]]), floor))
+
+
+@kernel
+def ctc_can_skip(state_class, s):
+    """Whether a path may jump from state ``s - 2`` to ``s``: ``s`` is a label distinct from the label before."""
+    return s >= 2 and state_class[s] != 0 and state_class[s] != state_class[s - 2]
+
+
+@kernel
+def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
+    """Fill the CTC forward and backward tables; return ``(log p from alpha, log p from beta)``.
+
+    Both tables include the emission at their own step (as in warp-ctc), so the state posterior
+    is ``alpha + beta - log_emit - log p``. The two returned values agree up to rounding; -inf
+    means the labels cannot be emitted in T steps."""
+    T, S = log_emit.shape
+    for t in range(T):
+        for s in range(S):
+            log_alpha[t, s] = NEG_INF
+            log_beta[t, s] = NEG_INF
+    if T == 0:
+        return (0.0, 0.0) if S == 1 else (NEG_INF, NEG_INF)
+
+    log_alpha[0, 0] = log_emit[0, 0]
+    if S > 1:
+        log_alpha[0, 1] = log_emit[0, 1]
+    for t in range(1, T):
+        for s in range(S):
+            total = log_alpha[t - 1, s]
+            if s >= 1:
+                total = logaddexp(total, log_alpha[t - 1, s - 1])
+            if ctc_can_skip(state_class, s):
+                total = logaddexp(total, log_alpha[t - 1, s - 2])
+            log_alpha[t, s] = total + log_emit[t, s]
+
+    log_beta[T - 1, S - 1] = log_emit[T - 1, S - 1]
+    if S > 1:
+        log_beta[T - 1, S - 2] = log_emit[T - 1, S - 2]
+    for t in range(T - 2, -1, -1):
+        for s in range(S - 1, -1, -1):
+            total = log_beta[t + 1, s]
+            if s + 1 < S:
+                total = logaddexp(total, log_beta[t + 1, s + 1])
+            if s + 2 < S and ctc_can_skip(state_class, s + 2):
+                total = logaddexp(total, log_beta[t + 1, s + 2])
+            log_beta[t, s] = total + log_emit[t, s]
+
+    forward = log_alpha[T - 1, S - 1]
+    backward = log_beta[0, 0]
+    if S > 1:
+        forward = logaddexp(forward, log_alpha[T - 1, S - 2])
+        backward = logaddexp(backward, log_beta[0, 1])
+    return forward, backward
+
+
+@kernel
+def ctc_state_posteriors(posteriors, log_alpha, log_beta, log_emit):
+    """``posteriors[t, s] = p(path in state s at step t | labels)``, each row normalized to sum 1.
+
+    Normalizing each row by its own total (rather than dividing by the global likelihood) keeps
+    the rows exact probability vectors however much precision the long sums lost. ``posteriors``
+    may be the same array as ``log_alpha``."""
+    T, S = log_emit.shape
+    for t in range(T):
+        top = NEG_INF
+        for s in range(S):
+            value = log_alpha[t, s] + log_beta[t, s] - log_emit[t, s]
+            posteriors[t, s] = value
+            top = max(top, value)
+        total = 0.0
+        for s in range(S):
+            posteriors[t, s] = np.exp(posteriors[t, s] - top)
+            total += posteriors[t, s]
+        for s in range(S):
+            posteriors[t, s] /= total
+
+
+# --- decoders ---------------------------------------------------------------------------------
+
+
+@kernel
+def row_argmax(outputs, t):
+    """The first class with the highest output at step ``t``."""
+    best = 0
+    for c in range(1, outputs.shape[1]):
+        if outputs[t, c] > outputs[t, best]:
+            best = c
+    return best
+
+
+@kernel
+def trivial_decode_into(codes, steps, outputs):
+    """clstm's decoder; returns the number of codes written.
+
+    A step whose arg-max is the blank closes the current run and emits the best non-blank class
+    seen in it (``steps`` gets the step where that class peaked); a run still open at the end is
+    dropped, as in clstm."""
+    count = 0
+    best_value = np.float32(0.0)
+    best_class = -1
+    best_step = -1
+    for t in range(outputs.shape[0]):
+        index = row_argmax(outputs, t)
+        if index == 0:
+            if best_class > 0:
+                codes[count] = best_class
+                steps[count] = best_step
+                count += 1
+            best_value = np.float32(0.0)
+            best_class = -1
+            continue
+        if outputs[t, index] > best_value:
+            best_value = outputs[t, index]
+            best_class = index
+            best_step = t
+    return count
+
+
+@kernel
+def best_path_decode_into(codes, steps, outputs):
+    """Arg-max per step, repeats collapsed, blanks dropped; returns the number of codes written.
+
+    ``steps[i]`` is the step within code i's run where its output is highest."""
+    count = 0
+    previous = -1
+    for t in range(outputs.shape[0]):
+        index = row_argmax(outputs, t)
+        if index != previous:
+            if index != 0:
+                codes[count] = index
+                steps[count] = t
+                count += 1
+        elif index != 0 and outputs[t, index] > outputs[steps[count - 1], index]:
+            steps[count - 1] = t
+        previous = index
+    return count
+
+
+@kernel
+def same_prefix(a, b, node_parent, node_label, node_length):
+    """Whether trie nodes ``a`` and ``b`` spell the same label sequence."""
+    while a != b:
+        if node_length[a] != node_length[b] or node_label[a] != node_label[b]:
+            return False
+        a = node_parent[a]
+        b = node_parent[b]
+    return True
+
+
+@kernel
+def beam_search_into(node_parent, node_label, node_length, outputs, beam_width, floor):
+    """CTC prefix beam search; returns ``(node of the best prefix, its log-probability)``.
+
+    Prefixes are nodes of a trie stored in ``node_parent``/``node_label``/``node_length`` (node 0
+    is the empty prefix; each step adds at most ``beam_width`` nodes, so the arrays need
+    ``T * beam_width + 1`` entries). Each beam entry carries the log-probabilities of its prefix
+    ending in a blank (``blank``) and in its last label (``label``); candidates that spell the
+    same prefix are merged before the best ``beam_width`` are kept."""
+    T, C = outputs.shape
+    K = beam_width
+    node_parent[0] = 0
+    node_label[0] = 0
+    node_length[0] = 0
+    nodes = 1
+
+    beam_node = np.zeros(K, np.int64)
+    beam_blank = np.full(K, NEG_INF)
+    beam_label = np.full(K, NEG_INF)
+    beam_blank[0] = 0.0
+    size = 1
+
+    log_out = np.empty(C)
+    stay_blank = np.empty(K)
+    stay_label = np.empty(K)
+    extend = np.empty((K, C))
+    # the kept candidates, best first: score, source beam, class (0 = the prefix stays)
+    kept_score = np.empty(K)
+    kept_beam = np.empty(K, np.int64)
+    kept_class = np.empty(K, np.int64)
+    next_node = np.empty(K, np.int64)
+    next_blank = np.empty(K)
+    next_label = np.empty(K)
+
+    for t in range(T):
+        for c in range(C):
+            log_out[c] = np.log(max(np.float64(outputs[t, c]), floor))
+        for b in range(size):
+            node = beam_node[b]
+            total = logaddexp(beam_blank[b], beam_label[b])
+            stay_blank[b] = total + log_out[0]
+            stay_label[b] = beam_label[b] + log_out[node_label[node]] if node != 0 else NEG_INF
+            extend[b, 0] = NEG_INF
+            for c in range(1, C):
+                if node != 0 and c == node_label[node]:
+                    # a repeated label needs a blank in between to start a new character
+                    extend[b, c] = beam_blank[b] + log_out[c]
+                else:
+                    extend[b, c] = total + log_out[c]
+        # an extension that spells a prefix already in the beam joins that entry
+        for b2 in range(size):
+            node2 = beam_node[b2]
+            if node2 == 0:
+                continue
+            parent = node_parent[node2]
+            for b1 in range(size):
+                if same_prefix(beam_node[b1], parent, node_parent, node_label, node_length):
+                    c = node_label[node2]
+                    stay_label[b2] = logaddexp(stay_label[b2], extend[b1, c])
+                    extend[b1, c] = NEG_INF
+                    break
+
+        kept = 0
+        for b in range(size):
+            for c in range(C):
+                score = logaddexp(stay_blank[b], stay_label[b]) if c == 0 else extend[b, c]
+                if score == NEG_INF or (kept == K and score <= kept_score[K - 1]):
+                    continue
+                i = kept if kept < K else K - 1
+                while i > 0 and kept_score[i - 1] < score:
+                    kept_score[i] = kept_score[i - 1]
+                    kept_beam[i] = kept_beam[i - 1]
+                    kept_class[i] = kept_class[i - 1]
+                    i -= 1
+                kept_score[i] = score
+                kept_beam[i] = b
+                kept_class[i] = c
+                if kept < K:
+                    kept += 1
+        if kept == 0:
+            break
+
+        for i in range(kept):
+            b = kept_beam[i]
+            c = kept_class[i]
+            if c == 0:
+                next_node[i] = beam_node[b]
+                next_blank[i] = stay_blank[b]
+                next_label[i] = stay_label[b]
+            else:
+                node_parent[nodes] = beam_node[b]
+                node_label[nodes] = c
+                node_length[nodes] = node_length[beam_node[b]] + 1
+                next_node[i] = nodes
+                next_blank[i] = NEG_INF
+                next_label[i] = extend[b, c]
+                nodes += 1
+        size = kept
+        for i in range(size):
+            beam_node[i] = next_node[i]
+            beam_blank[i] = next_blank[i]
+            beam_label[i] = next_label[i]
+
+    best = 0
+    best_score = NEG_INF
+    for b in range(size):
+        score = logaddexp(beam_blank[b], beam_label[b])
+        if score > best_score:
+            best = b
+            best_score = score
+    return beam_node[best], best_score

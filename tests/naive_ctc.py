@@ -1,0 +1,125 @@
+"""Plain NumPy twins and brute-force oracles for the CTC kernels (slow, float64, obviously correct)."""
+import itertools
+
+import numpy as np
+
+
+# --- clstm's alignment, transcribed from reference.md section 4 ------------------------------
+
+
+def naive_mktargets(labels, nclasses):
+    targets = np.zeros((2 * len(labels) + 1, nclasses))
+    for s in range(len(targets)):
+        if s % 2 == 1:
+            targets[s, labels[(s - 1) // 2]] = 1
+        else:
+            targets[s, 0] = 1
+    return targets
+
+
+def naive_clstm_logadd(x, y):
+    if x == -np.inf:
+        return y
+    if y == -np.inf:
+        return x
+    if abs(x - y) > 10:
+        return max(x, y)
+    return np.log(np.exp(x - y) + 1) + y
+
+
+def naive_forward_algorithm(lmatch, skip=-5.0):
+    n, m = lmatch.shape
+    lr = np.zeros((n, m))
+    v = skip * np.arange(m, dtype=float)
+    for i in range(n):
+        w = np.empty(m)
+        w[1:] = v[:-1]
+        w[0] = skip * i
+        for j in range(m):
+            v[j] = naive_clstm_logadd(v[j] + lmatch[i, j], w[j] + lmatch[i, j])
+        lr[i] = v
+    return lr
+
+
+def naive_ctc_align_targets(outputs, targets):
+    outputs = np.asarray(outputs, float)
+    targets = np.asarray(targets, float)
+    out = np.maximum(outputs, 1e-5)
+    out /= out.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        lmatch = np.log(out @ targets.T)
+    forward = naive_forward_algorithm(lmatch)
+    backward = naive_forward_algorithm(lmatch[::-1, ::-1])[::-1, ::-1]
+    both = forward + backward
+    epath = np.exp(np.clip(both - both.max(), -30, 30))
+    column_sums = epath.sum(axis=0)
+    epath /= np.where(column_sums == 0, 1e-9, column_sums)
+    aligned = epath @ targets
+    aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), 1e-9)
+    return aligned
+
+
+def naive_trivial_decode(outputs):
+    codes = []
+    best_value, best_class = 0.0, -1
+    for row in outputs:
+        index = int(np.argmax(row))
+        if index == 0:
+            if best_class not in (-1, 0):
+                codes.append(best_class)
+            best_value, best_class = 0.0, -1
+        elif row[index] > best_value:
+            best_value, best_class = row[index], index
+    return codes
+
+
+# --- standard CTC by enumerating every path ---------------------------------------------------
+
+
+def collapse(path):
+    """Remove repeats, then blanks."""
+    out = []
+    previous = None
+    for c in path:
+        if c != previous and c != 0:
+            out.append(int(c))
+        previous = c
+    return tuple(out)
+
+
+def brute_force_ctc(outputs, labels):
+    """``(p(labels), (T, C) class posteriors)`` by summing over all C**T paths (tiny T only)."""
+    outputs = np.asarray(outputs, float)
+    T, C = outputs.shape
+    labels = tuple(int(c) for c in labels)
+    total = 0.0
+    posteriors = np.zeros((T, C))
+    for path in itertools.product(range(C), repeat=T):
+        if collapse(path) != labels:
+            continue
+        p = np.prod(outputs[np.arange(T), path])
+        total += p
+        posteriors[np.arange(T), path] += p
+    if total > 0:
+        posteriors /= total
+    return total, posteriors
+
+
+def brute_force_labelling_probabilities(outputs):
+    """``{labelling: p(labelling)}`` over all labellings reachable in T steps."""
+    outputs = np.asarray(outputs, float)
+    T, C = outputs.shape
+    probabilities = {}
+    for path in itertools.product(range(C), repeat=T):
+        key = collapse(path)
+        probabilities[key] = probabilities.get(key, 0.0) + np.prod(outputs[np.arange(T), path])
+    return probabilities
+
+
+def naive_best_path_decode(outputs):
+    return list(collapse(np.argmax(outputs, axis=1)))
+
+
+def softmax(activations):
+    z = np.exp(activations - activations.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)

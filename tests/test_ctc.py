@@ -1,0 +1,315 @@
+"""Tests of the CTC alignment, loss, decoders and training modes against NumPy twins and brute force."""
+import numpy as np
+import pytest
+
+from clstmtools import Sequence, ctc
+from clstmtools.kernels import ctc as kernels
+
+from naive_ctc import (
+    brute_force_ctc,
+    brute_force_labelling_probabilities,
+    naive_best_path_decode,
+    naive_ctc_align_targets,
+    naive_mktargets,
+    naive_trivial_decode,
+    softmax,
+)
+
+
+def random_outputs(rng, T, C, sharpness=1.0, blank_bias=0.0):
+    activations = sharpness * rng.standard_normal((T, C))
+    activations[:, 0] += blank_bias
+    return softmax(activations).astype(np.float32)
+
+
+def random_labels(rng, L, C):
+    return [int(c) for c in rng.integers(1, C, size=L)]
+
+
+# --- clstm's alignment ------------------------------------------------------------------------
+
+
+def test_mktargets_interleaves_blanks():
+    targets = ctc.mktargets([3, 1, 3], 5)
+    assert targets.dtype == np.float32
+    np.testing.assert_array_equal(targets, naive_mktargets([3, 1, 3], 5))
+    assert ctc.mktargets([], 4).tolist() == [[1, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("labels", [[0, 1], [1, 4], [1.0]])
+def test_mktargets_rejects_bad_labels(labels):
+    with pytest.raises(ValueError, match="label"):
+        ctc.mktargets(labels, 4)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_align_matches_naive_transcription(seed):
+    rng = np.random.default_rng(seed)
+    T, C, L = rng.integers(1, 40), rng.integers(2, 9), rng.integers(0, 8)
+    # sharp outputs put lmatch differences beyond clstm's logadd cut-off of 10
+    outputs = random_outputs(rng, T, C, sharpness=[0.5, 3.0, 12.0][seed % 3], blank_bias=1.0)
+    targets = ctc.mktargets(random_labels(rng, L, C), C)
+    aligned = ctc.ctc_align_targets(outputs, targets)
+    assert aligned.dtype == np.float32 and aligned.shape == (T, C)
+    np.testing.assert_allclose(aligned, naive_ctc_align_targets(outputs, targets), rtol=1e-5, atol=1e-6)
+
+
+def test_align_general_targets_match_naive():
+    rng = np.random.default_rng(7)
+    outputs = random_outputs(rng, 30, 6, sharpness=2.0)
+    targets = rng.random((9, 6))
+    targets[2] = 0  # a state no output can match: log(0) must stay harmless
+    aligned = ctc.ctc_align_targets(outputs, targets)
+    assert aligned.dtype == np.float32
+    np.testing.assert_allclose(aligned, naive_ctc_align_targets(outputs, targets), rtol=1e-5, atol=1e-6)
+
+
+def test_align_follows_a_clear_path():
+    # blank, 1 for two steps, blank, 2, blank: the alignment picks the same classes
+    classes = [0, 1, 1, 0, 2, 0]
+    outputs = np.full((6, 3), 0.05, np.float32)
+    outputs[np.arange(6), classes] = 0.9
+    aligned = ctc.ctc_align_targets(outputs, ctc.mktargets([1, 2], 3))
+    assert np.argmax(aligned, axis=1).tolist() == classes
+    np.testing.assert_allclose(aligned.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_seq_ctc_align_on_sequences():
+    rng = np.random.default_rng(3)
+    outputs = random_outputs(rng, 12, 4)
+    targets = ctc.mktargets([2, 3], 4)
+    aligned = Sequence()
+    result = ctc.seq_ctc_align(aligned, Sequence(outputs[:, :, None]), Sequence(targets[:, :, None]))
+    assert result is aligned and aligned.shape == (12, 4, 1)
+    np.testing.assert_array_equal(aligned.array()[:, :, 0], ctc.ctc_align_targets(outputs, targets))
+    with pytest.raises(ValueError, match="batch 1"):
+        ctc.seq_ctc_align(aligned, Sequence(np.ones((12, 4, 2), np.float32)), Sequence(targets[:, :, None]))
+
+
+def test_align_rejects_mismatched_targets():
+    with pytest.raises(ValueError, match="targets"):
+        ctc.ctc_align_targets(np.full((5, 3), 1 / 3, np.float32), np.ones((3, 4)))
+
+
+# --- clstm's decoder --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_trivial_decode_matches_naive(seed):
+    rng = np.random.default_rng(seed)
+    outputs = random_outputs(rng, 60, 5, sharpness=2.0, blank_bias=1.5)
+    assert ctc.trivial_decode(outputs) == naive_trivial_decode(outputs)
+
+
+def test_trivial_decode_keeps_best_of_run_and_drops_open_run():
+    outputs = np.array(
+        [[0.9, 0.1, 0.0], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]], np.float32
+    )
+    # run 1-2 closed by a blank emits its best class (2); the final run is never closed
+    assert ctc.trivial_decode(outputs) == [2]
+    assert ctc.best_path_decode(outputs) == [1, 2, 1]
+
+
+# --- standard CTC -----------------------------------------------------------------------------
+
+
+def test_ctc_loss_hand_computed_t2():
+    outputs = np.array([[0.3, 0.7], [0.6, 0.4]], np.float32)
+    a0, a1 = 0.3, 0.7
+    b0, b1 = 0.6, 0.4
+    p = a1 * b1 + a0 * b1 + a1 * b0  # paths 11, 01, 10
+    nll, aligned = ctc.ctc_loss(outputs, [1])
+    assert nll == pytest.approx(-np.log(p), rel=1e-6)
+    expected = np.array([[a0 * b1, a1 * b1 + a1 * b0], [a1 * b0, a1 * b1 + a0 * b1]]) / p
+    np.testing.assert_allclose(aligned, expected, rtol=1e-6)
+    assert aligned.dtype == np.float32
+
+
+CASES = [(1, 3, []), (3, 3, [1]), (4, 3, [1, 1]), (5, 4, [1, 2, 3]), (5, 3, [2, 2, 1]), (6, 3, [1, 2, 1, 2]),
+         (6, 4, [3]), (5, 3, [])]
+
+
+@pytest.mark.parametrize("T,C,labels", CASES)
+def test_ctc_loss_matches_brute_force(T, C, labels):
+    rng = np.random.default_rng(T * 10 + C + len(labels))
+    outputs = random_outputs(rng, T, C)
+    p, posteriors = brute_force_ctc(outputs, labels)
+    nll, aligned = ctc.ctc_loss(outputs, labels)
+    assert nll == pytest.approx(-np.log(p), rel=1e-6)
+    np.testing.assert_allclose(aligned, posteriors, atol=2e-6)
+
+
+@pytest.mark.parametrize("T,C,labels", CASES[1:6])
+def test_ctc_gradient_matches_finite_differences_of_brute_force(T, C, labels):
+    rng = np.random.default_rng(len(labels))
+    activations = rng.standard_normal((T, C))
+    outputs = softmax(activations)
+    _, aligned = ctc.ctc_loss(outputs.astype(np.float32), labels)
+
+    def nll(a):
+        return -np.log(brute_force_ctc(softmax(a), labels)[0])
+
+    eps = 1e-5
+    numeric = np.zeros_like(activations)
+    for index in np.ndindex(*activations.shape):
+        up, down = activations.copy(), activations.copy()
+        up[index] += eps
+        down[index] -= eps
+        numeric[index] = (nll(up) - nll(down)) / (2 * eps)
+    np.testing.assert_allclose(outputs - aligned, numeric, atol=2e-6)
+
+
+def test_ctc_gradient_matches_finite_differences_long():
+    rng = np.random.default_rng(11)
+    T, C, labels = 25, 5, [1, 3, 3, 2, 4, 1]
+    activations = rng.standard_normal((T, C))
+    _, aligned = ctc.ctc_loss(softmax(activations).astype(np.float32), labels)
+    eps = 1e-3
+    numeric = np.zeros_like(activations)
+    for index in np.ndindex(*activations.shape):
+        up, down = activations.copy(), activations.copy()
+        up[index] += eps
+        down[index] -= eps
+        numeric[index] = (ctc.ctc_loss(softmax(up), labels)[0] - ctc.ctc_loss(softmax(down), labels)[0]) / (2 * eps)
+    np.testing.assert_allclose(softmax(activations) - aligned, numeric, atol=1e-3)
+
+
+def test_forward_and_backward_likelihoods_agree():
+    rng = np.random.default_rng(5)
+    outputs = random_outputs(rng, 200, 20, sharpness=3.0)
+    states = np.zeros(41, np.int64)
+    states[1::2] = random_labels(rng, 20, 20)
+    shape = (200, 41)
+    log_emit, log_alpha, log_beta = np.empty(shape), np.empty(shape), np.empty(shape)
+    kernels.ctc_log_emissions(log_emit, outputs, states, 1e-30)
+    forward, backward = kernels.ctc_forward_backward(log_alpha, log_beta, log_emit, states)
+    assert np.isfinite(forward) and forward == pytest.approx(backward, rel=1e-12)
+
+
+def test_tight_case_is_finite_and_infeasible_case_is_inf():
+    rng = np.random.default_rng(2)
+    labels = [1, 1, 2]  # needs L + repeats = 4 steps
+    outputs = random_outputs(rng, 4, 3)
+    nll, aligned = ctc.ctc_loss(outputs, labels)
+    only_path = outputs[np.arange(4), [1, 0, 1, 2]].astype(float)
+    assert nll == pytest.approx(-np.log(only_path).sum(), rel=1e-6)
+    np.testing.assert_allclose(aligned, np.eye(3)[[1, 0, 1, 2]], atol=1e-6)
+
+    short = outputs[:3]
+    nll, aligned = ctc.ctc_loss(short, labels)
+    assert nll == np.inf
+    assert np.all(np.isfinite(aligned)) and aligned.dtype == np.float32
+    np.testing.assert_array_equal(aligned, short)  # training on it changes nothing
+    aligned, loss = ctc.ctc_targets(short, labels, "standard")
+    assert loss == np.inf and np.all(np.isfinite(aligned))
+
+
+def test_empty_labels_align_to_blank():
+    outputs = random_outputs(np.random.default_rng(4), 7, 4)
+    nll, aligned = ctc.ctc_loss(outputs, [])
+    assert nll == pytest.approx(-np.log(outputs[:, 0].astype(float)).sum(), rel=1e-6)
+    np.testing.assert_array_equal(aligned, np.eye(4, dtype=np.float32)[[0] * 7])
+    assert ctc.ctc_loss(np.zeros((0, 4), np.float32), []) [0] == 0.0
+    assert ctc.ctc_loss(np.zeros((0, 4), np.float32), [1])[0] == np.inf
+
+
+# --- decoders ---------------------------------------------------------------------------------
+
+
+def test_best_path_hand_cases():
+    def onehot_rows(classes, C=4):
+        rows = np.full((len(classes), C), 0.1, np.float32)
+        rows[np.arange(len(classes)), classes] = 0.7
+        return rows
+
+    assert ctc.best_path_decode(onehot_rows([0, 1, 1, 0, 1, 2, 2, 0])) == [1, 1, 2]
+    assert ctc.best_path_decode(onehot_rows([3, 3, 3])) == [3]
+    assert ctc.best_path_decode(onehot_rows([0, 0])) == []
+    assert ctc.best_path_decode(np.zeros((0, 4), np.float32)) == []
+    outputs = random_outputs(np.random.default_rng(1), 50, 5, blank_bias=1.0)
+    assert ctc.best_path_decode(outputs) == naive_best_path_decode(outputs)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_wide_beam_finds_most_probable_labelling(seed):
+    rng = np.random.default_rng(seed)
+    T, C = (5, 3) if seed % 2 else (4, 4)
+    outputs = random_outputs(rng, T, C, sharpness=0.7)
+    probabilities = brute_force_labelling_probabilities(outputs)
+    best = max(probabilities, key=probabilities.get)
+    labels, log_probability = ctc.beam_search_decode(outputs, beam_width=200)
+    assert tuple(labels) == best
+    assert log_probability == pytest.approx(np.log(probabilities[best]), rel=1e-6)
+
+
+def test_beam_beats_best_path_where_paths_split():
+    # best path says blank twice, but "1" collects more probability over its paths
+    outputs = np.array([[0.6, 0.4], [0.6, 0.4]], np.float32)
+    assert ctc.best_path_decode(outputs) == []
+    labels, log_probability = ctc.beam_search_decode(outputs, beam_width=2)
+    assert labels == [1] and log_probability == pytest.approx(np.log(0.64), rel=1e-6)
+    with pytest.raises(ValueError, match="beam_width"):
+        ctc.beam_search_decode(outputs, beam_width=0)
+
+
+def test_char_confidences():
+    outputs = np.array(
+        [[0.8, 0.1, 0.1], [0.2, 0.5, 0.3], [0.1, 0.7, 0.2], [0.9, 0.05, 0.05], [0.3, 0.1, 0.6]], np.float32
+    )
+    confidences = ctc.char_confidences(outputs)
+    assert [t for t, _ in confidences] == [2, 4]
+    np.testing.assert_allclose([p for _, p in confidences], [0.7, 0.6])
+    given = ctc.char_confidences(outputs, [1, 2])
+    assert [t for t, _ in given] == [2, 4]
+    assert ctc.char_confidences(outputs, []) == []
+    with pytest.raises(ValueError, match="cannot be aligned"):
+        ctc.char_confidences(outputs[:1], [1, 2])
+
+
+# --- training modes and robustness ------------------------------------------------------------
+
+
+def test_ctc_targets_modes():
+    rng = np.random.default_rng(9)
+    outputs = random_outputs(rng, 20, 5)
+    labels = [1, 4, 2]
+    aligned, loss = ctc.ctc_targets(outputs, labels, "clstm")
+    np.testing.assert_array_equal(aligned, ctc.ctc_align_targets(outputs, ctc.mktargets(labels, 5)))
+    assert loss == pytest.approx(-(aligned * np.log(outputs.astype(float))).sum(), rel=1e-6)
+    aligned, loss = ctc.ctc_targets(outputs, labels, "standard")
+    nll, expected = ctc.ctc_loss(outputs, labels)
+    assert loss == nll
+    np.testing.assert_array_equal(aligned, expected)
+    assert ctc.decode(outputs, "clstm") == ctc.trivial_decode(outputs)
+    assert ctc.decode(outputs, "standard") == ctc.best_path_decode(outputs)
+    for call in (lambda: ctc.ctc_targets(outputs, labels, "x"), lambda: ctc.decode(outputs, "x")):
+        with pytest.raises(ValueError, match="unknown ctc mode 'x': use clstm or standard"):
+            call()
+
+
+@pytest.mark.parametrize("mode", ctc.CTC_MODES)
+def test_extreme_outputs_give_no_nan(mode):
+    rng = np.random.default_rng(6)
+    T, C = 300, 40
+    labels = random_labels(rng, 30, C)
+    saturated = np.zeros((T, C), np.float32)
+    saturated[np.arange(T), rng.integers(0, C, T)] = 1  # one-hot, mostly wrong
+    tiny = np.full((T, C), 1e-30, np.float32)
+    tiny[:, 0] = 1  # the labels have probability 1e-30 everywhere
+    for outputs in (saturated, tiny):
+        aligned, loss = ctc.ctc_targets(outputs, labels, mode)
+        assert aligned.dtype == np.float32 and np.all(np.isfinite(aligned)) and np.isfinite(loss)
+        np.testing.assert_allclose(aligned.sum(axis=1), 1, rtol=1e-5)
+        assert np.all(np.isfinite(ctc.beam_search_decode(outputs, 4)[1]))
+
+
+def test_long_wide_line_gives_no_nan():
+    rng = np.random.default_rng(8)
+    T, C = 10000, 5000
+    outputs = np.full((T, C), 1e-30, np.float32)
+    outputs[np.arange(T), rng.integers(0, C, T)] = 1
+    labels = random_labels(rng, 50, C)
+    for mode in ctc.CTC_MODES:
+        aligned, loss = ctc.ctc_targets(outputs, labels, mode)
+        assert np.isfinite(loss) and not np.isnan(aligned).any()
+        del aligned
