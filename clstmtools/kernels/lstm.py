@@ -64,9 +64,11 @@ def lstm_forward(G, C, HC, Y, S, W, P, ni, g_kind, h_kind, peephole):
             if t > 0:
                 yp = Y[t - 1, b]
                 for i in range(n4):
+                    # a row slice keeps the index arithmetic simple enough to vectorize
+                    w = W[i, off:off + no]
                     acc = np.float32(0.0)
                     for k in range(no):
-                        acc += W[i, off + k] * yp[k]
+                        acc += w[k] * yp[k]
                     g[i] += acc
             for k in range(no):
                 gi_in = g[k]
@@ -108,8 +110,8 @@ def lstm_backward(dG, dY, G, C, HC, W, P, ni, g_kind, h_kind, peephole):
     T, B, n4 = G.shape
     no = n4 // 4
     off = 1 + ni
-    dy = np.empty(no, np.float32)
-    dc_next = np.empty(no, np.float32)
+    dy = np.empty_like(C[0, 0])
+    dc_next = np.empty_like(C[0, 0])
     for b in range(B):
         for k in range(no):
             dy[k] = 0.0
@@ -124,8 +126,9 @@ def lstm_backward(dG, dY, G, C, HC, W, P, ni, g_kind, h_kind, peephole):
                     dy[k] = 0.0
                 for i in range(n4):
                     di = dn[i]
+                    w = W[i, off:off + no]
                     for k in range(no):
-                        dy[k] += W[i, off + k] * di
+                        dy[k] += w[k] * di
             for k in range(no):
                 gi = g[k]
                 gf = g[no + k]

@@ -1,0 +1,343 @@
+"""Tests of the network model: kernels against NumPy twins, float64 gradient checks, names, updates."""
+import contextlib
+
+import numpy as np
+import pytest
+
+import clstmtools as clstm
+from clstmtools import network as netmod
+from clstmtools import sequence as seqmod
+
+import naive
+
+LSTM_VARIANTS = list(naive.VARIANTS)
+FULL_TYPES = ["LinearLayer", "SigmoidLayer", "TanhLayer", "ReluLayer", "SoftmaxLayer"]
+PREFABS = ["LSTM1", "REVLSTM1", "BIDILSTM", "LRBIDILSTM", "LINBIDILSTM", "BIDILSTM2"]
+
+
+@contextlib.contextmanager
+def float64_networks():
+    """Build networks whose weights and buffers are float64 (the kernels compile for it too)."""
+    saved = netmod.FLOAT, seqmod.FLOAT
+    netmod.FLOAT = seqmod.FLOAT = np.float64
+    try:
+        yield
+    finally:
+        netmod.FLOAT, seqmod.FLOAT = saved
+
+
+def lstm_weights(layer):
+    w = {name: np.array(a, np.float64) for name, a, _ in layer.named_weights()}
+    for p in ("WIP", "WFP", "WOP"):
+        w[p] = w[p].ravel() if p in w else np.zeros(layer.no)
+    return w
+
+
+@pytest.mark.parametrize("variant", LSTM_VARIANTS)
+def test_lstm_matches_numpy_twin(variant):
+    rng = np.random.default_rng(3)
+    layer = clstm.make_net(variant, ninput=5, noutput=7, rng=4)
+    for _, w, _ in layer.weights():
+        w[...] = rng.uniform(-0.8, 0.8, w.shape)  # large enough to exercise the nonlinearities
+    T, B = 9, 3
+    x = rng.uniform(-1, 1, (T, 5, B)).astype(np.float32)
+    dy = rng.uniform(-1, 1, (T, 7, B)).astype(np.float32)
+    layer.inputs.aset(x)
+    layer.forward()
+    layer.d_outputs.aset(dy)
+    layer.backward()
+    w = lstm_weights(layer)
+    grads = {k: 0 for k in w}
+    for b in range(B):
+        st = naive.lstm_forward(x[:, :, b].astype(np.float64), w, variant)
+        np.testing.assert_allclose(layer.outputs.array()[:, :, b], st["y"], rtol=1e-4, atol=1e-5)
+        dx, g, _ = naive.lstm_backward(dy[:, :, b].astype(np.float64), st, w, variant)
+        np.testing.assert_allclose(layer.d_inputs.array()[:, :, b], dx, rtol=1e-4, atol=1e-5)
+        for k, v in g.items():
+            grads[k] = grads[k] + v
+    for name, _, dw in layer.named_weights():
+        np.testing.assert_allclose(dw.reshape(grads[name].shape), grads[name], rtol=1e-4, atol=1e-4, err_msg=name)
+    assert layer.outputs.array().dtype == np.float32 and layer.d_inputs.array().dtype == np.float32
+
+
+def test_clipping_applies_only_to_weight_deltas():
+    rng = np.random.default_rng(5)
+    layer = clstm.make_net("LSTM", ninput=3, noutput=4, rng=1)
+    for _, w, _ in layer.weights():
+        w[...] = rng.uniform(-2, 2, w.shape)
+    T = 6
+    x = rng.uniform(-1, 1, (T, 3, 1)).astype(np.float32)
+    dy = rng.uniform(-200, 200, (T, 4, 1)).astype(np.float32)  # gate deltas far beyond ±10
+    layer.inputs.aset(x)
+    layer.forward()
+    layer.d_outputs.aset(dy)
+    layer.backward()
+    w = lstm_weights(layer)
+    st = naive.lstm_forward(x[:, :, 0].astype(np.float64), w, "LSTM")
+    dx, g, d = naive.lstm_backward(dy[:, :, 0].astype(np.float64), st, w, "LSTM", clip=10.0)
+    assert max(np.abs(v).max() for v in d.values()) > 10  # the clip is active
+    np.testing.assert_allclose(layer.d_inputs.array()[:, :, 0], dx, rtol=1e-4, atol=1e-3)  # unclipped
+    for name, _, dw in layer.named_weights():
+        np.testing.assert_allclose(dw.reshape(g[name].shape), g[name], rtol=1e-4, atol=1e-3, err_msg=name)
+    _, unclipped, _ = naive.lstm_backward(dy[:, :, 0].astype(np.float64), st, w, "LSTM", clip=0)
+    assert not np.allclose(unclipped["WGI"], g["WGI"])
+
+
+@pytest.mark.parametrize("kind", FULL_TYPES)
+def test_full_layers_match_numpy_twin(kind):
+    rng = np.random.default_rng(7)
+    layer = clstm.make_net(kind, ninput=6, noutput=5, rng=2)
+    for _, w, _ in layer.weights():
+        w[...] = rng.uniform(-1, 1, w.shape)
+    T, B = 8, 2
+    x = rng.uniform(-1, 1, (T, 6, B)).astype(np.float32)
+    dy = rng.uniform(-1, 1, (T, 5, B)).astype(np.float32)
+    layer.inputs.aset(x)
+    layer.forward()
+    layer.d_outputs.aset(dy)
+    layer.backward()
+    W, b = layer.W.astype(np.float64), layer.b.astype(np.float64)
+    dW = db = 0
+    for j in range(B):
+        y = naive.full_forward(x[:, :, j].astype(np.float64), W, b, kind)
+        np.testing.assert_allclose(layer.outputs.array()[:, :, j], y, rtol=1e-5, atol=1e-6)
+        dx, gW, gb = naive.full_backward(dy[:, :, j].astype(np.float64), x[:, :, j], y, W, kind)
+        np.testing.assert_allclose(layer.d_inputs.array()[:, :, j], dx, rtol=1e-5, atol=1e-5)
+        dW, db = dW + gW, db + gb
+    np.testing.assert_allclose(layer.dW, dW, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.db, db, rtol=1e-5, atol=1e-5)
+
+
+def test_relu_layer_is_a_real_relu():
+    layer = clstm.make_net("ReluLayer", ninput=1, noutput=1, rng=0)
+    layer.W[...] = 1
+    layer.b[...] = 0
+    layer.inputs.aset(np.array([[[-2.0]], [[3.0]]], np.float32))
+    layer.forward()
+    np.testing.assert_array_equal(layer.outputs.array().ravel(), [0.0, 3.0])  # tanh would give -0.96, 0.995
+
+
+def _loss_and_deltas(net, R, softmax):
+    """The objective whose gradient backward() computes: log-likelihood for softmax outputs
+    (deltas target - output), else the linear functional sum(R * y) (deltas R)."""
+    y = net.outputs.array()
+    if softmax:
+        return float(np.sum(R * np.log(y))), R - y
+    return float(np.sum(R * y)), R
+
+
+def _gradient_check(net, T=5, B=2, seed=0, softmax=True):
+    rng = np.random.default_rng(seed)
+    for _, w, _ in net.weights():
+        w[...] = rng.uniform(-0.7, 0.7, w.shape)
+    net.set_gradient_clipping(0)
+    x = rng.uniform(-1, 1, (T, net.ninput(), B))
+    R = rng.uniform(0.1, 1, (T, net.noutput(), B))
+    if softmax:
+        R /= R.sum(1, keepdims=True)
+
+    def objective():
+        net.inputs.aset(x)
+        net.forward()
+        return _loss_and_deltas(net, R, softmax)
+
+    _, deltas = objective()
+    for _, _, dw in net.weights():
+        dw[...] = 0
+    net.d_outputs.aset(deltas)
+    net.backward()
+    eps = 1e-6
+    analytic_dx = net.d_inputs.array().copy()
+    numeric_dx = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        lp, _ = objective()
+        x[idx] = old - eps
+        lm, _ = objective()
+        x[idx] = old
+        numeric_dx[idx] = (lp - lm) / (2 * eps)
+    np.testing.assert_allclose(analytic_dx, numeric_dx, rtol=1e-5, atol=1e-7)
+    for name, w, dw in net.weights():
+        analytic = dw.copy()
+        numeric = np.zeros_like(w)
+        for idx in np.ndindex(*w.shape):
+            old = w[idx]
+            w[idx] = old + eps
+            lp, _ = objective()
+            w[idx] = old - eps
+            lm, _ = objective()
+            w[idx] = old
+            numeric[idx] = (lp - lm) / (2 * eps)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", LSTM_VARIANTS + FULL_TYPES)
+def test_layer_gradients_float64(kind):
+    with float64_networks():
+        net = clstm.make_net(kind, ninput=3, noutput=3)
+        assert net.outputs.data.dtype == np.float64
+        _gradient_check(net, softmax=kind == "SoftmaxLayer")
+
+
+@pytest.mark.parametrize("kind", PREFABS)
+def test_prefab_gradients_float64(kind):
+    with float64_networks():
+        net = clstm.make_net(kind, ninput=2, nhidden=2, nhidden2=3, noutput=3)
+        softmax = net.sub[-1].kind == "SoftmaxLayer"
+        _gradient_check(net, T=4, B=1, softmax=softmax)
+
+
+def test_weight_names_follow_clstm():
+    names = [n for n, _, _ in clstm.make_net("bidi", ninput=4, nhidden=3, noutput=5).weights()]
+    gates = ["WGI", "WGF", "WGO", "WCI", "WIP", "WFP", "WOP"]
+    assert names == ([f".bidilstm.0.parallel.0.lstm.{g}" for g in gates]
+                     + [f".bidilstm.0.parallel.1.reversed.0.lstm.{g}" for g in gates]
+                     + [".bidilstm.1.softmax.W", ".bidilstm.1.softmax.w"])
+    names2 = [n for n, _, _ in clstm.make_net("bidi2", ninput=4, nhidden=3, nhidden2=2, noutput=5).weights()]
+    assert ".bidilstm2.1.bidilayer.1.reversed.0.lstm.WGO" in names2
+    assert names2[-2:] == [".bidilstm2.2.softmax.W", ".bidilstm2.2.softmax.w"]
+    shapes = {n: w.shape for n, w, _ in clstm.make_net("bidi", ninput=4, nhidden=3, noutput=5).weights()}
+    assert shapes[".bidilstm.0.parallel.0.lstm.WGI"] == (3, 1 + 4 + 3)
+    assert shapes[".bidilstm.0.parallel.0.lstm.WIP"] == (3, 1)
+    assert shapes[".bidilstm.1.softmax.W"] == (5, 6) and shapes[".bidilstm.1.softmax.w"] == (5, 1)
+    nplstm = clstm.make_net("bidi", ninput=4, nhidden=3, noutput=5, lstm_type="NPLSTM")
+    assert not any(n.endswith("WIP") for n, _, _ in nplstm.weights())
+    lr = clstm.make_net("lrbidi", ninput=4, nhidden=3, noutput=5)
+    assert lr.sub[-1].kind == "SigmoidLayer" and lr.attributes["kind"] == "LRBIDILSTM"
+
+
+def test_weights_are_the_networks_own_storage():
+    net = clstm.make_net("lstm1", ninput=3, nhidden=4, noutput=2, rng=0)
+    x = np.ones((5, 3, 1), np.float32)
+    net.inputs.aset(x)
+    net.forward()
+    before = net.outputs.array().copy()
+    for _, w, _ in net.weights():
+        w[...] = 0.5
+    net.forward()
+    assert not np.allclose(before, net.outputs.array())
+
+
+def test_initialization_range_and_seed():
+    a = clstm.make_net("bidi", ninput=10, nhidden=20, noutput=5, rng=42)
+    b = clstm.make_net("bidi", ninput=10, nhidden=20, noutput=5, rng=42)
+    c = clstm.make_net("bidi", ninput=10, nhidden=20, noutput=5, rng=43)
+    for (n, wa, da), (_, wb, _), (_, wc, _) in zip(a.weights(), b.weights(), c.weights()):
+        assert np.abs(wa).max() < 0.01 and np.abs(wa).max() > 0.005, n
+        assert np.array_equal(wa, wb) and not np.array_equal(wa, wc)
+        assert not da.any()
+
+
+def test_momentum_update_and_normalization():
+    layer = clstm.make_net("LinearLayer", ninput=2, noutput=1, rng=0)
+    layer.setLearningRate(0.5, 0.9)
+    W0 = layer.W.copy()
+    layer.dW[...] = 2.0
+    layer.update()
+    np.testing.assert_allclose(layer.W, W0 + 1.0)
+    np.testing.assert_allclose(layer.dW, 1.8)  # the accumulator is the momentum buffer, never zeroed
+    for norm, expected in (("none", 0.5), ("len", 0.5 / 12), ("batch", 0.5 / 3)):
+        layer.set_normalization(norm)
+        layer.inputs.aset(np.zeros((4, 2, 3), np.float32))
+        layer.forward()
+        layer.d_outputs.aset(np.zeros((4, 1, 3), np.float32))
+        layer.backward()
+        assert layer.effective_lr() == pytest.approx(expected)
+        layer.update()
+    with pytest.raises(ValueError, match="normalization"):
+        layer.set_normalization("bogus")
+
+
+def test_batch_columns_are_independent():
+    net = clstm.make_net("bidi", ninput=3, nhidden=5, noutput=4, rng=1)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (7, 3, 2)).astype(np.float32)
+    net.inputs.aset(x)
+    net.forward()
+    both = net.outputs.array().copy()
+    for b in range(2):
+        net.inputs.aset(x[:, :, b:b + 1])
+        net.forward()
+        np.testing.assert_allclose(net.outputs.array()[:, :, 0], both[:, :, b], rtol=1e-5, atol=1e-6)
+
+
+def test_make_net_init_and_info():
+    net = clstm.make_net_init("bidi", "ninput=48:nhidden=10:noutput=83")
+    assert net.ninput() == 48 and net.noutput() == 83
+    net.setLearningRate(1e-4, 0.9)
+    info = clstm.network_info(net).splitlines()
+    assert info[0] == ".bidilstm 0.0001 0.9 48 83"
+    assert ".bidilstm.0.parallel.1.reversed.0.lstm 0.0001 0.9 48 10" in info
+    with pytest.raises(ValueError, match="unknown network kind"):
+        clstm.make_net("bogus", ninput=1, noutput=2)
+    with pytest.raises(ValueError, match="name=value"):
+        clstm.make_net_init("bidi", "ninput48")
+    with pytest.raises(ValueError, match="depth"):
+        net.inputs.aset(np.zeros((5, 47, 1), np.float32))
+        net.forward()
+
+
+def test_composites_by_name():
+    net = clstm.make_net("Stacked")
+    net.add(clstm.make_net("Parallel").add(clstm.make_net("LSTM", ninput=3, noutput=2))
+            .add(clstm.make_net("Reversed").add(clstm.make_net("LSTM", ninput=3, noutput=2))))
+    net.add(clstm.make_net("SoftmaxLayer", ninput=4, noutput=3))
+    assert (net.ninput(), net.noutput()) == (3, 3)
+    net.inputs.aset(np.ones((4, 3, 1), np.float32))
+    net.forward()
+    np.testing.assert_allclose(net.outputs.array().sum(1), 1, rtol=1e-6)
+
+
+def test_threads_give_identical_models():
+    def train(threads):
+        clstm.set_threads(threads)
+        net = clstm.make_net("bidi", ninput=4, nhidden=6, noutput=3, rng=9)
+        rng = np.random.default_rng(1)
+        for _ in range(3):
+            net.inputs.aset(rng.uniform(0, 1, (11, 4, 1)).astype(np.float32))
+            net.forward()
+            net.d_outputs.aset(rng.uniform(-1, 1, (11, 3, 1)).astype(np.float32))
+            net.backward()
+            net.update()
+        return [w.copy() for _, w, _ in net.weights()]
+
+    try:
+        one, two = train(1), train(2)
+    finally:
+        clstm.set_threads(0)
+    for a, b in zip(one, two):
+        assert np.array_equal(a, b)
+
+
+def test_notebook_style_training_learns_a_sequence_task():
+    """The seed notebook's loop: forward, targets, d_outputs = targets - outputs, backward, update."""
+    rng = np.random.default_rng(0)
+    net = clstm.make_net("lstm1", ninput=1, nhidden=8, noutput=2, rng=0)
+    net.setLearningRate(1e-1, 0.9)
+
+    def sample():
+        x = (rng.random(20) < 0.3).astype(np.float32)
+        y = np.roll(x, 1)  # delay by one step
+        y[0] = 0
+        return x.reshape(-1, 1, 1), np.stack([1 - y, y], 1).reshape(-1, 2, 1)
+
+    def error(n=50):
+        wrong = 0
+        for _ in range(n):
+            x, target = sample()
+            net.inputs.aset(x)
+            net.forward()
+            wrong += np.sum((net.outputs.array()[:, 1, 0] > 0.5) != (target[:, 1, 0] > 0.5))
+        return wrong / (n * 20)
+
+    before = error()
+    for _ in range(1500):
+        x, target = sample()
+        net.inputs.aset(x)
+        net.forward()
+        net.d_outputs.aset(target - net.outputs.array())
+        net.backward()
+        net.update()
+    after = error()
+    assert before > 0.1 and after < 0.02, (before, after)
