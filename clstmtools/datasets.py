@@ -1,6 +1,13 @@
-"""Datasets: clstm's HDF5 files (OCR lines and sequence pairs) read lazily, and written."""
+"""Datasets: OCR lines (clstm HDF5, line lists, image folders), sequence pairs (HDF5) and text pairs, read lazily."""
+import os
+import warnings
+
 import h5py
 import numpy as np
+
+from .codec import Codec
+from .filenames import label_from_filename
+from .images import IMAGE_EXTENSIONS, ImageReadError, image_size, is_image_name, read_image, scale_to_height
 
 
 def write_ocr_h5(path, images, transcripts, codec):
@@ -39,3 +46,624 @@ def write_seq_h5(path, inputs, outputs):
                 ds[i] = s.ravel()
                 dims[i] = s.shape
             f.create_dataset(name + "_dims", data=dims)
+
+
+class DatasetError(ValueError):
+    """Bad data in a dataset; the message names the file (and line or sample) and what is wrong."""
+
+
+def _context(where, error):
+    """``error`` re-raised as a DatasetError prefixed with ``where`` (a file, line or sample)."""
+    return DatasetError(f"{where}: {error}")
+
+
+def resolve_normalizer(normalizer, target_height=48, norm=None):
+    """A line normalizer: None stays None, a dewarp method name is built by ``dewarp.make_normalizer``
+    (with ``norm``: norm_range, norm_vscale, norm_smooth2d, norm_smooth1d), a callable is kept."""
+    if normalizer is None or callable(normalizer):
+        return normalizer
+    from .dewarp import make_normalizer  # deferred: dewarping is only needed when asked for
+    return make_normalizer(normalizer, target_height, **(norm or {}))
+
+
+# --- OCR lines -----------------------------------------------------------------------------------
+class OcrDataset:
+    """OCR lines held in memory, and the interface every OCR dataset offers.
+
+    ``len(ds)``; ``ds.input(i)``: ``(T, depth)`` float32, row t is image column t, ink high;
+    ``ds.labels(i)``: int32 labels (>= 1) in ``ds.codec``; ``ds.text(i)``; ``ds.name(i)``;
+    ``ds.codec``; ``ds.depth``. Unlabelled datasets (texts None) have ``text(i)`` None and
+    no labels."""
+
+    def __init__(self, inputs, texts, codec=None, names=None):
+        self._inputs = [np.ascontiguousarray(x, np.float32) for x in inputs]
+        names = list(names) if names is not None else [f"line {i}" for i in range(len(self._inputs))]
+        self._setup(names, texts, codec)
+        for i, x in enumerate(self._inputs):
+            if x.ndim != 2 or x.shape[0] < 1:
+                raise DatasetError(f"{names[i]}: an input must be a non-empty (T, depth) array, not {x.shape}")
+            if x.shape[1] != self._inputs[0].shape[1]:
+                raise DatasetError(f"{names[i]}: depth {x.shape[1]} differs from the first line's "
+                                   f"{self._inputs[0].shape[1]}")
+        self._depth = self._inputs[0].shape[1]
+
+    def _setup(self, names, texts, codec, file_codec=None, wheres=None):
+        """Names, texts, codec (given, else ``file_codec``, else from the texts) and the labels.
+
+        ``wheres``: how errors name each line (default: its name)."""
+        if not names:
+            raise DatasetError("the dataset has no lines")
+        if texts is not None and len(texts) != len(names):
+            raise DatasetError(f"{len(names)} lines but {len(texts)} texts")
+        self._names = names
+        self._texts = None if texts is None else list(texts)
+        self._depth = None
+        if self._texts is None:
+            self.codec = codec
+            self._labels = None
+            return
+        self.codec = codec or file_codec or Codec.from_texts(self._texts)
+        self._labels = []
+        for where, text in zip(wheres or names, self._texts):
+            try:
+                self._labels.append(self.codec.encode(text))
+            except ValueError as error:
+                raise _context(where, error) from None
+
+    def __len__(self):
+        return len(self._names)
+
+    @property
+    def labelled(self):
+        return self._texts is not None
+
+    @property
+    def depth(self):
+        """Features per time step (the normalized line height)."""
+        if self._depth is None:
+            self._depth = self.input(0).shape[1]
+        return self._depth
+
+    def input(self, i):
+        return self._inputs[i]
+
+    def labels(self, i):
+        if self._labels is None:
+            raise DatasetError(f"{self.name(i)}: no ground truth (the dataset is unlabelled)")
+        return self._labels[i]
+
+    def text(self, i):
+        return None if self._texts is None else self._texts[i]
+
+    def name(self, i):
+        return self._names[i]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(getattr(self, '_names', ()))} lines, codec {getattr(self, 'codec', None)!r})"
+
+
+class _InkCache:
+    """Line inputs kept as uint8 (a quarter of float32): every read, first or later, gives the quantized value."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self._lines = {}
+
+    def get(self, i, load):
+        stored = self._lines.get(i)
+        if stored is None:
+            stored = np.rint(np.clip(load(i), 0, 1) * np.float32(255)).astype(np.uint8)
+            if self.enabled:
+                self._lines[i] = stored
+        return stored.astype(np.float32) / np.float32(255)
+
+    @property
+    def nbytes(self):
+        return sum(line.nbytes for line in self._lines.values())
+
+
+class _ImageLineDataset(OcrDataset):
+    """Lines stored as image files, read on first use, normalized and cached."""
+
+    def _setup_images(self, paths, wheres, normalizer, cache):
+        self._paths = paths
+        self._wheres = wheres
+        self._normalizer = normalizer
+        self._cache = _InkCache(cache)
+        self._depth = getattr(normalizer, "target_height", None)
+        # headers only (about 50 us each): unreadable files are reported now, not hours into training
+        heights = {}
+        for where, path in zip(wheres, paths):
+            heights.setdefault(self._image_size(where, path)[1], where)
+        if normalizer is None:
+            if len(heights) > 1:
+                (h0, w0), (h1, w1) = list(heights.items())[:2]
+                raise DatasetError(f"{w1}: height {h1} differs from {w0}'s {h0}; lines of different "
+                                   f"heights need a dewarping normalizer")
+            self._depth = next(iter(heights))
+
+    @staticmethod
+    def _image_size(where, path):
+        try:
+            return image_size(path)
+        except ImageReadError as error:
+            raise _context(where, error.reason) from None
+
+    def _load(self, i):
+        try:
+            image = read_image(self._paths[i])
+        except ImageReadError as error:
+            raise _context(self._wheres[i], error.reason) from None
+        if self._normalizer is not None:
+            try:
+                image = self._normalizer(image)
+            except ValueError as error:
+                raise _context(self._wheres[i], error) from None
+        return np.ascontiguousarray(image.T)
+
+    def input(self, i):
+        line = self._cache.get(i, self._load)
+        if self._depth is not None and line.shape[1] != self._depth:
+            raise DatasetError(f"{self._wheres[i]}: height {line.shape[1]} differs from the dataset's "
+                               f"depth {self._depth}")
+        return line
+
+    @property
+    def cache_nbytes(self):
+        """Bytes held by the cache of normalized lines."""
+        return self._cache.nbytes
+
+
+def ground_truth_path(image_path):
+    """The ocropus ground-truth file of a line image: ``x.bin.png``, ``x.nrm.png``, ``x.png`` -> ``x.gt.txt``."""
+    stem, extension = os.path.splitext(image_path)
+    if extension.lower() in IMAGE_EXTENSIONS:
+        inner, variant = os.path.splitext(stem)
+        if variant.lower() in (".bin", ".nrm"):
+            stem = inner
+    return stem + ".gt.txt"
+
+
+def read_ground_truth(path):
+    """A ``.gt.txt`` file's text without its trailing newline; UTF-8 errors name the file."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+class LineListDataset(_ImageLineDataset):
+    """Line images named in a text file, one path per line, with ocropus ``.gt.txt`` ground truth.
+
+    Relative paths are resolved against the list file's folder; blank lines and lines
+    starting with ``#`` are skipped. ``normalizer``: a callable, a dewarp method name
+    (``center``, ``mean``, ``none``, built with ``target_height`` and ``norm``), or None for
+    the images as they are (then they must share one height). Normalized lines are cached
+    as uint8 (``cache=False`` to read every time)."""
+
+    def __init__(self, listfile, codec=None, normalizer="center", target_height=48, norm=None,
+                 labelled=True, cache=True):
+        listfile = os.fspath(listfile)
+        folder = os.path.dirname(os.path.abspath(listfile))
+        paths, wheres, texts = [], [], []
+        for number, line in enumerate(_read_lines(listfile), 1):
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            path = os.path.join(folder, entry)
+            where = f"{listfile}:{number}: {entry}"
+            if not os.path.isfile(path):
+                raise DatasetError(f"{where}: no such image file")
+            if labelled:
+                truth = ground_truth_path(path)
+                if not os.path.isfile(truth):
+                    raise DatasetError(f"{where}: no ground truth file {os.path.basename(truth)}")
+                texts.append(read_ground_truth(truth))
+            paths.append(path)
+            wheres.append(where)
+        if not paths:
+            raise DatasetError(f"{listfile}: the list names no images")
+        self._setup(paths, texts if labelled else None, codec, wheres=wheres)
+        self._setup_images(paths, wheres, resolve_normalizer(normalizer, target_height, norm), cache)
+
+
+class ImageFolderDataset(_ImageLineDataset):
+    """Every image in a folder (sorted by name), labelled by ``labels.txt``, ``.gt.txt`` files or file names.
+
+    With a ``labels.txt`` beside the images (``FILENAME<TAB>LABEL`` or ``FILENAME LABEL``), it
+    labels the images; otherwise each image's ``x.gt.txt`` if present, else its name
+    (``ID_LABEL.ext``, see :func:`label_from_filename`). Images without a label are skipped
+    and listed in ``skipped`` (with a warning), or are an error with ``strict=True``;
+    ``labelled=False`` takes every image with text None. Images are scaled to
+    ``target_height`` keeping their aspect ratio, unless a ``normalizer`` (a callable or a
+    dewarp method name) does the scaling."""
+
+    def __init__(self, directory, codec=None, target_height=48, normalizer=None, strict=False,
+                 labelled=True, norm=None, cache=True):
+        directory = os.fspath(directory)
+        try:
+            files = sorted(name for name in os.listdir(directory)
+                           if is_image_name(name) and os.path.isfile(os.path.join(directory, name)))
+        except OSError as error:
+            raise DatasetError(f"{directory}: cannot list the folder: {error.strerror}") from None
+        if not files:
+            raise DatasetError(f"{directory}: no image files ({' '.join(IMAGE_EXTENSIONS)})")
+        self.skipped = []
+        texts = None
+        if labelled:
+            labels = self._labels_by_name(directory, files)
+            texts = []
+            for name in files:
+                if labels.get(name) is None:
+                    if strict:
+                        raise DatasetError(f"{os.path.join(directory, name)}: no label")
+                    self.skipped.append(name)
+                else:
+                    texts.append(labels[name])
+            if self.skipped:
+                shown = ", ".join(self.skipped[:10]) + (", ..." if len(self.skipped) > 10 else "")
+                warnings.warn(f"{directory}: {len(self.skipped)} images without a label skipped: {shown}",
+                              stacklevel=2)
+            files = [name for name in files if labels.get(name) is not None]
+            if not files:
+                raise DatasetError(f"{directory}: none of the images has a label")
+        paths = [os.path.join(directory, name) for name in files]
+        self._setup(paths, texts, codec)
+        if normalizer is None:
+            def normalizer(image):
+                return scale_to_height(image, target_height)
+            normalizer.target_height = target_height
+        self._setup_images(paths, paths, resolve_normalizer(normalizer, target_height, norm), cache)
+
+    @staticmethod
+    def _labels_by_name(directory, files):
+        """Label of each image file name (None where it has none)."""
+        listing = os.path.join(directory, "labels.txt")
+        if os.path.isfile(listing):
+            return _read_labels_txt(listing, set(files))
+        labels = {}
+        for name in files:
+            truth = ground_truth_path(os.path.join(directory, name))
+            if os.path.isfile(truth):
+                labels[name] = read_ground_truth(truth) or None
+            else:
+                labels[name] = label_from_filename(name)
+        return labels
+
+
+def _read_labels_txt(path, files):
+    """``labels.txt``: ``FILENAME<TAB>LABEL`` or ``FILENAME LABEL`` per line; the label is the rest of the line."""
+    labels = {}
+    for number, line in enumerate(_read_lines(path), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, separator, label = line.partition("\t") if "\t" in line else line.partition(" ")
+        where = f"{path}:{number}"
+        if not separator:
+            raise DatasetError(f"{where}: no label after the file name {name!r}")
+        if name not in files:
+            raise DatasetError(f"{where}: no image file {name!r} in the folder")
+        if name in labels:
+            raise DatasetError(f"{where}: {name!r} is labelled twice")
+        labels[name] = label or None
+    return labels
+
+
+def _read_lines(path):
+    """The lines of a UTF-8 text file without their line ends; errors name the file (and line)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read: {error.strerror}") from None
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    text = []
+    for number, line in enumerate(lines, 1):
+        try:
+            text.append(line.decode("utf-8").removesuffix("\r"))
+        except UnicodeDecodeError as error:
+            raise DatasetError(f"{path}:{number}: not UTF-8 ({error.reason} at column {error.start + 1})") from None
+    return text
+
+
+# --- HDF5 files ----------------------------------------------------------------------------------
+def _open_h5(path, required, kind):
+    """Open an HDF5 file for reading and check that it has the datasets in ``required``."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot open as HDF5: {error}") from None
+    for name in required:
+        if name not in f:
+            f.close()
+            raise DatasetError(f"{path}: missing dataset {name!r} (a {kind} file has {', '.join(required)})")
+    return f
+
+
+def _dims(f, path, name, count):
+    """The ``(count, 2)`` dims dataset ``name``, checked to be positive integers."""
+    dims = f[name][()]
+    if dims.shape != (count, 2):
+        raise DatasetError(f"{path}: {name} has shape {dims.shape}, expected ({count}, 2)")
+    bad = np.flatnonzero((dims <= 0).any(axis=1) | (dims != np.round(dims)).any(axis=1))
+    if bad.size:
+        raise DatasetError(f"{path}: sample {bad[0]}: {name} is {dims[bad[0]].tolist()}, not two positive integers")
+    return dims.astype(np.int64)
+
+
+def _read_array(f, path, name, dims, i):
+    """Sample ``i`` of the variable-length dataset ``name`` as a ``dims[i]``-shaped float32 array."""
+    values = np.asarray(f[name][i], np.float32)
+    rows, columns = dims[i]
+    if values.size != rows * columns:
+        raise DatasetError(f"{path}: sample {i}: {name} has {values.size} values but {name}_dims says "
+                           f"{rows}x{columns}")
+    return values.reshape(rows, columns)
+
+
+def _consistent(path, name, values, what):
+    """Check that ``values`` (one per sample) are all equal; the error names the first that is not."""
+    bad = np.flatnonzero(values != values[0])
+    if bad.size:
+        raise DatasetError(f"{path}: sample {bad[0]}: {name} {what} {values[bad[0]]} differs from "
+                           f"sample 0's {values[0]}")
+
+
+class OcrH5Dataset(OcrDataset):
+    """OCR lines in clstm's HDF5 layout, read one line at a time from the open file.
+
+    Each image is divided by its maximum. ``codec``: a model's codec to re-encode the
+    transcripts into (by code point), else the file's. ``normalizer`` (callable or dewarp
+    method name) lets lines of different heights be resampled. ``target_name`` other than
+    ``ctc`` names a pre-aligned target dataset (with ``<name>_dims``) read by ``targets(i)``."""
+
+    REQUIRED = ("images", "images_dims", "transcripts", "codec")
+
+    def __init__(self, path, codec=None, normalizer=None, target_name="ctc", target_height=48, norm=None):
+        self.path = path = os.fspath(path)
+        self._file = f = _open_h5(path, self.REQUIRED, "clstm OCR")
+        try:
+            self._read_header(f, path, codec, resolve_normalizer(normalizer, target_height, norm), target_name)
+        except BaseException:
+            f.close()
+            raise
+
+    def _read_header(self, f, path, codec, normalizer, target_name):
+        count = len(f["images"])
+        if count == 0:
+            raise DatasetError(f"{path}: no lines")
+        self._dims = _dims(f, path, "images_dims", count)
+        try:
+            file_codec = Codec(f["codec"][()])
+        except ValueError as error:
+            raise DatasetError(f"{path}: bad codec: {error}") from None
+        transcripts = f["transcripts"]
+        if len(transcripts) != count:
+            raise DatasetError(f"{path}: {len(transcripts)} transcripts for {count} images")
+        texts = []
+        for i, labels in enumerate(transcripts[()]):
+            labels = np.asarray(labels).ravel()
+            bad = labels[(labels < 1) | (labels >= len(file_codec))]
+            if bad.size:
+                raise DatasetError(f"{path}: sample {i}: label {int(bad[0])} is not in the file's codec "
+                                   f"(1..{len(file_codec) - 1})")
+            texts.append(file_codec.decode(labels))
+        self.file_codec = file_codec
+        self._setup([f"{path}[{i}]" for i in range(count)], texts, codec, file_codec)
+        self._normalizer = normalizer
+        if normalizer is None:
+            _consistent(path, "images_dims", self._dims[:, 1], "height")
+            self._depth = int(self._dims[0, 1])
+        else:
+            self._depth = getattr(normalizer, "target_height", None)
+        self.target_name = target_name
+        if target_name != "ctc":
+            for name in (target_name, target_name + "_dims"):
+                if name not in f:
+                    raise DatasetError(f"{path}: no pre-aligned target dataset {name!r} "
+                                       f"(target_name={target_name})")
+            self._target_dims = _dims(f, path, target_name + "_dims", count)
+
+    def input(self, i):
+        line = _read_array(self._file, self.path, "images", self._dims, i)
+        top = line.max()
+        if top > 0:
+            line /= top
+        if self._normalizer is not None:
+            try:
+                line = np.ascontiguousarray(self._normalizer(line.T).T)
+            except ValueError as error:
+                raise _context(f"{self.path}: sample {i}", error) from None
+            if self._depth is not None and line.shape[1] != self._depth:
+                raise DatasetError(f"{self.path}: sample {i}: normalized height {line.shape[1]} differs "
+                                   f"from {self._depth}")
+        return line
+
+    def targets(self, i):
+        """The pre-aligned ``(T, classes)`` targets of sample ``i`` from the ``target_name`` dataset."""
+        if self.target_name == "ctc":
+            raise DatasetError(f"{self.path}: targets are computed by CTC (target_name=ctc); "
+                               f"there is no pre-aligned target dataset to read")
+        targets = _read_array(self._file, self.path, self.target_name, self._target_dims, i)
+        steps = self._dims[i, 0] if self._normalizer is None else self.input(i).shape[0]
+        if targets.shape[0] != steps:
+            raise DatasetError(f"{self.path}: sample {i}: {self.target_name} has {targets.shape[0]} steps "
+                               f"but the image has {steps} columns")
+        return targets
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SeqH5Dataset:
+    """Sequence pairs in clstmseq's HDF5 layout, read one sample at a time from the open file.
+
+    ``input(i)``: ``(T, ninput)``; ``output(i)``: ``(T, noutput)``, where an output depth of
+    1 is widened to 2 as ``[1 - y, y]``."""
+
+    REQUIRED = ("inputs", "inputs_dims", "outputs", "outputs_dims")
+
+    def __init__(self, path):
+        self.path = path = os.fspath(path)
+        self._file = f = _open_h5(path, self.REQUIRED, "clstmseq")
+        try:
+            count = len(f["inputs"])
+            if count == 0:
+                raise DatasetError(f"{path}: no samples")
+            if len(f["outputs"]) != count:
+                raise DatasetError(f"{path}: {count} inputs but {len(f['outputs'])} outputs")
+            self._input_dims = _dims(f, path, "inputs_dims", count)
+            self._output_dims = _dims(f, path, "outputs_dims", count)
+            bad = np.flatnonzero(self._input_dims[:, 0] != self._output_dims[:, 0])
+            if bad.size:
+                i = bad[0]
+                raise DatasetError(f"{path}: sample {i}: input has {self._input_dims[i, 0]} steps but "
+                                   f"output has {self._output_dims[i, 0]}")
+            _consistent(path, "inputs_dims", self._input_dims[:, 1], "depth")
+            _consistent(path, "outputs_dims", self._output_dims[:, 1], "depth")
+        except BaseException:
+            f.close()
+            raise
+        self.ninput = int(self._input_dims[0, 1])
+        self.noutput = max(2, int(self._output_dims[0, 1]))
+
+    def __len__(self):
+        return len(self._input_dims)
+
+    def input(self, i):
+        return _read_array(self._file, self.path, "inputs", self._input_dims, i)
+
+    def output(self, i):
+        y = _read_array(self._file, self.path, "outputs", self._output_dims, i)
+        if y.shape[1] == 1:
+            y = np.concatenate([np.float32(1) - y, y], axis=1)
+        return y
+
+    def name(self, i):
+        return f"{self.path}[{i}]"
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --- text pairs ----------------------------------------------------------------------------------
+def encode_input(text, icodec, neps=3):
+    """One-hot ``(T, len(icodec))`` float32 of ``text`` with ``neps`` empty steps before it and after each character.
+
+    ``T = neps + len(text) * (1 + neps)``, clstmtext's input encoding."""
+    if int(neps) != neps or neps < 0:
+        raise ValueError(f"neps must be a non-negative integer, not {neps!r}")
+    neps = int(neps)
+    labels = icodec.encode(text)
+    steps = np.zeros((neps + len(labels) * (1 + neps), len(icodec)), np.float32)
+    steps[neps + np.arange(len(labels)) * (1 + neps), labels] = 1
+    return steps
+
+
+def _skipped_text_line(line):
+    return not line.strip() or line.startswith("# ")
+
+
+class TextPairs:
+    """Input/output string pairs for clstmtext, with their codecs (sorted code points seen, plus the blank).
+
+    ``pairs.inputs``, ``pairs.outputs``: lists of str; ``pairs.sources``: ``file:line`` of each
+    pair; ``pairs.icodec``, ``pairs.codec``: input and output codecs; ``pairs[i]`` is a tuple."""
+
+    def __init__(self, inputs, outputs, sources=None):
+        if len(inputs) != len(outputs):
+            raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.sources = list(sources) if sources is not None else [f"pair {i}" for i in range(len(inputs))]
+        self.icodec = Codec.from_texts(self.inputs)
+        self.codec = Codec.from_texts(self.outputs)
+
+    @classmethod
+    def read(cls, path):
+        """Pairs from a UTF-8 file of ``input<TAB>output`` lines (blank and ``# `` lines skipped)."""
+        path = os.fspath(path)
+        inputs, outputs, sources = [], [], []
+        for number, line in enumerate(_read_lines(path), 1):
+            if _skipped_text_line(line):
+                continue
+            text_in, tab, text_out = line.partition("\t")
+            if not tab:
+                raise DatasetError(f"{path}:{number}: no tab between input and output")
+            if text_in and text_out:
+                inputs.append(text_in)
+                outputs.append(text_out)
+                sources.append(f"{path}:{number}")
+        return cls._checked(inputs, outputs, sources, path)
+
+    @classmethod
+    def read_two(cls, inputs_path, outputs_path):
+        """Pairs from two UTF-8 files, the inputs and the outputs line by line (same number of lines)."""
+        inputs_path, outputs_path = os.fspath(inputs_path), os.fspath(outputs_path)
+        input_lines, output_lines = _read_lines(inputs_path), _read_lines(outputs_path)
+        if len(input_lines) != len(output_lines):
+            raise DatasetError(f"{inputs_path} has {len(input_lines)} lines but {outputs_path} has "
+                               f"{len(output_lines)}")
+        inputs, outputs, sources = [], [], []
+        for number, (text_in, text_out) in enumerate(zip(input_lines, output_lines), 1):
+            if _skipped_text_line(text_in) or _skipped_text_line(text_out):
+                continue
+            inputs.append(text_in)
+            outputs.append(text_out)
+            sources.append(f"{inputs_path}:{number}")
+        return cls._checked(inputs, outputs, sources, inputs_path)
+
+    @classmethod
+    def _checked(cls, inputs, outputs, sources, path):
+        if not inputs:
+            raise DatasetError(f"{path}: no input/output pairs")
+        try:
+            return cls(inputs, outputs, sources)
+        except ValueError as error:
+            raise _context(path, error) from None
+
+    def __len__(self):
+        return len(self.inputs)
+
+    def __getitem__(self, i):
+        return self.inputs[i], self.outputs[i]
+
+
+# --- one opener for the drivers --------------------------------------------------------------------
+def open_ocr_dataset(path, codec=None, dewarp=None, target_height=48, norm=None, strict=False, labelled=True,
+                     target_name="ctc"):
+    """Open OCR lines: a folder of images, a clstm HDF5 file (by signature), or a text list of line images.
+
+    ``dewarp``: ``none``, ``mean`` or ``center``; default ``none`` for HDF5 and folders
+    (folders: aspect-ratio scaling to ``target_height``), ``center`` for line lists. ``norm``:
+    the normalizer's norm_range, norm_vscale, norm_smooth2d, norm_smooth1d."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DatasetError(f"{path}: no such file or folder")
+    is_h5 = os.path.isfile(path) and h5py.is_hdf5(path)
+    if target_name != "ctc" and not is_h5:
+        raise DatasetError(f"{path}: pre-aligned targets (target_name={target_name}) need a clstm HDF5 file")
+    default = "center" if not is_h5 and not os.path.isdir(path) else "none"
+    method = dewarp or default
+    normalizer = None if method == "none" else resolve_normalizer(method, target_height, norm)
+    if os.path.isdir(path):
+        return ImageFolderDataset(path, codec, target_height, normalizer, strict, labelled)
+    if is_h5:
+        return OcrH5Dataset(path, codec, normalizer, target_name)
+    return LineListDataset(path, codec, normalizer, target_height, labelled=labelled)

@@ -1,0 +1,91 @@
+"""Codec: the mapping between Unicode characters and class labels (label 0 is the CTC blank)."""
+import numpy as np
+
+#: the largest Unicode code point
+MAX_CODEPOINT = 0x10FFFF
+
+
+def describe_char(char):
+    """``'ö' (U+00F6)``: a character as it appears in error messages."""
+    return f"{char!r} (U+{ord(char):04X})"
+
+
+class Codec:
+    """A list of code points; label ``i`` stands for ``chr(codepoints[i])`` and label 0 is the blank.
+
+    The blank is stored as code point 0, as in clstm's files. Any other code point may
+    appear once, in any order (a file's order is kept)."""
+
+    __slots__ = ("_codepoints", "_labels")
+
+    def __init__(self, codepoints):
+        points = [int(c) for c in np.asarray(codepoints).ravel()]
+        if not points or points[0] != 0:
+            raise ValueError(f"a codec must start with the blank, code point 0; got {points[:5]}")
+        seen = {}
+        for label, point in enumerate(points):
+            if not 0 <= point <= MAX_CODEPOINT:
+                raise ValueError(f"codec entry {label} is {point}, not a Unicode code point")
+            if point in seen:
+                raise ValueError(f"codec entries {seen[point]} and {label} are both code point {point}")
+            seen[point] = label
+        self._codepoints = points
+        self._labels = {chr(point): label for point, label in seen.items() if point != 0}
+
+    @classmethod
+    def from_texts(cls, texts):
+        """The sorted set of code points in ``texts``, after the blank."""
+        seen = set()
+        for text in texts:
+            seen.update(text)
+        if "\0" in seen:
+            raise ValueError("a text contains U+0000, which is reserved for the blank")
+        return cls([0] + sorted(ord(c) for c in seen))
+
+    @property
+    def codepoints(self):
+        return list(self._codepoints)
+
+    def __len__(self):
+        return len(self._codepoints)
+
+    def __eq__(self, other):
+        return isinstance(other, Codec) and self._codepoints == other._codepoints
+
+    def __hash__(self):
+        return hash(tuple(self._codepoints))
+
+    def __repr__(self):
+        return f"Codec({len(self)} classes: {self.decode(range(1, len(self)))!r})"
+
+    def __contains__(self, char):
+        return char in self._labels
+
+    def encode(self, text):
+        """Labels (>= 1) of the characters of ``text``, as an int32 array."""
+        labels = self._labels
+        try:
+            return np.array([labels[c] for c in text], np.int32)
+        except KeyError:
+            missing = next(c for c in text if c not in labels)
+            raise ValueError(f"character {describe_char(missing)} is not in the codec") from None
+
+    def decode(self, labels):
+        """The text of a label sequence; blanks (0) are skipped."""
+        points = self._codepoints
+        chars = []
+        for label in labels:
+            label = int(label)
+            if not 0 <= label < len(points):
+                raise ValueError(f"label {label} is outside the codec (0..{len(points) - 1})")
+            if label:
+                chars.append(chr(points[label]))
+        return "".join(chars)
+
+    def translation_to(self, other):
+        """Int32 table mapping this codec's labels to ``other``'s (same character), -1 where ``other`` lacks it."""
+        table = np.full(len(self), -1, np.int32)
+        table[0] = 0
+        for char, label in self._labels.items():
+            table[label] = other._labels.get(char, -1)
+        return table
