@@ -1,0 +1,1 @@
+"""The console programs clstmctc, clstmseq and clstmtext (thin: read settings, build, train, report)."""

@@ -1,0 +1,163 @@
+"""clstmctc: train and apply text-line recognizers (line images -> text) by CTC, configured from the environment."""
+from .. import ctc as ctcmod
+from ..codec import Codec
+from ..datasets import OcrH5Dataset, open_ocr_dataset
+from ..modelfile import load_net
+from ..trainer import CtcTask, Trainer, TrainingError, edit_distance, evaluate_ctc
+from .common import (UsageError, ctc_test_line, build_network, configure_learning, display_path, main_of, need_files,
+                     require_save_name, show_info, start_trial)
+
+PROGRAM = "clstmctc"
+SYNOPSIS = """usage: [name=value ...] clstmctc DATA
+
+Learns image -> text transformations (text-line recognition) by CTC, modelling sequences of
+vertical slices through each line image; or applies a trained model (mode=errs|text|full|quiet).
+Settings are environment variables, e.g.  lrate=3e-5 save_name=uw3 clstmctc uw3-dew.h5"""
+FORMATS = """DATA (and testset=) is one of:
+  - a clstm HDF5 file: images (variable-length float arrays, each a (width, height) array
+    flattened row by row), images_dims (N, 2), transcripts (variable-length int arrays of
+    labels >= 1), codec (the code point of each label; entry 0 is the blank);
+  - a text file listing line images, one path per line (relative to the list), each with its
+    ground truth beside it (x.bin.png or x.png -> x.gt.txt); centre-normalized by default;
+  - a folder of images labelled by file name (ID_LABEL.png; %XX or %uXXXX escapes for characters
+    a file name cannot hold) or by a labels.txt (FILENAME<TAB>LABEL lines).
+Models are clstm HDF5 model files."""
+
+EVAL_MODES = ("errs", "text", "full", "quiet")
+
+
+def open_data(settings, path, codec=None, labelled=True):
+    norm = dict(norm_range=settings.norm_range, norm_vscale=settings.norm_vscale,
+                norm_smooth2d=settings.norm_smooth2d, norm_smooth1d=settings.norm_smooth1d)
+    return open_ocr_dataset(path, codec=codec, dewarp=None if settings.dewarp == "auto" else settings.dewarp,
+                            target_height=settings.target_height, norm=norm, strict=bool(settings.strict),
+                            labelled=labelled, target_name=settings.target_name)
+
+
+def check_depth(net, data, path):
+    if data.depth != net.ninput():
+        raise UsageError(f"{path}: lines have depth (height) {data.depth} but the model expects "
+                         f"{net.ninput()}; set target_height or dewarp to match")
+
+
+class AlignedTask(CtcTask):
+    """Training on pre-aligned targets stored in the file (target_name=NAME): deltas = targets - outputs."""
+
+    def __init__(self, data, codec, mode):
+        super().__init__(data.input, data.labels, codec, mode, name=data.name)
+        self.data = data
+
+    def step(self, net, i):
+        x, outputs = self.forward(net, i)
+        aligned = self.data.targets(i)
+        if aligned.shape != outputs.shape:
+            raise TrainingError(f"{self.name(i)}: targets have shape {aligned.shape}, outputs {outputs.shape}")
+        net.d_outputs.aset((aligned - outputs)[:, :, None])
+        net.backward()
+        truth = self.codec.decode(self.labels(i))
+        out = self.codec.decode(self.decode(outputs))
+        loss = float(((aligned - outputs) ** 2).sum())
+        return dict(loss=loss, errors=edit_distance(truth, out), count=len(truth), truth=truth, output=out,
+                    aligned_text=self.codec.decode(ctcmod.trivial_decode(aligned)), input=x, outputs=outputs,
+                    aligned=aligned, steps=len(x), input_text=None)
+
+
+def evaluate(settings, path, mode):
+    if not settings.load:
+        raise UsageError(f"mode={mode} needs a model: set load=MODEL.h5")
+    net = load_net(settings.load)
+    data = open_data(settings, path, Codec(net.codec), labelled=mode != "text")
+    check_depth(net, data, path)
+    codec = Codec(net.codec)
+    task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
+    n = min(len(data), settings.maxeval)
+    by_index = isinstance(data, OcrH5Dataset)
+    if mode == "text":
+        for i in range(n):
+            _, outputs = task.forward(net, i)
+            labels = task.decode(outputs)
+            line = f"{i if by_index else data.name(i)}\t{codec.decode(labels)}"
+            if settings.conf:
+                confidences = [p for _, p in ctcmod.char_confidences(outputs, labels)]
+                mean = sum(confidences) / len(confidences) if confidences else 0.0
+                line += f"\t{mean:.4f}"
+            print(line)
+        return 0
+    errors = total = 0
+    for i in range(n):
+        e, count, out, truth = task.evaluate(net, i)
+        errors += e
+        total += count
+        if mode == "errs":
+            print(f"{e}\t{out}")
+        elif mode == "full":
+            print(f"{e}\t{i if by_index else data.name(i)}\t{out}\t{truth}")
+    print(f"errs {errors} total {total} rate {100.0 * errors / max(total, 1):.4f} %")
+    return 0
+
+
+def dump(settings, path):
+    data = open_data(settings, path)
+    for i in range(min(len(data), settings.maxeval)):
+        print(f"{i}\t{data.text(i)}")
+    return 0
+
+
+def train(settings, path):
+    require_save_name(settings, PROGRAM)
+    loaded = bool(settings.load)
+    if loaded:
+        net = load_net(settings.load)
+        codec = Codec(net.codec)
+        data = open_data(settings, path, codec)
+        check_depth(net, data, path)
+    else:
+        data = open_data(settings, path)
+        codec = data.codec
+        net = build_network(settings, data.depth, len(codec))
+        net.codec = codec.codepoints
+    configure_learning(net, settings)
+    show_info(net, settings)
+    if settings.target_name != "ctc":
+        task = AlignedTask(data, codec, settings.ctc)
+    else:
+        task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam,
+                       strict=bool(settings.strict))
+    test = None
+    if settings.testset:
+        test_data = open_data(settings, settings.testset, codec)
+        check_depth(net, test_data, settings.testset)
+        test_task = CtcTask(test_data.input, test_data.labels, codec, settings.ctc, name=test_data.name,
+                            beam=settings.beam)
+        n_test = min(len(test_data), settings.maxeval)
+
+        def test(net, trainer):
+            return ctc_test_line(trainer, evaluate_ctc(net, test_task, range(n_test)), settings)
+
+    display = None
+    if settings.display_every > 0:
+        from ..display import write_display
+        target = display_path(settings)
+
+        def display(record):
+            write_display(target, record["input"], record["outputs"], record["aligned"], record["truth"],
+                          record["output"])
+
+    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=display)
+    return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
+
+
+def body(args, settings):
+    need_files(args, (1,), "one data file, line list or image folder")
+    mode = "errs" if settings.eval and settings.mode == "train" else settings.mode
+    if mode == "dump":
+        return dump(settings, args[0])
+    if mode in EVAL_MODES:
+        return evaluate(settings, args[0], mode)
+    return train(settings, args[0])
+
+
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""clstmseq: train and test sequence -> sequence networks on clstm's HDF5 sequence files."""
+import numpy as np
+
+from ..datasets import SeqH5Dataset
+from ..modelfile import load_net
+from ..trainer import TrainingError, Trainer, finite
+from .common import UsageError, build_network, configure_learning, main_of, need_files, show_info, start_trial
+
+PROGRAM = "clstmseq"
+SYNOPSIS = """usage: [name=value ...] clstmseq DATA.h5
+       mode=test load=MODEL.h5 clstmseq DATA.h5
+
+Learns sequence -> sequence mappings (one output vector per input step). Samples whose index
+is a multiple of testmod are held out and tested every test_every lines."""
+FORMATS = """DATA.h5 (clstm's sequence layout): inputs and outputs, variable-length float arrays (each a
+(T, depth) array flattened row by row), with inputs_dims and outputs_dims, (N, 2) shapes
+(T, depth). An output depth of 1 is widened to 2 as [1 - y, y]."""
+
+
+def marks(values):
+    """One character per step: '_' below 0.5, '+' above (clstm's report strings)."""
+    return "".join("+" if v > 0.5 else "_" for v in values)
+
+
+class SeqTask:
+    """Sequence -> sequence training: deltas are targets minus outputs."""
+
+    def __init__(self, data):
+        self.data = data
+        self.name = data.name
+
+    def forward(self, net, i):
+        x = self.data.input(i)
+        net.inputs.aset(x[:, :, None])
+        net.forward()
+        return x, net.outputs.array()[:, :, 0]
+
+    def step(self, net, i):
+        x, outputs = self.forward(net, i)
+        if not finite(outputs):
+            raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
+        target = self.data.output(i)
+        deltas = target - outputs
+        net.d_outputs.aset(deltas[:, :, None])
+        net.backward()
+        wrong = int(np.sum((outputs[:, -1] > 0.5) != (target[:, -1] > 0.5)))
+        return dict(loss=float(np.mean(deltas ** 2)), errors=wrong, count=len(x), input=x, outputs=outputs,
+                    target=target)
+
+    def report(self, record):
+        return [f"INP: {marks(record['input'].max(axis=1))}", f"OUT: {marks(record['outputs'][:, -1])}",
+                f"TRU: {marks(record['target'][:, -1])}"]
+
+    def test(self, net, indices):
+        """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
+        mse = mse0 = errs = errs0 = steps = 0.0
+        for i in indices:
+            _, outputs = self.forward(net, i)
+            target = self.data.output(i)
+            zero = np.zeros_like(target)
+            zero[:, 0] = 1
+            mse += np.sum((target - outputs) ** 2)
+            mse0 += np.sum((target - zero) ** 2)
+            truth = target[:, -1] > 0.5
+            errs += np.sum((outputs[:, -1] > 0.5) != truth)
+            errs0 += np.sum(truth)
+            steps += len(target)
+        return mse / steps, mse0 / steps, errs / steps, errs0 / steps, len(indices)
+
+
+def test_line(task, net, indices, trial):
+    mse, mse0, cerr, cerr0, n = task.test(net, indices)
+    line = (f"TESTERR {mse:g} {mse / max(mse0, 1e-12):g} CERR {cerr:g} {cerr / max(cerr0, 1e-12):g} "
+            f"N {n} at {trial}")
+    return cerr, line
+
+
+def body(args, settings):
+    need_files(args, (1,), "one sequence data file")
+    data = SeqH5Dataset(args[0])
+    test_indices = [i for i in range(len(data)) if i % settings.testmod == 0][:settings.ntest]
+    train_indices = [i for i in range(len(data)) if i % settings.testmod != 0]
+    task = SeqTask(data)
+    if settings.mode == "test":
+        if not settings.load:
+            raise UsageError("mode=test needs a model: set load=MODEL.h5")
+        net = load_net(settings.load)
+        check_shapes(net, data, args[0])
+        print(test_line(task, net, test_indices, net.attr_int("trial", 0))[1])
+        return 0
+    loaded = bool(settings.load)
+    if loaded:
+        net = load_net(settings.load)
+        check_shapes(net, data, args[0])
+    else:
+        net = build_network(settings, data.ninput, data.noutput)
+    configure_learning(net, settings)
+    show_info(net, settings)
+    if not train_indices:
+        raise UsageError(f"{args[0]}: every sample is held out for testing (testmod={settings.testmod})")
+    test = (lambda net, trainer: test_line(task, net, test_indices, trainer.trial)) if test_indices else None
+    trainer = Trainer(net, settings, task, train_indices, test=test)
+    return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
+
+
+def check_shapes(net, data, path):
+    if (net.ninput(), net.noutput()) != (data.ninput, data.noutput):
+        raise UsageError(f"{path}: samples have {data.ninput} inputs and {data.noutput} outputs, the model "
+                         f"{net.ninput()} and {net.noutput()}")
+
+
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)
+
+if __name__ == "__main__":
+    main()

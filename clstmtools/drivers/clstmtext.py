@@ -1,0 +1,113 @@
+"""clstmtext: train and apply string transducers (text -> text) by CTC, configured from the environment."""
+from ..codec import Codec
+from ..datasets import DatasetError, TextPairs, encode_input
+from ..datasets import _read_lines as read_text_lines
+from ..modelfile import load_net
+from ..trainer import CtcTask, Trainer, evaluate_ctc
+from .common import (UsageError, build_network, configure_learning, ctc_test_line, main_of, need_files,
+                     require_save_name, show_info, start_trial)
+
+PROGRAM = "clstmtext"
+SYNOPSIS = """usage: [name=value ...] clstmtext PAIRS.txt
+       [name=value ...] clstmtext INPUTS.txt OUTPUTS.txt
+       mode=filter load=MODEL.h5 clstmtext TEXT.txt
+
+Learns string -> string transformations (e.g. spelling -> pronunciation) by CTC; with
+mode=filter, prints the trained model's output for every input line."""
+FORMATS = """PAIRS.txt: UTF-8 lines input<TAB>output; blank lines and lines starting with '# ' are
+skipped, as are lines with an empty side. Or two files of inputs and outputs, line by line.
+Inputs become one-hot sequences with neps empty steps before the text and after each character.
+With mode=filter, each line's text before a tab (if any) is transformed."""
+
+
+class TextCoder:
+    """Pairs as network inputs and labels under a model's input and output codecs."""
+
+    def __init__(self, pairs, icodec, codec, neps):
+        self.pairs, self.icodec, self.codec, self.neps = pairs, icodec, codec, neps
+
+    def _in(self, i, codec, text):
+        try:
+            return codec.encode(text)
+        except ValueError as error:
+            raise DatasetError(f"{self.pairs.sources[i]}: {error}") from None
+
+    def inputs(self, i):
+        self._in(i, self.icodec, self.pairs.inputs[i])
+        return encode_input(self.pairs.inputs[i], self.icodec, self.neps)
+
+    def labels(self, i):
+        return self._in(i, self.codec, self.pairs.outputs[i])
+
+    def task(self, settings):
+        return CtcTask(self.inputs, self.labels, self.codec, settings.ctc, name=lambda i: self.pairs.sources[i],
+                       input_text=lambda i: self.pairs.inputs[i])
+
+
+def read_pairs(args):
+    return TextPairs.read(args[0]) if len(args) == 1 else TextPairs.read_two(args[0], args[1])
+
+
+def filter_lines(settings, args):
+    need_files(args, (1,), "one text file to filter")
+    if not settings.load:
+        raise UsageError("mode=filter needs a model: set load=MODEL.h5")
+    net = load_net(settings.load)
+    icodec, codec = Codec(net.icodec), Codec(net.codec)
+    neps = net.attr_int("neps", settings.neps)
+    task = CtcTask(None, None, codec, settings.ctc)
+    for number, line in enumerate(read_text_lines(args[0]), 1):
+        text = line.split("\t", 1)[0]
+        if not text:
+            print()
+            continue
+        try:
+            x = encode_input(text, icodec, neps)
+        except ValueError as error:
+            raise DatasetError(f"{args[0]}:{number}: {error}") from None
+        net.inputs.aset(x[:, :, None])
+        net.forward()
+        print(codec.decode(task.decode(net.outputs.array()[:, :, 0])))
+    return 0
+
+
+def train(settings, args):
+    need_files(args, (1, 2), "a pairs file, or an inputs file and an outputs file")
+    require_save_name(settings, PROGRAM)
+    pairs = read_pairs(args)
+    loaded = bool(settings.load)
+    if loaded:
+        net = load_net(settings.load)
+        icodec, codec = Codec(net.icodec), Codec(net.codec)
+        neps = net.attr_int("neps", settings.neps)
+    else:
+        icodec, codec, neps = pairs.icodec, pairs.codec, settings.neps
+        net = build_network(settings, len(icodec), len(codec))
+        net.icodec, net.codec = icodec.codepoints, codec.codepoints
+        net.attributes["neps"] = str(neps)
+    configure_learning(net, settings)
+    show_info(net, settings)
+    task = TextCoder(pairs, icodec, codec, neps).task(settings)
+    test = None
+    if settings.testset:
+        test_pairs = TextPairs.read(settings.testset)
+        test_task = TextCoder(test_pairs, icodec, codec, neps).task(settings)
+        n_test = min(len(test_pairs), settings.maxeval)
+
+        def test(net, trainer):
+            return ctc_test_line(trainer, evaluate_ctc(net, test_task, range(n_test)), settings)
+
+    trainer = Trainer(net, settings, task, range(len(pairs)), test=test)
+    return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
+
+
+def body(args, settings):
+    if settings.mode == "filter":
+        return filter_lines(settings, args)
+    return train(settings, args)
+
+
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""What the three programs share: usage and error handling, model building and the test/display glue."""
+import os
+import sys
+import traceback
+
+from .. import parallel
+from ..network import make_net, network_info
+from ..params import ParamError, read_params, suspicious_names, usage
+from ..trainer import Interrupted, TrainingError
+
+
+class UsageError(ValueError):
+    """The command line itself is wrong (files missing or too many)."""
+
+
+def run(program, body, synopsis, formats):
+    """Run ``body(args, settings)`` as the program: usage on -h/--help or no arguments, one-line
+    errors on stderr with a non-zero exit (a traceback only with debug=1)."""
+    args = sys.argv[1:]
+    if args and args[0] in ("-h", "--help"):
+        print(usage(program, synopsis, formats))
+        return 0
+    debug = os.environ.get("debug", "0") not in ("", "0")
+    try:
+        settings = read_params(program)
+        if settings.params_only:
+            if not settings.params:  # params=1 already echoed them
+                for name, value in settings.attributes().items():
+                    print(f"#: {name} = {value}", file=sys.stderr)
+            return 0
+        if not args:
+            print(usage(program, synopsis, formats), file=sys.stderr)
+            return 2
+        for name in suspicious_names(os.environ, program):
+            print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
+        parallel.set_threads(settings.threads)
+        return body(args, settings) or 0
+    except (ParamError, UsageError, TrainingError, ValueError, OSError) as error:
+        if debug:
+            traceback.print_exc()
+        print(f"{program}: error: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted):
+        print(f"{program}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: still one line, the traceback with debug=1
+        if debug:
+            traceback.print_exc()
+        print(f"{program}: internal error: {error.__class__.__name__}: {error} (debug=1 shows the traceback)",
+              file=sys.stderr)
+        return 2
+
+
+def main_of(program, body, synopsis, formats):
+    """The console-script entry point for a program."""
+    def main():
+        sys.exit(run(program, body, synopsis, formats))
+    return main
+
+
+def need_files(args, count, what):
+    if len(args) not in count:
+        raise UsageError(f"expected {what}, got {len(args)} argument(s): {' '.join(args)}")
+
+
+def build_network(settings, ninput, noutput):
+    """A new network of the settings' kind and sizes, initialized from the run's generator."""
+    return make_net(settings.lstm, rng=settings.rng, init=settings.init, ninput=ninput, nhidden=settings.nhidden,
+                    nhidden2=settings.nhidden2, noutput=noutput, lstm_type=settings.lstm_type,
+                    output_type=settings.output_type)
+
+
+def configure_learning(net, settings):
+    net.setLearningRate(settings.lrate, settings.momentum)
+    net.set_normalization(settings.lrnorm)
+    net.set_optimizer(settings.optimizer, settings.beta1, settings.beta2, settings.eps, settings.weight_decay)
+
+
+def start_trial(net, settings, loaded):
+    if settings.start >= 0:
+        return settings.start
+    return net.attr_int("trial", 0) if loaded else 0
+
+
+def show_info(net, settings):
+    if settings.info or settings.verbose:
+        print(network_info(net))
+
+
+def require_save_name(settings, program):
+    if not settings.save_name:
+        raise ParamError(f"save_name: required to train with {program} (e.g. save_name=mymodel)")
+
+
+def display_path(settings):
+    if settings.display:
+        return settings.display
+    base = settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
+    return f"{base or 'clstm'}-display.png"
+
+
+def ctc_test_line(trainer, result, settings):
+    """(error rate, the original's TESTERR line) from (total edit distance, total characters)."""
+    errors, count = result
+    rate = errors / max(count, 1)
+    fields = ["TESTERR", f"{trainer.elapsed():.1f}", trainer.save_name or "-", trainer.trial, f"{rate:g}",
+              "lrate", f"{settings.lrate:g}", "hidden", settings.nhidden, settings.nhidden2,
+              "batch", settings.pseudo_batch, "momentum", f"{settings.momentum:g}", "errors", errors, "chars", count]
+    return rate, " ".join(str(f) for f in fields)

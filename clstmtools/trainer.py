@@ -1,0 +1,332 @@
+"""The training loop shared by the three programs: steps, updates, reports, tests, saves, hooks and safe stops."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+
+import Levenshtein
+import numpy as np
+
+from . import ctc as ctcmod
+from .kernels.layers import all_finite
+from .modelfile import save_net
+
+
+#: attributes that describe the network itself; the run's parameters never overwrite them
+NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN or infinity appeared); the message says where."""
+
+
+class SkipSample(Exception):
+    """A training sample that cannot be used (e.g. too short for its transcript); it is skipped."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived during training."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def edit_distance(a, b):
+    return Levenshtein.distance(a, b)
+
+
+def finite(array):
+    return bool(all_finite(np.ascontiguousarray(array)))
+
+
+# --- tasks: what a training step does for each program -------------------------------------------
+class CtcTask:
+    """Sequence -> label string by CTC (clstmctc's image lines, clstmtext's one-hot strings).
+
+    ``inputs(i)`` gives the (T, depth) input of sample i, ``labels(i)`` its label array (in the
+    network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors."""
+
+    def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False):
+        self.inputs = inputs
+        self.labels = labels
+        self.codec = codec
+        self.mode = ctcmod.check_ctc_mode(mode)
+        self.name = name or (lambda i: f"sample {i}")
+        self.input_text = input_text
+        self.beam = beam
+        self.strict = strict
+
+    def decode(self, outputs):
+        if self.beam > 0:
+            labels, _ = ctcmod.beam_search_decode(outputs, beam_width=self.beam)
+            return labels
+        return ctcmod.decode(outputs, self.mode)
+
+    def check(self, i, x, labels):
+        need = ctcmod.min_ctc_steps(labels)
+        if len(x) < need:
+            message = (f"{self.name(i)}: the sequence has {len(x)} steps, too short for its "
+                       f"{len(labels)}-character transcript (needs at least {need})")
+            raise TrainingError(message) if self.strict else SkipSample(message)
+
+    def forward(self, net, i):
+        x = self.inputs(i)
+        net.inputs.aset(x[:, :, None])
+        net.forward()
+        return x, net.outputs.array()[:, :, 0]
+
+    def step(self, net, i):
+        """Forward, targets and backward for sample i (no update); returns the report record."""
+        labels = self.labels(i)
+        x, outputs = self.forward(net, i)
+        self.check(i, x, labels)
+        if not finite(outputs):
+            raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
+        aligned, loss = ctcmod.ctc_targets(outputs, labels, self.mode)
+        deltas = aligned - outputs
+        if not finite(deltas):
+            raise TrainingError(f"{self.name(i)}: the CTC deltas contain NaN or infinity")
+        net.d_outputs.aset(deltas[:, :, None])
+        net.backward()
+        truth = self.codec.decode(labels)
+        out = self.codec.decode(self.decode(outputs))
+        return dict(loss=loss, errors=edit_distance(truth, out), count=len(truth), truth=truth, output=out,
+                    aligned_text=self.codec.decode(ctcmod.trivial_decode(aligned)), input=x,
+                    outputs=outputs, aligned=aligned, steps=len(x),
+                    input_text=self.input_text(i) if self.input_text else None)
+
+    def evaluate(self, net, i):
+        """(errors, ground-truth length, output text, ground truth) for sample i."""
+        labels = self.labels(i)
+        _, outputs = self.forward(net, i)
+        truth = self.codec.decode(labels)
+        out = self.codec.decode(self.decode(outputs))
+        return edit_distance(truth, out), len(truth), out, truth
+
+    def report(self, record):
+        lines = []
+        if record.get("input_text") is not None:
+            lines.append(f"INP: '{record['input_text']}'")
+        lines += [f"TRU: '{record['truth']}'", f"OUT: '{record['output']}'", f"ALN: '{record['aligned_text']}'",
+                  str(record["errors"])]
+        return lines
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+class Trainer:
+    """Runs training for any task: chooses lines, updates every ``pseudo_batch`` lines, reports,
+    tests, saves (atomically, never a NaN model, never over a better one), runs hooks, stops safely.
+
+    ``settings`` is a :class:`clstmtools.params.Settings`; ``test`` is a callable returning
+    ``(error_rate, summary_fields)`` or None; ``train_indices`` the samples to train on."""
+
+    def __init__(self, net, settings, task, train_indices, test=None, out=None, display=None):
+        self.net = net
+        self.s = settings
+        self.task = task
+        self.indices = np.asarray(train_indices)
+        if len(self.indices) == 0:
+            raise TrainingError("there is nothing to train on")
+        self.test_fn = test
+        self.out = out or sys.stdout
+        self.display = display
+        self.save_name = settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
+        self.best = float("inf")
+        self.start_time = time.time()
+        self.window = deque(maxlen=100)
+        self.total = dict(lines=0, errors=0, count=0, loss=0.0)
+        self.trial = 0
+        self.updates = 0
+        self.saved = []
+        self.skipped = set()
+
+    # --- output ------------------------------------------------------------------------------
+    def say(self, *lines):
+        for line in lines:
+            print(line, file=self.out)
+        self.out.flush()
+
+    def warn(self, message):
+        print(message, file=sys.stderr)
+        sys.stderr.flush()
+
+    # --- saving and hooks --------------------------------------------------------------------
+    def run_hook(self, name, path=None):
+        command = self.s.get(name) or ""
+        if not command:
+            return
+        env = dict(os.environ)
+        if path:
+            env["CLSTM_SAVED"] = os.path.abspath(path)
+        env["CLSTM_TRIAL"] = str(self.trial)
+        result = subprocess.run(command, shell=True, env=env)
+        if result.returncode != 0:
+            self.warn(f"{name} hook {command!r} exited with status {result.returncode}; training goes on")
+
+    def weights_finite(self):
+        return all(finite(w) for _, w, _ in self.net.weights())
+
+    def save(self, path, error=None):
+        """Save the network with the trial, the error and the resolved parameters; refuse NaN weights."""
+        if not self.weights_finite():
+            raise TrainingError(f"trial {self.trial}: the weights contain NaN or infinity; not saving {path}")
+        attributes = self.net.attributes
+        for name, value in self.s.attributes().items():
+            if name not in NETWORK_ATTRIBUTES:  # the network's own attributes describe its shape
+                attributes[name] = value
+        attributes["trial"] = str(self.trial)
+        if error is not None:
+            attributes["last_err"] = f"{error:g}"
+        save_net(path, self.net)
+        self.saved.append(path)
+        self.say(f"# saved {path}")
+        self.run_hook("after_save", path)
+        return path
+
+    def periodic_path(self):
+        if "%" in self.save_name:
+            return (self.save_name % self.trial) + ("" if self.save_name.endswith(".h5") else ".h5")
+        return f"{self.save_name}-{self.trial:08d}.h5"
+
+    # --- learning-rate schedule --------------------------------------------------------------
+    def learning_rate(self):
+        lr = self.s.lrate
+        decay = self.s.get("lrate_decay", 1.0)
+        if decay != 1.0:
+            lr *= decay ** (self.trial / 1000.0)
+        warmup = self.s.get("warmup", 0)
+        if warmup and self.trial < warmup:
+            lr *= (self.trial + 1) / warmup
+        return lr
+
+    # --- tests ---------------------------------------------------------------------------------
+    def elapsed(self):
+        return time.time() - self.start_time
+
+    def run_test(self):
+        """Run the test callable (it returns the error rate and the line to print); save when better."""
+        if self.test_fn is None:
+            return None
+        rate, line = self.test_fn(self.net, self)
+        self.say(line)
+        self.run_hook("after_test")
+        if self.s.save_every == 0 and self.save_name and rate < self.best:
+            self.best = rate
+            self.save(self.save_name + ".h5", rate)
+        self.best = min(self.best, rate)
+        return rate
+
+    # --- the loop ------------------------------------------------------------------------------
+    def choose(self, trial):
+        if self.s.randomize:
+            return int(self.indices[self.s.rng.integers(len(self.indices))])
+        return int(self.indices[trial % len(self.indices)])
+
+    def report(self, record, i):
+        elapsed = time.time() - self.start_time
+        lines = max(self.total["lines"], 1)
+        loss = np.mean([r[0] for r in self.window])
+        errs = sum(r[1] for r in self.window) / max(sum(r[2] for r in self.window), 1)
+        shape = record["input"].shape
+        nh2 = self.s.get("nhidden2", -1)
+        self.say(f"{self.trial} {i} dim {shape[0]} {shape[1]} time {elapsed:.1f} lines/s {lines / elapsed:.1f} "
+                 f"lrate {self.learning_rate():g} hidden {self.s.nhidden} {nh2} loss {record['loss']:.4g} "
+                 f"mean loss {loss:.4g} mean err {errs:.4f}")
+        self.say(*self.task.report(record))
+
+    def train(self, start, ntrain):
+        """Train from trial ``start`` up to ``ntrain``; returns the exit status (0, or 130/143 when
+        interrupted after saving)."""
+        self.trial = start
+        previous = {}
+
+        def interrupt(signum, frame):
+            raise Interrupted(signum)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, interrupt)
+        try:
+            self._loop(start, ntrain)
+        except Interrupted as stop:
+            path = f"{self.save_name}-interrupted.h5" if self.save_name else "clstm-interrupted.h5"
+            self.warn(f"interrupted by {stop} at trial {self.trial}; saving the model to {path}")
+            for signum, handler in previous.items():  # a second signal must not cut the save short
+                signal.signal(signum, signal.SIG_IGN)
+            if self.weights_finite():
+                self.save(path)
+            return 128 + stop.signum
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.finish()
+        return 0
+
+    def _loop(self, start, ntrain):
+        s = self.s
+        current_lr = None
+        self.run_hook("after_start")
+        for trial in range(start, ntrain):
+            self.trial = trial
+            lr = self.learning_rate()
+            if lr != current_lr:
+                self.net.setLearningRate(lr, s.momentum)
+                current_lr = lr
+            i = self.choose(trial)
+            try:
+                record = self.task.step(self.net, i)
+            except SkipSample as skip:
+                if i not in self.skipped:
+                    self.skipped.add(i)
+                    self.warn(f"skipping {skip} (strict=1 makes this an error)")
+                continue
+            self.total["lines"] += 1
+            self.total["errors"] += record["errors"]
+            self.total["count"] += record["count"]
+            self.window.append((record["loss"], record["errors"], record["count"]))
+            if (trial + 1) % s.get("pseudo_batch", 1) == 0:
+                self.net.update()
+                self.updates += 1
+                if not self.weights_finite():
+                    raise TrainingError(f"trial {trial}, {self.task.name(i)}: the update made the weights NaN "
+                                        "or infinite; stopped without saving them (try a smaller lrate)")
+            if s.report_every > 0 and trial % s.report_every == 0:
+                self.report(record, i)
+            if self.display is not None and s.display_every > 0 and trial % s.display_every == 0:
+                self.display(record)
+            done = trial + 1
+            if s.test_every > 0 and done % s.test_every == 0:
+                self.trial = done
+                self.run_test()
+            if s.save_every > 0 and done % s.save_every == 0 and self.save_name:
+                self.trial = done
+                self.save(self.periodic_path())
+        self.trial = max(ntrain, start)
+
+    def finish(self):
+        """Final test and save, and a summary."""
+        if self.s.test_every > 0 and self.trial % self.s.test_every != 0:
+            self.run_test()
+        if self.save_name and (self.test_fn is None or self.s.test_every <= 0) and self.s.save_every == 0:
+            self.save(self.save_name + ".h5")
+        elapsed = time.time() - self.start_time
+        t = self.total
+        rate = t["errors"] / max(t["count"], 1)
+        best = f" best test error {self.best:g}" if self.best < float("inf") else ""
+        if self.skipped:
+            best += f"; skipped {len(self.skipped)} unusable sample(s)"
+        self.say(f"# done: {t['lines']} lines in {elapsed:.1f} s ({t['lines'] / max(elapsed, 1e-9):.1f} lines/s), "
+                 f"training error {rate:.4f}{best}; saved {len(self.saved)} model file(s)"
+                 + (f", last {self.saved[-1]}" if self.saved else ""))
+
+
+def evaluate_ctc(net, task, indices):
+    """Total edit distance and ground-truth length of ``task`` over ``indices``."""
+    errors = count = 0
+    for i in indices:
+        e, n, _, _ = task.evaluate(net, i)
+        errors += e
+        count += n
+    return errors, count
