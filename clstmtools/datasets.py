@@ -1,4 +1,4 @@
-"""Datasets: OCR lines (clstm HDF5, line lists, image folders), sequence pairs (HDF5) and text pairs, read lazily."""
+"""Datasets: OCR lines (clstm HDF5, line lists, image folders), sequence pairs and text pairs, read lazily."""
 import os
 import warnings
 
@@ -139,7 +139,8 @@ class OcrDataset:
         return self._names[i]
 
     def __repr__(self):
-        return f"{type(self).__name__}({len(getattr(self, '_names', ()))} lines, codec {getattr(self, 'codec', None)!r})"
+        lines = len(getattr(self, "_names", ()))  # also while a failed constructor is being reported
+        return f"{type(self).__name__}({lines} lines, codec {getattr(self, 'codec', None)!r})"
 
 
 class _InkCache:
@@ -231,6 +232,8 @@ def read_ground_truth(path):
             text = f.read()
     except UnicodeDecodeError as error:
         raise DatasetError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read: {error.strerror}") from None
     return text.removesuffix("\n").removesuffix("\r")
 
 
@@ -395,9 +398,10 @@ def _dims(f, path, name, count):
     return dims.astype(np.int64)
 
 
-def _read_array(f, path, name, dims, i):
-    """Sample ``i`` of the variable-length dataset ``name`` as a ``dims[i]``-shaped float32 array."""
-    values = np.asarray(f[name][i], np.float32)
+def _read_array(dataset, path, dims, i):
+    """Sample ``i`` of a variable-length dataset as a ``dims[i]``-shaped float32 array."""
+    name = dataset.name.lstrip("/")
+    values = np.asarray(dataset[i], np.float32)
     rows, columns = dims[i]
     if values.size != rows * columns:
         raise DatasetError(f"{path}: sample {i}: {name} has {values.size} values but {name}_dims says "
@@ -413,7 +417,20 @@ def _consistent(path, name, values, what):
                            f"sample 0's {values[0]}")
 
 
-class OcrH5Dataset(OcrDataset):
+class _H5File:
+    """An HDF5 file held open for lazy reading; ``close()``, or use the dataset as a context manager."""
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class OcrH5Dataset(_H5File, OcrDataset):
     """OCR lines in clstm's HDF5 layout, read one line at a time from the open file.
 
     Each image is divided by its maximum. ``codec``: a model's codec to re-encode the
@@ -437,6 +454,7 @@ class OcrH5Dataset(OcrDataset):
         if count == 0:
             raise DatasetError(f"{path}: no lines")
         self._dims = _dims(f, path, "images_dims", count)
+        self._images = f["images"]  # kept: looking a dataset up by name costs as much as reading a line
         try:
             file_codec = Codec(f["codec"][()])
         except ValueError as error:
@@ -469,7 +487,7 @@ class OcrH5Dataset(OcrDataset):
             self._target_dims = _dims(f, path, target_name + "_dims", count)
 
     def input(self, i):
-        line = _read_array(self._file, self.path, "images", self._dims, i)
+        line = _read_array(self._images, self.path, self._dims, i)
         top = line.max()
         if top > 0:
             line /= top
@@ -488,24 +506,15 @@ class OcrH5Dataset(OcrDataset):
         if self.target_name == "ctc":
             raise DatasetError(f"{self.path}: targets are computed by CTC (target_name=ctc); "
                                f"there is no pre-aligned target dataset to read")
-        targets = _read_array(self._file, self.path, self.target_name, self._target_dims, i)
+        targets = _read_array(self._file[self.target_name], self.path, self._target_dims, i)
         steps = self._dims[i, 0] if self._normalizer is None else self.input(i).shape[0]
         if targets.shape[0] != steps:
             raise DatasetError(f"{self.path}: sample {i}: {self.target_name} has {targets.shape[0]} steps "
                                f"but the image has {steps} columns")
         return targets
 
-    def close(self):
-        self._file.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class SeqH5Dataset:
+class SeqH5Dataset(_H5File):
     """Sequence pairs in clstmseq's HDF5 layout, read one sample at a time from the open file.
 
     ``input(i)``: ``(T, ninput)``; ``output(i)``: ``(T, noutput)``, where an output depth of
@@ -534,6 +543,7 @@ class SeqH5Dataset:
         except BaseException:
             f.close()
             raise
+        self._inputs, self._outputs = f["inputs"], f["outputs"]
         self.ninput = int(self._input_dims[0, 1])
         self.noutput = max(2, int(self._output_dims[0, 1]))
 
@@ -541,25 +551,16 @@ class SeqH5Dataset:
         return len(self._input_dims)
 
     def input(self, i):
-        return _read_array(self._file, self.path, "inputs", self._input_dims, i)
+        return _read_array(self._inputs, self.path, self._input_dims, i)
 
     def output(self, i):
-        y = _read_array(self._file, self.path, "outputs", self._output_dims, i)
+        y = _read_array(self._outputs, self.path, self._output_dims, i)
         if y.shape[1] == 1:
             y = np.concatenate([np.float32(1) - y, y], axis=1)
         return y
 
     def name(self, i):
         return f"{self.path}[{i}]"
-
-    def close(self):
-        self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # --- text pairs ----------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
 """Tests for codecs, file-name labels and the dataset readers (HDF5, text pairs, line lists, image folders)."""
+import subprocess
+import sys
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -547,3 +551,75 @@ def test_in_memory_dataset():
         OcrDataset([np.ones((3, 4)), np.zeros((5, 5))], ["ab", "b"], names=["one", "two"])
     with pytest.raises(DatasetError, match="no lines"):
         OcrDataset([], [])
+
+
+# --- the real uw3 lines ----------------------------------------------------------------------------
+def test_uw3_split(uw3_dir, uw3_lists):
+    train, test = uw3_split(uw3_dir.glob("book/*/*.bin.png"))
+    assert len(train) == 450 and len(test) == 50
+    assert test[0] > test[-1] > train[0] > train[-1]
+    train_list, test_list = uw3_lists
+    assert len(train_list.read_text().split()) == 450 and len(test_list.read_text().split()) == 50
+
+
+def test_uw3_lines_without_dewarping_need_one_height(uw3_lists):
+    with pytest.raises(DatasetError, match=r"test.txt:\d+: book/.*bin.png: height \d+ differs from"):
+        LineListDataset(uw3_lists[1], normalizer=None)
+
+
+def test_uw3_train_lines_centred_and_cached_compactly(uw3_lists):
+    pytest.importorskip("clstmtools.dewarp")
+    ds = open_ocr_dataset(uw3_lists[0])  # a line list: centre-line dewarping to height 48 by default
+    assert isinstance(ds, LineListDataset) and len(ds) == 450 and ds.depth == 48
+    assert len(ds.codec) > 60 and all(ds.text(i) for i in range(len(ds)))
+    first = ds.input(0)
+    widths = []
+    for i in range(len(ds)):
+        x = ds.input(i)
+        assert x.dtype == np.float32 and x.shape[1] == 48 and 0 <= x.min() and x.max() <= 1
+        widths.append(x.shape[0])
+    assert np.median(widths) > 500  # (one uw3 "line" is a 35 x 916 vertical strip: it comes out 1 wide)
+    np.testing.assert_array_equal(ds.input(0), first)
+    assert ds.cache_nbytes < 40e6  # uint8: about 18 MB for the 450 lines, far under 400 MB
+
+
+# --- scripts/lines2h5.py -------------------------------------------------------------------------------
+LINES2H5 = Path(__file__).resolve().parents[1] / "scripts" / "lines2h5.py"
+
+
+def lines2h5(*args):
+    return subprocess.run([sys.executable, str(LINES2H5), *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def assert_same_lines(h5_dataset, list_dataset):
+    assert len(h5_dataset) == len(list_dataset) and h5_dataset.depth == list_dataset.depth
+    assert h5_dataset.codec == list_dataset.codec
+    for i in range(len(list_dataset)):
+        assert h5_dataset.text(i) == list_dataset.text(i)
+        np.testing.assert_array_equal(h5_dataset.labels(i), list_dataset.labels(i))
+        x = list_dataset.input(i)
+        np.testing.assert_allclose(h5_dataset.input(i), x / max(x.max(), 1e-30), rtol=1e-6)
+
+
+def test_lines2h5_round_trip(tmp_path):
+    for i, text in enumerate(["ab c", "ünï", "€"]):
+        write_line(tmp_path, f"l{i}", text, height=16, width=30 + i, seed=i)
+    (tmp_path / "list.txt").write_text("l0.bin.png\nl1.bin.png\nl2.bin.png\n")
+    result = lines2h5(tmp_path / "list.txt", tmp_path / "out.h5", "--dewarp", "none")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 3 lines" in result.stdout
+    with OcrH5Dataset(tmp_path / "out.h5") as written:
+        assert_same_lines(written, LineListDataset(tmp_path / "list.txt", normalizer=None))
+    (tmp_path / "bad.txt").write_text("l0.bin.png\nmissing.png\n")
+    result = lines2h5(tmp_path / "bad.txt", tmp_path / "bad.h5", "--dewarp", "none")
+    assert result.returncode == 1 and "bad.txt:2: missing.png: no such image file" in result.stderr
+
+
+def test_lines2h5_uw3_test_lines_centred(uw3_lists, tmp_path):
+    pytest.importorskip("clstmtools.dewarp")
+    result = lines2h5(uw3_lists[1], tmp_path / "uw3-test.h5", "--dewarp", "center", "--target-height", "32")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 50 lines (depth 32" in result.stdout
+    with OcrH5Dataset(tmp_path / "uw3-test.h5") as written:
+        assert_same_lines(written, LineListDataset(uw3_lists[1], normalizer="center", target_height=32))
