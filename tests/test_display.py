@@ -154,7 +154,7 @@ def test_bad_shapes_raise_naming_the_file_and_keep_the_old_picture(tmp_path):
     path = tmp_path / "keep.png"
     write_display(path, line_image(20), posteriors(20, 3))
     before = path.read_bytes()
-    with pytest.raises(ValueError, match=r"keep\.png: the outputs has 21 time steps, the input has 20"):
+    with pytest.raises(ValueError, match=r"keep\.png: the outputs: 21 time steps, but the input has 20"):
         write_display(path, line_image(20), posteriors(21, 3))
     with pytest.raises(ValueError, match=r"keep\.png: the aligned targets have shape"):
         write_display(path, line_image(20), posteriors(20, 3), aligned=posteriors(20, 4))
