@@ -6,6 +6,7 @@ import sys
 import time
 import zlib
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -17,6 +18,10 @@ from .filenames import escape_label
 # ``targets (count, T, 1)``, float32, rows are time steps. Every output file draws from its
 # own random stream, seeded by (seed, file name), so the same seed writes the same file
 # whatever else is generated in the same run.
+
+
+class GenerateError(ValueError):
+    """A request the generator cannot carry out (bad option, unreadable font or word list)."""
 
 
 def stream(seed, name):
@@ -122,7 +127,7 @@ def make_smod(rng, count, length, depth, period):
 
 def make_anbn(rng, count, length, depth):
     if length < 3:
-        raise ValueError(f"anbn needs sequences of at least 3 steps, got --length {length}")
+        raise GenerateError(f"anbn needs sequences of at least 3 steps, got --length {length}")
     run = rng.integers(1, length // 3 + 1, size=count)
     steps = np.arange(length)
     return copied_to_features(steps < run[:, None], depth), as_target(steps == 2 * run[:, None])
@@ -194,7 +199,7 @@ def make_delay(rng, count, length, depth, shift):
     pulses = rng.random((count, length)) < PULSE_PROBABILITY
     shifted = np.zeros_like(pulses)
     if shift >= 0:
-        shifted[:, shift:] = pulses[:, :length - shift]
+        shifted[:, shift:] = pulses[:, :max(length - shift, 0)]
     else:
         shifted[:, :shift] = pulses[:, -shift:]
     return as_target(pulses), as_target(shifted)
@@ -204,9 +209,9 @@ def make_delay(rng, count, length, depth, shift):
 class SequenceTask:
     """One of the original's sequence tasks: its maker, the maker's parameters, and a fixed
     input depth where the task defines one (None: the ``--depth`` option)."""
-    maker: object
+    maker: Callable
     params: tuple = ()
-    depth: int = None
+    depth: Optional[int] = None
     summary: str = ""
 
     def make(self, rng, count, length, depth):
@@ -221,7 +226,8 @@ def _tasks():
                                          summary=f"downbeat at step 0; 1 at every multiple of {m}")
     tasks["imod3"] = SequenceTask(make_imod, (("period", 3),), summary="pulses counted mod 3 (random)")
     for m in (3, 4, 5):
-        tasks[f"smod{m}"] = SequenceTask(make_smod, (("period", m),), summary=f"pulses counted mod {m} (smoothed noise)")
+        tasks[f"smod{m}"] = SequenceTask(make_smod, (("period", m),),
+                                         summary=f"pulses counted mod {m} (smoothed noise)")
     tasks["anbn"] = SequenceTask(make_anbn, summary="l ones, then a spike at step 2l")
     for name, direction in (("timing", "forward"), ("revtiming", "reverse"), ("biditiming", "both")):
         tasks[name] = SequenceTask(make_timing, (("direction", direction),),
@@ -245,9 +251,9 @@ SEQUENCE_TASKS = _tasks()
 def make_sequence_task(name, count, length=29, depth=2, seed=1):
     """``(inputs (count, length, depth), targets (count, length, 1))`` of task ``name``, float32."""
     if name not in SEQUENCE_TASKS:
-        raise ValueError(f"unknown sequence task {name!r}; known: {', '.join(SEQUENCE_TASKS)}")
+        raise GenerateError(f"unknown sequence task {name!r}; known: {', '.join(SEQUENCE_TASKS)}")
     if count < 1 or length < 1 or depth < 1:
-        raise ValueError(f"{name}: count, length and depth must be positive, got {count}, {length}, {depth}")
+        raise GenerateError(f"{name}: count, length and depth must be positive, got {count}, {length}, {depth}")
     inputs, targets = SEQUENCE_TASKS[name].make(stream(seed, name), count, length, depth)
     return np.ascontiguousarray(inputs, np.float32), np.ascontiguousarray(targets, np.float32)
 
@@ -273,7 +279,7 @@ def load_font(source, size):
     try:
         return ImageFont.truetype(source, size)
     except OSError as error:
-        raise ValueError(f"{source}: cannot load this font ({error})") from None
+        raise GenerateError(f"{source}: cannot load this font ({error})") from None
 
 
 def font_label(source, font):
@@ -371,15 +377,15 @@ class LineStyle:
 
     def check(self):
         if self.height < 8:
-            raise ValueError(f"--height must be at least 8, got {self.height}")
+            raise GenerateError(f"--height must be at least 8, got {self.height}")
         for name in ("noise", "blur", "slant", "wobble"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must not be negative, got {getattr(self, name)}")
+                raise GenerateError(f"--{name} must not be negative, got {getattr(self, name)}")
         if self.wobble > 0.1 * self.height:
-            raise ValueError(f"--wobble {self.wobble} is more than a tenth of --height {self.height}; "
+            raise GenerateError(f"--wobble {self.wobble} is more than a tenth of --height {self.height}; "
                              "the baseline would leave the line")
         if self.slant > 1:
-            raise ValueError(f"--slant must be at most 1, got {self.slant}")
+            raise GenerateError(f"--slant must be at most 1, got {self.slant}")
 
 
 #: fraction of the line height taken by the text band (capital top to descender bottom),
@@ -480,10 +486,10 @@ class LineText:
         self.digits = "".join(ch for ch in "0123456789" if ch in allowed)
         self.punctuation = "".join(ch for ch in TRAILING_PUNCTUATION if ch in allowed)
         if kind == "words" and not self.words:
-            raise ValueError("no word of the word list can be drawn with the chosen fonts")
+            raise GenerateError("no word of the word list can be drawn with the chosen fonts")
         self.letters = alphabet.replace(" ", "")
         if not self.letters:
-            raise ValueError("the chosen fonts draw none of the requested characters")
+            raise GenerateError("the chosen fonts draw none of the requested characters")
 
     def __call__(self, rng):
         if self.kind == "letters":
@@ -512,7 +518,7 @@ def ocr_setup(font_sources, style, kind="words", words=WORDS, letters=LETTERS):
     text maker and the alphabet every font draws; also ``{font: dropped characters}``."""
     style.check()
     if kind not in ("words", "letters"):
-        raise ValueError(f"unknown OCR text kind {kind!r}: use 'words' or 'letters'")
+        raise GenerateError(f"unknown OCR text kind {kind!r}: use 'words' or 'letters'")
     renderers = [LineRenderer(source, style) for source in (font_sources or [None])]
     if kind == "words":
         wanted = " " + "".join(words) + "".join(capitalized(w)[:1] for w in words) + "0123456789" + TRAILING_PUNCTUATION
@@ -698,7 +704,7 @@ def selected_tasks(spec):
     known = set(SEQUENCE_TASKS) | set(TASK_GROUPS) | {f"text-{t}" for t in TEXT_TRANSFORMS}
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ValueError(f"unknown task(s) {', '.join(unknown) or '(none given)'}; choose from "
+        raise GenerateError(f"unknown task(s) {', '.join(unknown) or '(none given)'}; choose from "
                          f"{', '.join(TASK_GROUPS)}, {', '.join(SEQUENCE_TASKS)}, "
                          f"{', '.join('text-' + t for t in TEXT_TRANSFORMS)}")
     everything = "all" in names
@@ -756,9 +762,9 @@ def read_wordlist(path):
         with open(path, encoding="utf-8") as f:
             words = f.read().split()
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the word list ({error})") from None
+        raise GenerateError(f"{path}: cannot read the word list ({error})") from None
     if not words:
-        raise ValueError(f"{path}: the word list is empty")
+        raise GenerateError(f"{path}: the word list is empty")
     return words
 
 
@@ -772,21 +778,21 @@ def run(args):
     sequences, transforms, ocr, expr = selected_tasks(args.tasks)
     for option in ("samples", "length", "depth", "height"):
         if getattr(args, option) < 1:
-            raise ValueError(f"--{option} must be positive, got {getattr(args, option)}")
+            raise GenerateError(f"--{option} must be positive, got {getattr(args, option)}")
     for option in ("ocr_train", "ocr_test", "text_train", "text_test", "expr_train", "expr_test"):
         if getattr(args, option) < 0:
-            raise ValueError(f"--{option.replace('_', '-')} must not be negative")
+            raise GenerateError(f"--{option.replace('_', '-')} must not be negative")
     os.makedirs(args.outdir, exist_ok=True)
     written = []
     say = (lambda *a: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
 
+    start = time.monotonic()
     for k, name in enumerate(sequences, 1):
-        start = time.monotonic()
+        say(f"seq {k}/{len(sequences)}: {name} ({time.monotonic() - start:.0f} s so far)")
         path = write_sequence_task(name, args.outdir, args.samples, args.length, args.depth, args.seed)
         depth = SEQUENCE_TASKS[name].depth or args.depth
         written.append((path, f"{args.samples} sequences x {args.length} steps, depth {depth} -> 1: "
                               f"{SEQUENCE_TASKS[name].summary}"))
-        say(f"seq {k}/{len(sequences)} {name}: {time.monotonic() - start:.1f} s")
 
     if ocr and (args.ocr_train or args.ocr_test):
         style = LineStyle(args.height, args.noise, args.blur, args.slant, args.wobble)
@@ -830,7 +836,7 @@ def main(argv=None):
     start = time.monotonic()
     try:
         written = run(args)
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         print(f"generate.py: error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {len(written)} outputs in {time.monotonic() - start:.1f} s:")

@@ -338,3 +338,16 @@ def test_smoothing_matches_scipy():
     for sigma in (0.5, 1.7):
         ours = generate.smooth_along_axis(noise, sigma, axis=1)
         assert np.allclose(ours, ndimage.gaussian_filter1d(noise, sigma, axis=1, mode="reflect"), atol=1e-12)
+
+
+def test_the_project_readers_take_the_output(out):
+    from clstmtools.datasets import ImageFolderDataset, OcrH5Dataset, SeqH5Dataset, TextPairs
+    with SeqH5Dataset(os.path.join(out, "delay2.h5")) as seqs:
+        assert len(seqs) == N and seqs.input(0).shape == (LENGTH, 1) and seqs.output(0).shape == (LENGTH, 2)
+    with OcrH5Dataset(os.path.join(out, "ocr-test.h5")) as lines:
+        assert len(lines) == 4 and lines.depth == 48
+        assert [lines.text(i) for i in range(4)] == ocr_lines(os.path.join(out, "ocr-test.h5"))[1]
+    pairs = TextPairs.read(os.path.join(out, "text-spell-test.txt"))
+    assert len(pairs.inputs) == 10 and set("".join(pairs.inputs)) <= set("0123456789")
+    folder = ImageFolderDataset(os.path.join(out, "expr-test"), strict=True)
+    assert len(folder) == 6 and all(check_expression(folder.text(i)) is None for i in range(6))
