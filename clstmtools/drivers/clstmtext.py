@@ -1,7 +1,6 @@
 """clstmtext: train and apply string transducers (text -> text) by CTC, configured from the environment."""
 from ..codec import Codec
-from ..datasets import DatasetError, TextPairs, encode_input
-from ..datasets import _read_lines as read_text_lines
+from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
 from ..trainer import CtcTask, Trainer, evaluate_ctc
 from .common import (UsageError, build_network, configure_learning, ctc_test_line, main_of, need_files,
