@@ -1,0 +1,86 @@
+"""Repository-level checks: the README's commands and table, CI, and the one-way flow of imports."""
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "clstmtools"
+
+#: the data flow, lowest first: a module may import only modules of its own or a lower level
+LEVELS = [
+    {"kernels"},
+    {"sequence", "codec", "filenames", "images", "dewarp", "parallel"},
+    {"datasets", "network", "display"},
+    {"modelfile", "ctc", "params", "generate"},
+    {"ocropy", "trainer"},
+    {"drivers"},
+]
+
+
+def _level(module):
+    for i, names in enumerate(LEVELS):
+        if module in names:
+            return i
+    raise AssertionError(f"module {module} is not placed in LEVELS")
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            yield (node.module or "").split(".")[0] or None, node
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("clstmtools"):
+            yield (node.module.split(".") + [""])[1], node
+
+
+def test_readme_quick_start_and_ci_run_the_same_test_command():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Quick start\n\n```sh\n(.*?)```", readme, re.S).group(1).strip().splitlines()
+    assert len(block) == 2
+    assert "pytest" in block[1]
+    assert block[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_parameter_table_is_generated_from_the_table():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "params_table.py"), "--check",
+                             str(ROOT / "README.md")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_module_opens_with_a_docstring():
+    for path in PACKAGE.rglob("*.py"):
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+        assert doc and doc.strip(), f"{path} has no module docstring"
+
+
+def test_data_flows_one_way():
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        if rel.name == "__init__.py" and len(rel.parts) == 1:
+            continue  # the package's front door re-exports the API
+        own = rel.parts[0].removesuffix(".py")
+        for target, node in _imports(path):
+            if path.parent.name in ("kernels", "drivers") and node.level == 1:
+                continue  # a sibling inside the same subpackage
+            if target is None or target == own:
+                continue
+            assert _level(target) <= _level(own), f"{rel} imports {target} (higher in the data flow)"
+
+
+def test_kernels_import_only_numpy_numba_and_their_config():
+    for path in (PACKAGE / "kernels").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                assert all(a.name.split(".")[0] in ("numpy", "numba", "math") for a in node.names), path
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 1 or node.module.split(".")[0] in ("numpy", "numba"), path
+
+
+def test_numba_options_are_set_in_one_place():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "config.py":
+            continue
+        text = path.read_text()
+        assert "fastmath" not in text and "njit(" not in text and "@jit" not in text, path
