@@ -4,6 +4,8 @@ Outputs are ``(T, nclasses)`` matrices of per-step class posteriors (softmax out
 the blank; labels are lists of ints in ``1..nclasses-1``. Everything returned to the network is
 float32; the alignment and decoding work is done by the kernels in ``kernels/ctc.py``.
 """
+import threading
+
 import numpy as np
 
 from .kernels import ctc as kernels
@@ -20,6 +22,30 @@ ALIGN_SKIP = -5.0
 LOG_FLOOR = 1e-30
 #: clstm's floor on a row sum before dividing by it
 ROW_FLOOR = 1e-9
+
+
+class _Scratch(threading.local):
+    """Per-thread float64 work memory, reused across calls.
+
+    The (T, S) tables of one line are a few MB; fresh arrays for every line would cost more in
+    page faults than the alignment itself."""
+
+    def __init__(self):
+        self.buffer = np.empty(0)
+
+    def arrays(self, *shapes):
+        """Fresh views of the buffer, one per shape, not overlapping (valid until the next call)."""
+        sizes = [int(np.prod(shape)) for shape in shapes]
+        if self.buffer.size < sum(sizes):
+            self.buffer = np.empty(sum(sizes))
+        views, start = [], 0
+        for shape, size in zip(shapes, sizes):
+            views.append(self.buffer[start:start + size].reshape(shape))
+            start += size
+        return views
+
+
+_scratch = _Scratch()
 
 
 def check_ctc_mode(mode):
@@ -80,19 +106,14 @@ def _onehot_classes(targets):
     return None
 
 
-def _state_weights(lmatch):
-    epath = np.empty(lmatch.shape)
-    kernels.clstm_state_weights(epath, lmatch, ALIGN_SKIP, np.empty(lmatch.shape[1]))
-    return epath
-
-
 def _align_states(outputs, state_class):
     """clstm's alignment for one-hot targets given as the class of each state (O(T*C + T*S))."""
-    T, nclasses = outputs.shape
-    lmatch = np.empty((T, len(state_class)))
-    kernels.clstm_lmatch_onehot(lmatch, outputs, state_class, ALIGN_FLOOR)
+    (T, C), S = outputs.shape, len(state_class)
+    lmatch, epath, rows, class_sums = _scratch.arrays((T, S), (T, S), (2, S), (C,))
+    kernels.log_state_outputs(lmatch, outputs, state_class, ALIGN_FLOOR, True)
+    kernels.clstm_state_weights(epath, lmatch, ALIGN_SKIP, rows)
     aligned = np.empty_like(outputs)
-    kernels.states_to_classes(aligned, _state_weights(lmatch), state_class, np.empty(nclasses))
+    kernels.states_to_classes(aligned, epath, state_class, class_sums)
     return aligned
 
 
@@ -114,7 +135,9 @@ def ctc_align_targets(outputs, targets):
     kernels.clstm_floor_rows(normed, outputs, ALIGN_FLOOR)
     with np.errstate(divide="ignore"):
         lmatch = np.log(normed @ targets.T)
-    aligned = _state_weights(lmatch) @ targets
+    epath, rows = _scratch.arrays(lmatch.shape, (2, len(targets)))
+    kernels.clstm_state_weights(epath, lmatch, ALIGN_SKIP, rows)
+    aligned = epath @ targets
     aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), ROW_FLOOR)
     return aligned.astype(FLOAT)
 
@@ -140,11 +163,13 @@ def seq_ctc_align(aligned, outputs, targets):
 
 
 def _ctc_posteriors(outputs, labels):
-    """``(log p(labels | outputs), (T, S) state posteriors, state classes)`` by forward-backward."""
+    """``(log p(labels | outputs), (T, S) state posteriors, state classes)`` by forward-backward.
+
+    The posteriors live in scratch memory: use them before the next call."""
     state_class = _state_classes(labels)
     shape = (outputs.shape[0], len(state_class))
-    log_emit, log_alpha, log_beta = np.empty(shape), np.empty(shape), np.empty(shape)
-    kernels.ctc_log_emissions(log_emit, outputs, state_class, LOG_FLOOR)
+    log_emit, log_alpha, log_beta = _scratch.arrays(shape, shape, shape)
+    kernels.log_state_outputs(log_emit, outputs, state_class, LOG_FLOOR, False)
     log_likelihood, _ = kernels.ctc_forward_backward(log_alpha, log_beta, log_emit, state_class)
     kernels.ctc_state_posteriors(log_alpha, log_alpha, log_beta, log_emit)
     return log_likelihood, log_alpha, state_class

@@ -1,9 +1,11 @@
 """Tests of the CTC alignment, loss, decoders and training modes against NumPy twins and brute force."""
+import Levenshtein
 import numpy as np
 import pytest
 
 from clstmtools import Sequence, ctc
 from clstmtools.kernels import ctc as kernels
+from clstmtools.network import make_net
 
 from naive_ctc import (
     brute_force_ctc,
@@ -181,7 +183,7 @@ def test_forward_and_backward_likelihoods_agree():
     states[1::2] = random_labels(rng, 20, 20)
     shape = (200, 41)
     log_emit, log_alpha, log_beta = np.empty(shape), np.empty(shape), np.empty(shape)
-    kernels.ctc_log_emissions(log_emit, outputs, states, 1e-30)
+    kernels.log_state_outputs(log_emit, outputs, states, 1e-30, False)
     forward, backward = kernels.ctc_forward_backward(log_alpha, log_beta, log_emit, states)
     assert np.isfinite(forward) and forward == pytest.approx(backward, rel=1e-12)
 
@@ -313,3 +315,52 @@ def test_long_wide_line_gives_no_nan():
         aligned, loss = ctc.ctc_targets(outputs, labels, mode)
         assert np.isfinite(loss) and not np.isnan(aligned).any()
         del aligned
+
+
+# --- learning ---------------------------------------------------------------------------------
+
+
+def symbol_line(rng, nsymbols=3, depth=4, nchars=3):
+    """A (T, depth, 1) input where each label shows as its one-hot feature for 2-3 steps, with gaps."""
+    labels = [int(c) for c in rng.integers(1, nsymbols + 1, nchars)]
+    steps = []
+    for c in labels:
+        steps += [np.zeros(depth)] * int(rng.integers(1, 3))
+        steps += [np.eye(depth)[c - 1]] * int(rng.integers(2, 4))
+    steps += [np.zeros(depth)] * 2
+    xs = np.array(steps) + 0.1 * rng.random((len(steps), depth))
+    return xs.astype(np.float32)[:, :, None], labels
+
+
+def label_error_rate(net, lines, mode):
+    errors = total = 0
+    for xs, labels in lines:
+        net.inputs.aset(xs)
+        net.forward()
+        decoded = ctc.decode(net.outputs.array()[:, :, 0], mode)
+        errors += Levenshtein.distance("".join(chr(65 + c) for c in decoded), "".join(chr(65 + c) for c in labels))
+        total += len(labels)
+    return errors / total
+
+
+@pytest.mark.parametrize("mode", ctc.CTC_MODES)
+def test_training_lowers_label_error(mode):
+    rng = np.random.default_rng(0)
+    net = make_net("lstm1", rng=1, ninput=4, nhidden=12, noutput=4)
+    net.setLearningRate(1e-2, 0.9)
+    test_lines = [symbol_line(rng) for _ in range(30)]
+    before = label_error_rate(net, test_lines, mode)
+    losses = []
+    for _ in range(600):
+        xs, labels = symbol_line(rng)
+        net.inputs.aset(xs)
+        net.forward()
+        outputs = net.outputs.array()[:, :, 0]
+        aligned, loss = ctc.ctc_targets(outputs, labels, mode)
+        losses.append(loss)
+        net.d_outputs.aset((aligned - outputs)[:, :, None])
+        net.backward()
+        net.update()
+    after = label_error_rate(net, test_lines, mode)
+    assert before >= 0.5 and after <= 0.1, (before, after)
+    assert np.mean(losses[-50:]) < 0.2 * np.mean(losses[:50])

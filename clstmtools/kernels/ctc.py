@@ -13,51 +13,95 @@ from .config import kernel
 NEG_INF = -np.inf
 
 
+def _softplus_table(width, degree, upper):
+    """Power-series coefficients of ``log(1 + exp(-z))`` about the middle of each interval of z.
+
+    Chebyshev interpolation on intervals of ``width``; with width 1/8 and degree 6 the error is
+    below 1e-14 absolute (float64 rounding level), and an evaluation costs a few multiply-adds
+    instead of an exp and a log, which otherwise dominate the log-space recursions."""
+    from numpy.polynomial import chebyshev, polynomial
+
+    half = width / 2
+    table = np.empty((int(round(upper / width)) + 1, degree + 1))
+    for k in range(len(table)):
+        middle = k * width + half
+        fit = chebyshev.Chebyshev.interpolate(lambda u: np.log1p(np.exp(-(u + middle))), degree, domain=[-half, half])
+        table[k] = fit.convert(kind=polynomial.Polynomial, domain=[-half, half], window=[-half, half]).coef
+    return table
+
+
+#: beyond this gap, log(1 + exp(-gap)) < 5e-18 and is dropped
+SOFTPLUS_RANGE = 40.0
+#: the table's intervals are 1/SOFTPLUS_STEPS wide
+SOFTPLUS_STEPS = 8
+SOFTPLUS_TABLE = _softplus_table(1.0 / SOFTPLUS_STEPS, 6, SOFTPLUS_RANGE)
+#: clstm's log-add returns the larger term when the two are further apart than this
+CLSTM_LOGADD_CUTOFF = 10.0
+#: clstm's exponent clamp and the value it gives at the lower end
+EXP_CLAMP = 30.0
+EXP_AT_LOWER_CLAMP = float(np.exp(-EXP_CLAMP))
+#: exp() of anything below this is 0 in float64
+EXP_UNDERFLOW = -746.0
+
+
 # --- log-space helpers ------------------------------------------------------------------------
+
+
+@kernel
+def log1p_exp_neg(gap):
+    """``log(1 + exp(-gap))`` for ``0 <= gap <= SOFTPLUS_RANGE``, from the piecewise polynomial (Estrin form)."""
+    k = int(gap * SOFTPLUS_STEPS)
+    u = gap - (k + 0.5) / SOFTPLUS_STEPS
+    u2 = u * u
+    c = SOFTPLUS_TABLE
+    return (c[k, 0] + u * c[k, 1]) + u2 * ((c[k, 2] + u * c[k, 3]) + u2 * ((c[k, 4] + u * c[k, 5]) + u2 * c[k, 6]))
 
 
 @kernel
 def clstm_logadd(x, y):
     """clstm's ``log(exp(x) + exp(y))``: ``max(x, y)`` once the two are more than 10 apart.
 
-    Also -inf-safe (clstm's own version gives NaN for two -inf, which only a target row of
-    zeros can produce)."""
-    if x == NEG_INF:
-        return y
-    if y == NEG_INF:
-        return x
-    if abs(x - y) > 10.0:
-        return max(x, y)
-    return np.log(np.exp(x - y) + 1.0) + y
+    Branch-free so that row updates vectorize; two -inf give -inf (clstm's own version gives
+    NaN there, which only a target row of zeros can produce)."""
+    top = max(x, y)
+    gap = abs(x - y)
+    # a NaN gap (two -inf) must still index the table: compare rather than min()
+    bonus = log1p_exp_neg(gap if gap < CLSTM_LOGADD_CUTOFF else CLSTM_LOGADD_CUTOFF)
+    return top if gap > CLSTM_LOGADD_CUTOFF else top + bonus
 
 
 @kernel
 def logaddexp(x, y):
-    """Exact ``log(exp(x) + exp(y))``, -inf-safe."""
-    if x < y:
-        x, y = y, x
-    if y == NEG_INF:
-        return x
-    return x + np.log1p(np.exp(y - x))
+    """``log(exp(x) + exp(y))`` (to about 1e-14); -inf-safe and branch-free."""
+    top = max(x, y)
+    gap = abs(x - y)
+    bonus = log1p_exp_neg(gap if gap < SOFTPLUS_RANGE else SOFTPLUS_RANGE)
+    return top if gap >= SOFTPLUS_RANGE else top + bonus
 
 
 # --- clstm's alignment (reference.md section 4) -----------------------------------------------
 
 
 @kernel
-def clstm_lmatch_onehot(lmatch, outputs, state_class, floor):
-    """``lmatch[t, s] = log(p[t, state_class[s]])`` where ``p`` is ``outputs`` floored and renormalized.
+def log_state_outputs(log_match, outputs, state_class, floor, normalize):
+    """``log_match[t, s] = log(max(outputs[t, state_class[s]], floor))``, less the log of the row's floored sum if ``normalize``.
 
-    O(T*C) for the row sums and O(T*S) for the matches, instead of O(T*S*C) for the products."""
+    With ``normalize`` this is clstm's ``lmatch`` for one-hot target states (the log of the floored,
+    renormalized output) in O(T*C + T*S) instead of O(T*S*C); without it, the clamped log emission
+    probabilities of standard CTC. The blank's log is taken once per step."""
     T, C = outputs.shape
     S = state_class.shape[0]
     for t in range(T):
-        total = 0.0
-        for c in range(C):
-            total += max(np.float64(outputs[t, c]), floor)
-        log_total = np.log(total)
+        log_total = 0.0
+        if normalize:
+            total = 0.0
+            for c in range(C):
+                total += max(np.float64(outputs[t, c]), floor)
+            log_total = np.log(total)
+        log_blank = np.log(max(np.float64(outputs[t, 0]), floor)) - log_total
         for s in range(S):
-            lmatch[t, s] = np.log(max(np.float64(outputs[t, state_class[s]]), floor)) - log_total
+            c = state_class[s]
+            log_match[t, s] = log_blank if c == 0 else np.log(max(np.float64(outputs[t, c]), floor)) - log_total
 
 
 @kernel
@@ -75,60 +119,65 @@ def clstm_floor_rows(normed, outputs, floor):
 
 
 @kernel
-def clstm_state_weights(epath, lmatch, skip, row):
-    """clstm's forward-backward over target states: ``epath`` (T, S) gets the column-normalized path weights.
+def clstm_forward_algorithm(forward, lmatch, skip, initial):
+    """clstm's ``forward_algorithm``: ``forward[t]`` is the row of log scores over states after step ``t``.
 
-    Forward pass: ``v[s] = skip*s`` before step 0; at step ``t`` the row shifted by one state
-    (with ``skip*t`` entering state 0) is log-added to the row itself, plus ``lmatch[t]``; only
-    "stay" and "advance by one" transitions. The backward pass is the same recursion on ``lmatch``
-    reversed in both axes. ``both = forward + backward``; ``epath = exp(both - max(both))`` with the
-    exponent clamped to [-30, 30], then each column divided by its sum (1e-9 for a zero column).
-    ``row`` is an (S,) float64 work vector."""
+    Before step 0 the row is ``skip*s``; at step ``t`` each state log-adds staying (its own score)
+    and advancing (the previous state's score; ``skip*t`` for state 0), plus ``lmatch[t, s]``. Only
+    "stay" and "advance by one" transitions: no skip over blanks. ``initial`` is an (S,) work row."""
     T, S = lmatch.shape
     for s in range(S):
-        row[s] = skip * s
+        initial[s] = skip * s
     for t in range(T):
-        entering = skip * t
-        for s in range(S):
-            match = lmatch[t, s]
-            stay = row[s] + match
-            advance = entering + match
-            entering = row[s]
-            row[s] = clstm_logadd(stay, advance)
-            epath[t, s] = row[s]
-    for j in range(S):
-        row[j] = skip * j
-    for i in range(T):
-        t = T - 1 - i
-        entering = skip * i
-        for j in range(S):
-            s = S - 1 - j
-            match = lmatch[t, s]
-            stay = row[j] + match
-            advance = entering + match
-            entering = row[j]
-            row[j] = clstm_logadd(stay, advance)
-            epath[t, s] += row[j]
+        previous = initial if t == 0 else forward[t - 1]
+        forward[t, 0] = clstm_logadd(previous[0], skip * t) + lmatch[t, 0]
+        for s in range(1, S):
+            forward[t, s] = clstm_logadd(previous[s], previous[s - 1]) + lmatch[t, s]
 
+
+@kernel
+def clstm_state_weights(epath, lmatch, skip, rows):
+    """clstm's forward-backward over target states: ``epath`` (T, S) gets the column-normalized path weights.
+
+    The backward pass is clstm's forward algorithm run on ``lmatch`` reversed in both axes and
+    reversed back; here it runs from the last step down in the original orientation (state ``s``
+    log-adds itself and ``s + 1``, ``skip*(T-1-t)`` entering the last state, ``skip*(S-1-s)``
+    before the first step), two rows at a time. ``both = forward + backward``;
+    ``epath = exp(both - max(both))`` with the exponent clamped to [-30, 30], then each column
+    divided by its sum (1e-9 for a zero column). ``rows`` is a (2, S) float64 work array."""
+    T, S = lmatch.shape
+    clstm_forward_algorithm(epath, lmatch, skip, rows[0])
+    previous, current = rows[0], rows[1]
+    for s in range(S):
+        previous[s] = skip * (S - 1 - s)
     top = NEG_INF
-    for t in range(T):
+    for t in range(T - 1, -1, -1):
+        current[S - 1] = clstm_logadd(previous[S - 1], skip * (T - 1 - t)) + lmatch[t, S - 1]
+        for s in range(S - 1):
+            current[s] = clstm_logadd(previous[s], previous[s + 1]) + lmatch[t, s]
         for s in range(S):
+            epath[t, s] += current[s]
             top = max(top, epath[t, s])
+        previous, current = current, previous
+    column_sums = rows[0]
     if not np.isfinite(top):
         top = 0.0
     for s in range(S):
-        row[s] = 0.0
+        column_sums[s] = 0.0
     for t in range(T):
         for s in range(S):
-            exponent = min(max(epath[t, s] - top, -30.0), 30.0)
-            epath[t, s] = np.exp(exponent)
-            row[s] += epath[t, s]
+            exponent = epath[t, s] - top
+            if exponent <= -EXP_CLAMP:
+                epath[t, s] = EXP_AT_LOWER_CLAMP
+            else:
+                epath[t, s] = np.exp(min(exponent, EXP_CLAMP))
+            column_sums[s] += epath[t, s]
     for s in range(S):
-        if row[s] == 0.0:
-            row[s] = 1e-9
+        if column_sums[s] == 0.0:
+            column_sums[s] = 1e-9
     for t in range(T):
         for s in range(S):
-            epath[t, s] /= row[s]
+            epath[t, s] /= column_sums[s]
 
 
 @kernel
@@ -170,19 +219,9 @@ def cross_entropy(aligned, outputs, floor):
 
 
 @kernel
-def ctc_log_emissions(log_emit, outputs, state_class, floor):
-    """``log_emit[t, s] = log(max(outputs[t, state_class[s]], floor))``: only the label columns, O(T*S)."""
-    T = outputs.shape[0]
-    S = state_class.shape[0]
-    for t in range(T):
-        for s in range(S):
-            log_emit[t, s] = np.log(max(np.float64(outputs[t, state_class[s]]), floor))
-
-
-@kernel
 def ctc_can_skip(state_class, s):
-    """Whether a path may jump from state ``s - 2`` to ``s``: ``s`` is a label distinct from the label before."""
-    return s >= 2 and state_class[s] != 0 and state_class[s] != state_class[s - 2]
+    """Whether a path may jump from state ``s - 2`` to ``s`` (``s >= 2``): a label distinct from the label before."""
+    return state_class[s] != 0 and state_class[s] != state_class[s - 2]
 
 
 @kernel
@@ -204,25 +243,25 @@ def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
     if S > 1:
         log_alpha[0, 1] = log_emit[0, 1]
     for t in range(1, T):
-        for s in range(S):
-            total = log_alpha[t - 1, s]
-            if s >= 1:
-                total = logaddexp(total, log_alpha[t - 1, s - 1])
-            if ctc_can_skip(state_class, s):
-                total = logaddexp(total, log_alpha[t - 1, s - 2])
-            log_alpha[t, s] = total + log_emit[t, s]
+        previous = log_alpha[t - 1]
+        log_alpha[t, 0] = previous[0] + log_emit[t, 0]
+        if S > 1:
+            log_alpha[t, 1] = logaddexp(previous[1], previous[0]) + log_emit[t, 1]
+        for s in range(2, S):
+            two_back = previous[s - 2] if ctc_can_skip(state_class, s) else NEG_INF
+            log_alpha[t, s] = logaddexp(logaddexp(previous[s], previous[s - 1]), two_back) + log_emit[t, s]
 
     log_beta[T - 1, S - 1] = log_emit[T - 1, S - 1]
     if S > 1:
         log_beta[T - 1, S - 2] = log_emit[T - 1, S - 2]
     for t in range(T - 2, -1, -1):
-        for s in range(S - 1, -1, -1):
-            total = log_beta[t + 1, s]
-            if s + 1 < S:
-                total = logaddexp(total, log_beta[t + 1, s + 1])
-            if s + 2 < S and ctc_can_skip(state_class, s + 2):
-                total = logaddexp(total, log_beta[t + 1, s + 2])
-            log_beta[t, s] = total + log_emit[t, s]
+        following = log_beta[t + 1]
+        log_beta[t, S - 1] = following[S - 1] + log_emit[t, S - 1]
+        if S > 1:
+            log_beta[t, S - 2] = logaddexp(following[S - 2], following[S - 1]) + log_emit[t, S - 2]
+        for s in range(S - 2):
+            two_on = following[s + 2] if ctc_can_skip(state_class, s + 2) else NEG_INF
+            log_beta[t, s] = logaddexp(logaddexp(following[s], following[s + 1]), two_on) + log_emit[t, s]
 
     forward = log_alpha[T - 1, S - 1]
     backward = log_beta[0, 0]
@@ -248,7 +287,9 @@ def ctc_state_posteriors(posteriors, log_alpha, log_beta, log_emit):
             top = max(top, value)
         total = 0.0
         for s in range(S):
-            posteriors[t, s] = np.exp(posteriors[t, s] - top)
+            # far below the top the exponential underflows anyway: skip computing it
+            gap = posteriors[t, s] - top
+            posteriors[t, s] = np.exp(gap) if gap > EXP_UNDERFLOW else 0.0
             total += posteriors[t, s]
         for s in range(S):
             posteriors[t, s] /= total

@@ -1,0 +1,84 @@
+"""Time the CTC kernels on one OCR-sized line (T=800, C=100, L=80): alignment, loss and decoders.
+
+Usage: python scripts/bench_ctc.py [--T 800] [--C 100] [--L 80] [--repeat 21] [--net]
+Prints the median (and the minimum, less disturbed on a shared machine) wall time of each call
+after a warm-up (which also compiles the kernels).
+With --net it also times one BIDILSTM training step (ninput 48, nhidden 100) on the same T for scale.
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from clstmtools import ctc
+
+
+def median_ms(fn, repeat):
+    """``(median, minimum)`` milliseconds of ``repeat`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times), 1e3 * min(times)
+
+
+def bidi_step(T, noutput, labels, rng):
+    from clstmtools.network import make_net
+
+    net = make_net("bidi", rng=0, ninput=48, nhidden=100, noutput=noutput)
+    net.setLearningRate(1e-4, 0.9)
+    xs = rng.random((T, 48, 1)).astype(np.float32)
+
+    def step():
+        net.inputs.aset(xs)
+        net.forward()
+        outputs = net.outputs.array()[:, :, 0]
+        net.d_outputs.aset((ctc.ctc_targets(outputs, labels, "clstm")[0] - outputs)[:, :, None])
+        net.backward()
+        net.update()
+
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--T", type=int, default=800)
+    parser.add_argument("--C", type=int, default=100)
+    parser.add_argument("--L", type=int, default=80)
+    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--net", action="store_true", help="also time a BIDILSTM training step")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    activations = 3.0 * rng.standard_normal((args.T, args.C))
+    activations[:, 0] += 2.0
+    outputs = np.exp(activations - activations.max(axis=1, keepdims=True))
+    outputs = (outputs / outputs.sum(axis=1, keepdims=True)).astype(np.float32)
+    labels = [int(c) for c in rng.integers(1, args.C, args.L)]
+    targets = ctc.mktargets(labels, args.C)
+
+    cases = {
+        "ctc_align_targets (clstm, one-hot targets)": lambda: ctc.ctc_align_targets(outputs, targets),
+        "ctc_targets clstm (mktargets + align + loss)": lambda: ctc.ctc_targets(outputs, labels, "clstm"),
+        "ctc_loss (standard)": lambda: ctc.ctc_loss(outputs, labels),
+        "trivial_decode": lambda: ctc.trivial_decode(outputs),
+        "best_path_decode": lambda: ctc.best_path_decode(outputs),
+        "beam_search_decode (beam 10)": lambda: ctc.beam_search_decode(outputs, beam_width=10),
+        "char_confidences (best path)": lambda: ctc.char_confidences(outputs),
+    }
+    print(f"T={args.T} C={args.C} L={args.L}, median of {args.repeat} runs")
+    with threadpool_limits(1):
+        for name, fn in cases.items():
+            print("  {:46s} {:8.3f} ms   (min {:.3f})".format(name, *median_ms(fn, args.repeat)))
+        if args.net:
+            step = bidi_step(args.T, args.C, labels, rng)
+            name = f"BIDILSTM training step (48 -> 100 -> {args.C})"
+            print("  {:46s} {:8.3f} ms   (min {:.3f})".format(name, *median_ms(step, max(3, args.repeat // 4))))
+
+
+if __name__ == "__main__":
+    main()
