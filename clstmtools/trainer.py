@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections import deque
 
 import Levenshtein
@@ -134,7 +135,7 @@ class Trainer:
         self.out = out or sys.stdout
         self.display = display
         self.save_name = settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
-        self.best = float("inf")
+        self.best = self.resumed_best()
         self.start_time = time.time()
         self.window = deque(maxlen=100)
         self.total = dict(lines=0, errors=0, count=0, loss=0.0)
@@ -154,6 +155,18 @@ class Trainer:
         sys.stderr.flush()
 
     # --- saving and hooks --------------------------------------------------------------------
+    def resumed_best(self):
+        """The loaded model's test error when this run's best-on-test saves would replace that
+        very file (resuming under the same name): a worse model must not overwrite it."""
+        load, target = self.s.get("load"), self.save_name + ".h5"
+        if not (load and self.save_name and os.path.exists(load) and os.path.exists(target)
+                and os.path.samefile(load, target)):
+            return float("inf")
+        try:
+            return float(self.net.attributes.get("last_err", "inf"))
+        except ValueError:
+            return float("inf")
+
     def run_hook(self, name, path=None):
         command = self.s.get(name) or ""
         if not command:
@@ -249,7 +262,11 @@ class Trainer:
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, interrupt)
         try:
-            self._loop(start, ntrain)
+            # overflow shows up as NaN or infinity, which the loop detects and reports itself; the
+            # filter (unlike np.errstate) also covers the threads that run the layers
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", r"(overflow|invalid value) encountered", RuntimeWarning)
+                self._loop(start, ntrain)
         except Interrupted as stop:
             path = f"{self.save_name}-interrupted.h5" if self.save_name else "clstm-interrupted.h5"
             self.warn(f"interrupted by {stop} at trial {self.trial}; saving the model to {path}")
@@ -282,6 +299,8 @@ class Trainer:
                     self.skipped.add(i)
                     self.warn(f"skipping {skip} (strict=1 makes this an error)")
                 continue
+            except TrainingError as error:
+                raise TrainingError(f"trial {trial}, {error}") from None
             self.total["lines"] += 1
             self.total["errors"] += record["errors"]
             self.total["count"] += record["count"]

@@ -1,4 +1,8 @@
 """clstmctc: train and apply text-line recognizers (line images -> text) by CTC, configured from the environment."""
+import os
+
+import h5py
+
 from .. import ctc as ctcmod
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, open_ocr_dataset
@@ -27,6 +31,9 @@ EVAL_MODES = ("errs", "text", "full", "quiet")
 
 
 def open_data(settings, path, codec=None, labelled=True):
+    if path.endswith((".h5", ".hdf5")) and os.path.isfile(path) and not h5py.is_hdf5(path):
+        # the dataset opener would read it as a list of image paths and complain about its first line
+        raise UsageError(f"{path}: not an HDF5 file (no HDF5 signature)")
     norm = dict(norm_range=settings.norm_range, norm_vscale=settings.norm_vscale,
                 norm_smooth2d=settings.norm_smooth2d, norm_smooth1d=settings.norm_smooth1d)
     return open_ocr_dataset(path, codec=codec, dewarp=None if settings.dewarp == "auto" else settings.dewarp,
