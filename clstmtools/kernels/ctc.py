@@ -184,22 +184,21 @@ def clstm_state_weights(epath, lmatch, skip, rows):
 def states_to_classes(aligned, weights, state_class, class_sums):
     """``aligned[t, c] = sum of weights[t, s] over states s of class c``, each row divided by max(its sum, 1e-9).
 
-    Touches only the classes of the states (plus the zeroing of ``aligned``); ``class_sums`` is a
-    (C,) float64 work vector so that the many blank states are summed in double precision."""
+    ``class_sums`` is a (C,) float64 work vector, so that the many blank states are summed in
+    double precision; it is all zeros between rows."""
     T, C = aligned.shape
     S = state_class.shape[0]
+    for c in range(C):
+        class_sums[c] = 0.0
     for t in range(T):
-        for c in range(C):
-            aligned[t, c] = np.float32(0.0)
         total = 0.0
-        for s in range(S):
-            class_sums[state_class[s]] = 0.0
         for s in range(S):
             class_sums[state_class[s]] += weights[t, s]
             total += weights[t, s]
         total = max(total, 1e-9)
-        for s in range(S):
-            aligned[t, state_class[s]] = np.float32(class_sums[state_class[s]] / total)
+        for c in range(C):
+            aligned[t, c] = np.float32(class_sums[c] / total)
+            class_sums[c] = 0.0
 
 
 @kernel
