@@ -168,9 +168,10 @@ class Layer(Network):
         for _, dw in self.storage():
             dw[...] = 0
 
-    def _count(self, T, B):
-        self.nsteps += T * B
-        self.nseq += B
+    def _count(self):
+        """Count the real steps and sequences of the last backward pass (for lr normalization)."""
+        self.nsteps += self.inputs.nsteps()
+        self.nseq += self.inputs.batch
 
     def effective_lr(self):
         if self.normalization == "len":
@@ -231,15 +232,23 @@ class FullLayer(Layer):
         self._check_inputs()
         T, B, _ = self.inputs.data.shape
         X2 = self.inputs.data.reshape(T * B, self.ni)
-        Y2 = self.outputs.resize(T, self.no, B).reshape(T * B, self.no)
+        Y = self.outputs.resize(T, self.no, B)
+        Y2 = Y.reshape(T * B, self.no)
         np.matmul(X2, self.W.T, out=Y2)
         self._nonlinearity(Y2)
+        self.outputs.lengths = self.inputs.lengths
+        if self.inputs.lengths is not None:
+            K.zero_padding(Y, self.inputs.lengths)
+
+    def _work(self, shape):
+        if self._dZ.shape != shape:
+            self._dZ = np.empty(shape, FLOAT)
+        return self._dZ
 
     def _output_delta(self, dY2, Y2):
-        if self._dZ.shape != dY2.shape:
-            self._dZ = np.empty(dY2.shape, FLOAT)
-        K.activation_delta(self._dZ, Y2, dY2, self.activation)
-        return self._dZ
+        dZ = self._work(dY2.shape)
+        K.activation_delta(dZ, Y2, dY2, self.activation)
+        return dZ
 
     def backward(self):
         self._check_d_outputs()
@@ -247,12 +256,22 @@ class FullLayer(Layer):
         X2 = self.inputs.data.reshape(T * B, self.ni)
         Y2 = self.outputs.data.reshape(T * B, self.no)
         dZ = self._output_delta(self.d_outputs.data.reshape(T * B, self.no), Y2)
-        dX2 = self.d_inputs.resize(T, self.ni, B).reshape(T * B, self.ni)
-        np.matmul(dZ, self.W, out=dX2)
+        if self.inputs.lengths is not None:  # deltas given for padding must not count
+            if dZ is not self._dZ:
+                dZ = _copy_into(self._work(dZ.shape), dZ)
+            K.zero_padding(dZ.reshape(T, B, self.no), self.inputs.lengths)
+        dX = self.d_inputs.resize(T, self.ni, B)
+        np.matmul(dZ, self.W, out=dX.reshape(T * B, self.ni))
+        self.d_inputs.lengths = self.inputs.lengths
         np.matmul(dZ.T, X2, out=self._dW_tmp)
         self.dW += self._dW_tmp
         K.add_column_sums(self.db, dZ)
-        self._count(T, B)
+        self._count()
+
+
+def _copy_into(out, A):
+    np.copyto(out, A)
+    return out
 
 
 class LinearLayer(FullLayer):
@@ -303,10 +322,11 @@ class LSTM(Layer):
         self.nf = 1 + self.ni + self.no
         self.W = np.zeros((4 * self.no, self.nf), FLOAT)
         self.dW = np.zeros_like(self.W)
-        self.P = np.zeros((3, self.no), FLOAT)
+        self.P = np.zeros((3, self.no), FLOAT)  # stays zero without peepholes: the kernels rely on it
         self.dP = np.zeros_like(self.P)
         self._dW_tmp = np.zeros_like(self.W)
         self._shape = None
+        self._reverse = False
 
     def storage(self):
         return [(self.W, self.dW), (self.P, self.dP)] if self.peephole else [(self.W, self.dW)]
@@ -337,29 +357,43 @@ class LSTM(Layer):
             self.C = np.empty((T, B, self.no), FLOAT)
             self.HC = np.empty((T, B, self.no), FLOAT)
 
-    def forward(self):
+    def forward(self, reverse=False):
+        """Run the LSTM; with ``reverse`` every column runs from its last real step back to its
+        first (what ``Reversed`` asks for, without copying). ``backward`` follows the same order."""
         self._check_inputs()
         T, B, ni = self.inputs.data.shape
         self._buffers(T, B)
+        self._reverse = bool(reverse)
+        lengths = self.inputs.lengths
         S = self.S
         S[:, :, 0] = 1
         S[:, :, 1:1 + ni] = self.inputs.data
         np.matmul(S.reshape(T * B, self.nf)[:, :1 + ni], self.W[:, :1 + ni].T, out=self.G.reshape(T * B, -1))
         Y = self.outputs.resize(T, self.no, B)
-        KL.lstm_forward(self.G, self.C, self.HC, Y, S, self.W, self.P, ni, self.g_kind, self.h_kind, self.peephole)
+        self.outputs.lengths = lengths
+        if lengths is not None:
+            for A in (S, self.G, self.C, self.HC, Y):
+                K.zero_padding(A, lengths)
+        KL.lstm_forward(self.G, self.C, self.HC, Y, S, self.W, self.P, self.inputs.column_lengths(), ni,
+                        self.g_kind, self.h_kind, self.peephole, self._reverse)
 
     def backward(self):
         self._check_d_outputs()
         T, B, ni = self.inputs.data.shape
-        KL.lstm_backward(self.dG, self.d_outputs.data, self.G, self.C, self.HC, self.W, self.P, ni,
-                         self.g_kind, self.h_kind, self.peephole)
+        lengths = self.inputs.column_lengths()
+        if self.inputs.lengths is not None:
+            K.zero_padding(self.dG, lengths)
+        KL.lstm_backward(self.dG, self.d_outputs.data, self.G, self.C, self.HC, self.W, self.P, lengths, ni,
+                         self.g_kind, self.h_kind, self.peephole, self._reverse)
         dG2 = self.dG.reshape(T * B, -1)
         dX = self.d_inputs.resize(T, ni, B)
         np.matmul(dG2, self.W[:, 1:1 + ni], out=dX.reshape(T * B, ni))
-        KL.clip_accumulate_peepholes(self.dG, self.C, self.dP, np.float32(self.clip), self.peephole)
+        self.d_inputs.lengths = self.inputs.lengths
+        KL.clip_accumulate_peepholes(self.dG, self.C, self.dP, lengths, np.float32(self.clip), self.peephole,
+                                     self._reverse)
         np.matmul(dG2.T, self.S.reshape(T * B, self.nf), out=self._dW_tmp)
         self.dW += self._dW_tmp
-        self._count(T, B)
+        self._count()
 
 
 class NPLSTM(LSTM):
@@ -392,42 +426,57 @@ class Stacked(Network):
             raise NetworkError(f"{self.name}: no sub-networks")
         current = self.inputs
         for s in self.sub:
-            s.inputs.copy_from(current)
+            s.inputs.share(current)
             s.forward()
             current = s.outputs
-        self.outputs.copy_from(current)
+        self.outputs.share(current)
 
     def backward(self):
         self._check_d_outputs()
         current = self.d_outputs
         for s in reversed(self.sub):
-            s.d_outputs.copy_from(current)
+            s.d_outputs.share(current)
             s.backward()
             current = s.d_inputs
-        self.d_inputs.copy_from(current)
+        self.d_inputs.share(current)
 
 
 class Reversed(Network):
-    """Runs its one sub-network on the time-reversed sequence."""
+    """Runs its one sub-network on the time-reversed sequence (each column within its own length).
+
+    An LSTM child runs its recurrence backwards in time on the shared buffers; any other child
+    gets reversed copies."""
 
     kind, name = "Reversed", "reversed"
 
     def forward(self):
         s = self.sub[0]
-        s.inputs.like(self.inputs)
-        s.inputs.data[...] = self.inputs.data[::-1]
+        if isinstance(s, LSTM):
+            s.inputs.share(self.inputs)
+            s.forward(reverse=True)
+            self.outputs.share(s.outputs)
+            return
+        _reverse_into(s.inputs, self.inputs)
         s.forward()
-        self.outputs.like(s.outputs)
-        self.outputs.data[...] = s.outputs.data[::-1]
+        _reverse_into(self.outputs, s.outputs)
 
     def backward(self):
         self._check_d_outputs()
         s = self.sub[0]
-        s.d_outputs.like(self.d_outputs)
-        s.d_outputs.data[...] = self.d_outputs.data[::-1]
+        if isinstance(s, LSTM):
+            s.d_outputs.share(self.d_outputs)
+            s.backward()
+            self.d_inputs.share(s.d_inputs)
+            return
+        _reverse_into(s.d_outputs, self.d_outputs)
         s.backward()
-        self.d_inputs.like(s.d_inputs)
-        self.d_inputs.data[...] = s.d_inputs.data[::-1]
+        _reverse_into(self.d_inputs, s.d_inputs)
+
+
+def _reverse_into(out, seq):
+    """``out`` = ``seq`` with every column reversed in time within its own length."""
+    out.like(seq)
+    K.reverse_columns(out.data, seq.data, seq.column_lengths())
 
 
 class Parallel(Network):
@@ -441,10 +490,11 @@ class Parallel(Network):
 
     def forward(self):
         for s in self.sub:
-            s.inputs.copy_from(self.inputs)
+            s.inputs.share(self.inputs)
         parallel.run_all([s.forward for s in self.sub])
         T, B = self.inputs.T, self.inputs.batch
         out = self.outputs.resize(T, self.noutput(), B)
+        self.outputs.lengths = self.inputs.lengths
         start = 0
         for s in self.sub:
             n = s.noutput()

@@ -12,12 +12,17 @@ class Sequence:
     C-contiguous, so that a time step of the whole batch is one contiguous block and the
     matrix products over whole sequences are single BLAS calls. ``array()`` is a view of
     that storage in the public shape.
+
+    A minibatch of sequences of different lengths is padded to the longest: ``lengths``
+    holds the number of real steps of each column (None: every column has all ``T``), and
+    the networks keep the padding from changing any result (see ``aset_batch``).
     """
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "lengths")
 
     def __init__(self, array=None):
         self.data = np.zeros((0, 1, 0), FLOAT)
+        self.lengths = None
         if array is not None:
             self.aset(array)
 
@@ -44,18 +49,62 @@ class Sequence:
     def resize(self, T, depth, batch=1):
         """Make the storage ``(T, batch, depth)``, reusing it when the shape is unchanged.
 
-        Contents are undefined after a change of shape."""
+        Contents are undefined after a change of shape; ``lengths`` is reset (all columns full)."""
         shape = (int(T), int(batch), int(depth))
         if self.data.shape != shape:
             self.data = np.empty(shape, FLOAT)
+        self.lengths = None
         return self.data
 
     def like(self, other):
-        """Resize to the shape of another Sequence."""
-        return self.resize(other.T, other.depth, other.batch)
+        """Resize to the shape of another Sequence and take its column lengths."""
+        self.resize(other.T, other.depth, other.batch)
+        self.lengths = other.lengths
+        return self.data
+
+    def share(self, other):
+        """Make this Sequence a view of another one's storage and lengths (no copy)."""
+        self.data = other.data
+        self.lengths = other.lengths
+        return self
 
     def zero(self):
         self.data[...] = 0
+        return self
+
+    # --- minibatches of different lengths ------------------------------------------
+    def column_lengths(self):
+        """The number of real steps of every column, as an int64 array of size ``batch``."""
+        if self.lengths is None:
+            return np.full(self.batch, self.T, np.int64)
+        return self.lengths
+
+    def nsteps(self):
+        """The number of real (not padding) time steps over all columns."""
+        return self.T * self.batch if self.lengths is None else int(self.lengths.sum())
+
+    def column(self, b):
+        """Column ``b`` without its padding, as a ``(T_b, depth)`` view of the storage."""
+        if not 0 <= b < self.batch:
+            raise IndexError(f"column {b} of a sequence with batch {self.batch}")
+        return self.data[:self.column_lengths()[b], b, :]
+
+    def aset_batch(self, arrays):
+        """Set a minibatch from a list of ``(T_i, depth)`` arrays: column ``i`` gets sequence ``i``,
+        padded with zeros to the longest, and ``lengths`` records every ``T_i``."""
+        arrays = [np.asarray(a) for a in arrays]
+        if not arrays:
+            raise ValueError("aset_batch needs at least one sequence")
+        for i, a in enumerate(arrays):
+            if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] != arrays[0].shape[1]:
+                raise ValueError(f"aset_batch: sequence {i} has shape {a.shape}, expected (T >= 1, "
+                                 f"{arrays[0].shape[1] if arrays[0].ndim == 2 else 'depth'})")
+        lengths = np.array([a.shape[0] for a in arrays], np.int64)
+        data = self.resize(lengths.max(), arrays[0].shape[1], len(arrays))
+        for i, a in enumerate(arrays):
+            data[:a.shape[0], i, :] = a
+            data[a.shape[0]:, i, :] = 0
+        self.lengths = None if (lengths == lengths[0]).all() else lengths
         return self
 
     # --- clstm's Python API ---------------------------------------------------------
@@ -75,10 +124,11 @@ class Sequence:
         return self
 
     def copy_from(self, other):
-        """Copy another Sequence's values into this one."""
+        """Copy another Sequence's values (and column lengths) into this one."""
         self.like(other)
         self.data[...] = other.data
         return self
 
     def __repr__(self):
-        return f"Sequence(T={self.T}, depth={self.depth}, batch={self.batch})"
+        lengths = "" if self.lengths is None else f", lengths={self.lengths.tolist()}"
+        return f"Sequence(T={self.T}, depth={self.depth}, batch={self.batch}{lengths})"

@@ -76,6 +76,27 @@ def bias_softmax(Z, bias):
 
 
 @kernel
+def zero_padding(A, lengths):
+    """Zero every padded step ``t >= lengths[b]`` of the time-major ``(T, B, n)`` array ``A``."""
+    T, B, n = A.shape
+    for b in range(B):
+        for t in range(lengths[b], T):
+            for i in range(n):
+                A[t, b, i] = 0
+
+
+@kernel
+def reverse_columns(out, A, lengths):
+    """``out[t, b] = A[lengths[b] - 1 - t, b]`` for the real steps of every column, zero padding."""
+    T, B, n = A.shape
+    for b in range(B):
+        L = lengths[b]
+        for t in range(T):
+            for i in range(n):
+                out[t, b, i] = A[L - 1 - t, b, i] if t < L else 0
+
+
+@kernel
 def add_column_sums(out, A):
     """``out[i] += sum_n A[n, i]`` (bias deltas)."""
     N, no = A.shape

@@ -1,184 +1,380 @@
 """LSTM recurrence kernels: the step-by-step part of clstm's LSTM forward and backward passes.
 
 Layout (time-major, batch inside): ``S`` is the source matrix ``(T, B, nf)`` with rows
-``[1, x_t, y_{t-1}]`` and ``nf = 1 + ni + no``; ``W`` is ``(4 no, nf)`` with the gate blocks
-stacked as ``[GI, GF, GO, CI]``; ``P`` is ``(3, no)`` holding the peepholes ``[WIP, WFP, WOP]``.
+``[1, x_t, y_prev]`` and ``nf = 1 + ni + no``; the gate blocks of every ``(T, B, 4 no)`` array are
+stacked as ``[GI, GF, GO, CI]``; ``Wh`` is the recurrent part of the weights, ``W[:, 1+ni:]``, as a
+contiguous ``(4 no, no)`` array; ``P`` is ``(3, no)`` holding the peepholes ``[WIP, WFP, WOP]``.
 The input part of every gate (``S[:, :, :1+ni] @ W[:, :1+ni].T``) is one matrix product done by
 the caller before the recurrence; these kernels add the recurrent part step by step.
 
-Nonlinearity codes: 0 = tanh, 1 = relu, 2 = identity (the gates always use the sigmoid).
+Column ``b`` of a batch holds ``lengths[b]`` real steps; the rest is padding, which these kernels
+neither read nor write (the layer zeroes it). With ``reverse`` each column is processed from its last real step back to its first (the
+``Reversed`` network without copying): "previous" then means the step after in time.
+
+Nonlinearity codes: 0 = tanh, 1 = relu, 2 = identity (the gates always use the sigmoid). For
+float32 the tanh and sigmoid are a branch-free rational approximation that vectorizes (libm's
+``tanhf`` costs ~13 ns a call, which would dominate the recurrence); other dtypes use the exact
+functions, so float64 gradient checks stay exact.
 """
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from .config import kernel
 
 TANH, RELU, IDENTITY = 0, 1, 2
 
+#: Eigen's ``generic_fast_tanh_float``: a 13/6 rational minimax fit of tanh on [-c, c], clamped at
+#: ``c`` (where it reaches 1 to float32 precision); max abs error ~3e-7 against the exact tanh.
+TANH_CLAMP = 7.90531110763549805
+TANH_NUMERATOR = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+                  -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
+TANH_DENOMINATOR = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+A1, A3, A5, A7, A9, A11, A13 = (np.float32(a) for a in TANH_NUMERATOR)
+B0, B2, B4, B6 = (np.float32(b) for b in TANH_DENOMINATOR)
+
 
 @kernel
-def sigmoid(x):
-    if x > 30.0:
-        x = np.float32(30.0)
-    elif x < -30.0:
-        x = np.float32(-30.0)
-    return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+def rational_tanh(x):
+    """float32 tanh without branches or libm calls (min/max clamp, one division)."""
+    x = min(max(x, np.float32(-TANH_CLAMP)), np.float32(TANH_CLAMP))
+    x2 = x * x
+    p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2 + A1) * x
+    q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0
+    return p / q
+
+
+def fast_tanh(x):
+    """tanh: the rational approximation for float32, the exact function otherwise."""
+    return np.tanh(x)
+
+
+def fast_sigmoid(x):
+    """clstm's sigmoid ``1 / (1 + exp(-x))`` (exponent clamped to ±30); for float32 computed as
+    ``0.5 + 0.5 tanh(x / 2)`` with the rational tanh."""
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))
+
+
+@overload(fast_tanh)
+def _fast_tanh_for_type(x):
+    if x == types.float32:
+        return lambda x: rational_tanh(x)
+    return lambda x: np.tanh(x)
+
+
+@overload(fast_sigmoid)
+def _fast_sigmoid_for_type(x):
+    if x == types.float32:
+        return lambda x: np.float32(0.5) + np.float32(0.5) * rational_tanh(np.float32(0.5) * x)
+
+    def exact(x):
+        return 1.0 / (1.0 + np.exp(-min(max(x, -30.0), 30.0)))
+    return exact
 
 
 @kernel
 def activate(x, kind):
-    if kind == 0:
-        return np.tanh(x)
-    elif kind == 1:
-        return x if x > 0 else np.float32(0.0)
-    return x
+    """tanh, relu or identity by ``kind``, written with selects so that a loop over it vectorizes."""
+    t = fast_tanh(x)
+    r = max(x, np.float32(0.0))
+    return t if kind == TANH else (r if kind == RELU else x)
 
 
 @kernel
-def activate_deriv(y, x, kind):
-    """Derivative of the nonlinearity ``kind`` at ``x`` where ``y = f(x)``."""
-    if kind == 0:
-        return np.float32(1.0) - y * y
-    elif kind == 1:
-        return np.float32(1.0) if x > 0 else np.float32(0.0)
-    return np.float32(1.0)
+def activate_deriv(y, kind):
+    """Derivative of the nonlinearity ``kind`` written in terms of its output ``y = f(x)``."""
+    one = np.float32(1.0)
+    tanh_deriv = one - y * y
+    relu_deriv = one if y > 0 else np.float32(0.0)
+    return tanh_deriv if kind == TANH else (relu_deriv if kind == RELU else one)
 
 
 @kernel
-def lstm_forward(G, C, HC, Y, S, W, P, ni, g_kind, h_kind, peephole):
-    """Run the recurrence.
+def column_steps(lengths, s, reverse, b):
+    """Time index of processing step ``s`` of column ``b``."""
+    return lengths[b] - 1 - s if reverse else s
+
+
+@kernel
+def active_columns(act_b, act_t, act_p, lengths, s, reverse):
+    """Fill the columns still running at processing step ``s``, their time index and the time
+    index of their previous step (-1 at the first step); returns how many there are."""
+    n = 0
+    for b in range(lengths.size):
+        L = lengths[b]
+        if s < L:
+            act_b[n] = b
+            if reverse:
+                act_t[n] = L - 1 - s
+                act_p[n] = L - s if s > 0 else -1
+            else:
+                act_t[n] = s
+                act_p[n] = s - 1
+            n += 1
+    return n
+
+
+@kernel
+def padded(n, multiple):
+    """``n`` rounded up to a multiple of ``multiple``."""
+    return (n + multiple - 1) // multiple * multiple
+
+
+@kernel
+def row_products(out, A, Wt, n):
+    """``out[j, r] = A[j] . Wt[r]`` for the rows ``j < n`` of ``A``: the recurrent matrix-vector
+    products of all running columns of one step.
+
+    ``Wt`` has a multiple of 4 rows and its row length is a multiple of 8 (zero padded), so the
+    inner loops have no scalar remainder. Blocks of 4 rows of ``Wt`` times 2 rows of ``A`` keep 8
+    accumulators in registers, and each block of ``Wt`` serves every column while it is in L1: the
+    weights stream from L2 once per step, which bounds the batch-1 recurrence. (The odd column is
+    a separate pass: sharing one loop nest with the pairs made LLVM's code for it 2x slower.)"""
+    if n >= 2:
+        row_products_pairs(out, A, Wt, n)
+    if n % 2 == 1:
+        row_products_one(out, A, Wt, n - 1)
+
+
+@kernel
+def row_products_pairs(out, A, Wt, n):
+    R, K = Wt.shape
+    for i in range(0, R, 4):
+        for j in range(0, n - 1, 2):
+            a0 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            a2 = np.float32(0.0)
+            a3 = np.float32(0.0)
+            b0 = np.float32(0.0)
+            b1 = np.float32(0.0)
+            b2 = np.float32(0.0)
+            b3 = np.float32(0.0)
+            for k in range(K):
+                u = A[j, k]
+                v = A[j + 1, k]
+                w0 = Wt[i, k]
+                w1 = Wt[i + 1, k]
+                w2 = Wt[i + 2, k]
+                w3 = Wt[i + 3, k]
+                a0 += w0 * u
+                a1 += w1 * u
+                a2 += w2 * u
+                a3 += w3 * u
+                b0 += w0 * v
+                b1 += w1 * v
+                b2 += w2 * v
+                b3 += w3 * v
+            out[j, i] = a0
+            out[j, i + 1] = a1
+            out[j, i + 2] = a2
+            out[j, i + 3] = a3
+            out[j + 1, i] = b0
+            out[j + 1, i + 1] = b1
+            out[j + 1, i + 2] = b2
+            out[j + 1, i + 3] = b3
+
+
+@kernel
+def row_products_one(out, A, Wt, j):
+    R, K = Wt.shape
+    for i in range(0, R, 4):
+        a0 = np.float32(0.0)
+        a1 = np.float32(0.0)
+        a2 = np.float32(0.0)
+        a3 = np.float32(0.0)
+        for k in range(K):
+            u = A[j, k]
+            a0 += Wt[i, k] * u
+            a1 += Wt[i + 1, k] * u
+            a2 += Wt[i + 2, k] * u
+            a3 += Wt[i + 3, k] * u
+        out[j, i] = a0
+        out[j, i + 1] = a1
+        out[j, i + 2] = a2
+        out[j, i + 3] = a3
+
+
+@kernel
+def cell_forward(G, C, HC, Y, R, C_prev, t, b, j, p, P, go_peephole, g_kind, h_kind):
+    """One step of column ``b`` at time ``t``: gate pre-activations ``G[t, b] + R[j]`` in, gate
+    activations out (in ``G[t, b]``), and ``C``, ``HC``, ``Y`` at ``[t, b]``.
+
+    ``C_prev[p, b]`` is the previous cell state, a zero row at the first step (which removes the
+    forget term and the input/forget peepholes there exactly); ``go_peephole`` (0 or 1) switches
+    the output-gate peephole. Separate loops keep each body small: the rational functions are
+    latency-bound chains, and short independent iterations overlap better."""
+    no = C.shape[2]
+    for k in range(no):
+        cp = C_prev[p, b, k]
+        G[t, b, k] = fast_sigmoid(G[t, b, k] + R[j, k] + P[0, k] * cp)
+        G[t, b, no + k] = fast_sigmoid(G[t, b, no + k] + R[j, no + k] + P[1, k] * cp)
+    for k in range(no):
+        G[t, b, 3 * no + k] = activate(G[t, b, 3 * no + k] + R[j, 3 * no + k], g_kind)
+    for k in range(no):
+        C[t, b, k] = G[t, b, 3 * no + k] * G[t, b, k] + G[t, b, no + k] * C_prev[p, b, k]
+    for k in range(no):
+        go_in = G[t, b, 2 * no + k] + R[j, 2 * no + k] + go_peephole * P[2, k] * C[t, b, k]
+        G[t, b, 2 * no + k] = fast_sigmoid(go_in)
+    for k in range(no):
+        hc = activate(C[t, b, k], h_kind)
+        HC[t, b, k] = hc
+        Y[t, b, k] = hc * G[t, b, 2 * no + k]
+
+
+@kernel
+def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, reverse):
+    """Run the recurrence over every column.
 
     On entry ``G`` (T, B, 4no) holds the input part of the gate pre-activations (bias included);
     on exit it holds the gate activations ``[gi, gf, go, ci]``. Fills the cell states ``C``, their
-    squashed values ``HC = H(C)`` and the outputs ``Y`` (all (T, B, no)), and writes ``y_{t-1}``
-    into the recurrent columns of ``S`` for t >= 1 (row 0 gets zeros).
+    squashed values ``HC = H(C)`` and the outputs ``Y`` (all (T, B, no)), and writes the previous
+    output into the recurrent columns of ``S`` (zeros at each column's first step). ``W`` is the
+    whole (4no, 1+ni+no) weight matrix; ``P`` must be zero when ``peephole`` is false.
     """
     T, B, n4 = G.shape
     no = n4 // 4
     off = 1 + ni
-    for b in range(B):
+    K = padded(no, 8)
+    Wt = np.zeros((n4, K), W.dtype)  # the recurrent weights, contiguous and zero padded
+    for i in range(n4):
         for k in range(no):
-            S[0, b, off + k] = 0.0
-    for t in range(T):
-        for b in range(B):
-            g = G[t, b]
-            if t > 0:
-                yp = Y[t - 1, b]
-                for i in range(n4):
-                    # a row slice keeps the index arithmetic simple enough to vectorize
-                    w = W[i, off:off + no]
-                    acc = np.float32(0.0)
-                    for k in range(no):
-                        acc += w[k] * yp[k]
-                    g[i] += acc
-            for k in range(no):
-                gi_in = g[k]
-                gf_in = g[no + k]
-                ci = activate(g[3 * no + k], g_kind)
-                if t > 0 and peephole:
-                    cp = C[t - 1, b, k]
-                    gi_in += P[0, k] * cp
-                    gf_in += P[1, k] * cp
-                gi = sigmoid(gi_in)
-                gf = sigmoid(gf_in)
-                c = ci * gi
-                if t > 0:
-                    c += gf * C[t - 1, b, k]
-                go_in = g[2 * no + k]
-                if t > 0 and peephole:
-                    go_in += P[2, k] * c
-                go = sigmoid(go_in)
-                hc = activate(c, h_kind)
-                g[k] = gi
-                g[no + k] = gf
-                g[2 * no + k] = go
-                g[3 * no + k] = ci
-                C[t, b, k] = c
-                HC[t, b, k] = hc
-                Y[t, b, k] = hc * go
-            if t + 1 < T:
+            Wt[i, k] = W[i, off + k]
+    Y_prev = np.zeros((B, K), Y.dtype)
+    R = np.zeros((B, n4), G.dtype)
+    C_zero = np.zeros((1, B, no), C.dtype)
+    act_b = np.empty(B, np.int64)
+    act_t = np.empty(B, np.int64)
+    act_p = np.empty(B, np.int64)
+    go_peephole = np.float32(1.0) if peephole else np.float32(0.0)
+    for s in range(T):
+        n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
+        if n == 0:
+            break
+        if s > 0:
+            for j in range(n):
+                b = act_b[j]
+                p = act_p[j]
+                t = act_t[j]
+                for k in range(no):  # explicit loops: numba's slice assignment checks for overlap and may copy
+                    y = Y[p, b, k]
+                    Y_prev[j, k] = y
+                    S[t, b, off + k] = y
+            row_products(R, Y_prev, Wt, n)
+        for j in range(n):
+            b = act_b[j]
+            t = act_t[j]
+            if s == 0:
                 for k in range(no):
-                    S[t + 1, b, off + k] = Y[t, b, k]
+                    S[t, b, off + k] = 0
+                cell_forward(G, C, HC, Y, R, C_zero, t, b, j, 0, P, np.float32(0.0), g_kind, h_kind)
+            else:
+                cell_forward(G, C, HC, Y, R, C, t, b, j, act_p[j], P, go_peephole, g_kind, h_kind)
 
 
 @kernel
-def lstm_backward(dG, dY, G, C, HC, W, P, ni, g_kind, h_kind, peephole):
+def cell_backward(dG, dC, G, C, HC, dY, R, C_prev, t, b, j, p, P, go_peephole, peephole, g_kind, h_kind):
+    """One step of column ``b`` at time ``t`` backwards: gate pre-activation deltas into ``dG[t, b]``.
+
+    ``R[j]`` is the recurrent part of the output delta, ``dC[b]`` the cell delta carried from the
+    step processed before (in backward order), replaced by the one to carry on. ``C_prev[p, b]``
+    is a zero row at the column's first step, which gives the forget gate no delta there."""
+    no = C.shape[2]
+    one = np.float32(1.0)
+    for k in range(no):
+        gi = G[t, b, k]
+        gf = G[t, b, no + k]
+        go = G[t, b, 2 * no + k]
+        ci = G[t, b, 3 * no + k]
+        hc = HC[t, b, k]
+        dyk = dY[t, b, k] + R[j, k]
+        dgo = dyk * hc * go * (one - go)
+        dc = dyk * go * activate_deriv(hc, h_kind) + dC[b, k] + go_peephole * dgo * P[2, k]
+        dgi = dc * ci * gi * (one - gi)
+        dgf = dc * C_prev[p, b, k] * gf * (one - gf)
+        dG[t, b, k] = dgi
+        dG[t, b, no + k] = dgf
+        dG[t, b, 2 * no + k] = dgo
+        dG[t, b, 3 * no + k] = dc * gi * activate_deriv(ci, g_kind)
+        dC[b, k] = dc * gf + peephole * (dgi * P[0, k] + dgf * P[1, k])
+
+
+@kernel
+def lstm_backward(dG, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peephole, reverse):
     """Back-propagate through time: fill the gate pre-activation deltas ``dG`` (T, B, 4no).
 
-    ``dY`` holds the output deltas (T, B, no). The forget gate at t = 0 gets no delta (it is
-    unused there), and every peephole term only where the forward pass used it (t > 0).
+    ``dY`` holds the output deltas (T, B, no); padding is ignored there and left alone in ``dG``.
+    The forget gate at a column's first step gets no delta (it is unused there), and every
+    peephole term only where the forward pass used it.
     """
     T, B, n4 = G.shape
     no = n4 // 4
     off = 1 + ni
-    dy = np.empty_like(C[0, 0])
-    dc_next = np.empty_like(C[0, 0])
-    for b in range(B):
+    K = padded(n4, 8)
+    Wt = np.zeros((padded(no, 4), K), W.dtype)  # the recurrent weights transposed, zero padded
+    for i in range(n4):
         for k in range(no):
-            dy[k] = 0.0
-            dc_next[k] = 0.0
-        for t in range(T - 1, -1, -1):
-            g = G[t, b]
-            d = dG[t, b]
-            if t + 1 < T:
-                # recurrent part of the output delta: W_h^T dG_{t+1}
-                dn = dG[t + 1, b]
-                for k in range(no):
-                    dy[k] = 0.0
+            Wt[k, i] = W[i, off + k]
+    dG_next = np.zeros((B, K), dG.dtype)
+    R = np.zeros((B, Wt.shape[0]), dG.dtype)
+    dC = np.zeros((B, no), C.dtype)
+    C_zero = np.zeros((1, B, no), C.dtype)
+    act_b = np.empty(B, np.int64)
+    act_t = np.empty(B, np.int64)
+    act_p = np.empty(B, np.int64)
+    peep = np.float32(1.0) if peephole else np.float32(0.0)
+    for s in range(T - 1, -1, -1):
+        n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
+        if n == 0:
+            continue
+        # columns that also ran at step s + 1 come first: they get the recurrent delta
+        m = 0
+        for j in range(n):
+            b = act_b[j]
+            if s + 1 < lengths[b]:
+                act_b[m], act_b[j] = act_b[j], act_b[m]
+                act_t[m], act_t[j] = act_t[j], act_t[m]
+                act_p[m], act_p[j] = act_p[j], act_p[m]
+                t_next = act_t[m] - 1 if reverse else act_t[m] + 1
                 for i in range(n4):
-                    di = dn[i]
-                    w = W[i, off:off + no]
-                    for k in range(no):
-                        dy[k] += w[k] * di
+                    dG_next[m, i] = dG[t_next, b, i]
+                m += 1
+        row_products(R, dG_next, Wt, m)
+        for j in range(m, n):
             for k in range(no):
-                gi = g[k]
-                gf = g[no + k]
-                go = g[2 * no + k]
-                ci = g[3 * no + k]
-                c = C[t, b, k]
-                hc = HC[t, b, k]
-                dyk = dY[t, b, k] + dy[k]
-                dgo = dyk * hc * go * (np.float32(1.0) - go)
-                dc = dyk * go * activate_deriv(hc, c, h_kind) + dc_next[k]
-                if t > 0 and peephole:
-                    dc += dgo * P[2, k]
-                dci = dc * gi * activate_deriv(ci, ci, g_kind)
-                dgi = dc * ci * gi * (np.float32(1.0) - gi)
-                if t > 0:
-                    dgf = dc * C[t - 1, b, k] * gf * (np.float32(1.0) - gf)
-                    carry = dc * gf
-                    if peephole:
-                        carry += dgi * P[0, k] + dgf * P[1, k]
-                else:
-                    dgf = np.float32(0.0)
-                    carry = np.float32(0.0)
-                d[k] = dgi
-                d[no + k] = dgf
-                d[2 * no + k] = dgo
-                d[3 * no + k] = dci
-                dc_next[k] = carry
+                R[j, k] = 0
+                dC[act_b[j], k] = 0
+        for j in range(n):
+            b = act_b[j]
+            t = act_t[j]
+            if s == 0:
+                cell_backward(dG, dC, G, C, HC, dY, R, C_zero, t, b, j, 0, P, np.float32(0.0), peep,
+                              g_kind, h_kind)
+            else:
+                cell_backward(dG, dC, G, C, HC, dY, R, C, t, b, j, act_p[j], P, peep, peep, g_kind, h_kind)
 
 
 @kernel
-def clip_accumulate_peepholes(dG, C, dP, clip, peephole):
+def clip_accumulate_peepholes(dG, C, dP, lengths, clip, peephole, reverse):
     """Clip the gate deltas to [-clip, clip] in place (clip <= 0: no clipping), then add the
-    peephole gradients to ``dP`` (3, no): WIP and WFP from c_{t-1}, WOP from c_t, all t > 0."""
+    peephole gradients to ``dP`` (3, no): WIP and WFP from the previous cell state, WOP from the
+    current one, at every step but each column's first."""
     T, B, n4 = dG.shape
     no = n4 // 4
     if clip > 0:
         lo = -clip
         for t in range(T):
             for b in range(B):
+                d = dG[t, b]
                 for i in range(n4):
-                    v = dG[t, b, i]
-                    if v > clip:
-                        dG[t, b, i] = clip
-                    elif v < lo:
-                        dG[t, b, i] = lo
+                    d[i] = min(max(d[i], lo), clip)
     if peephole:
-        for t in range(1, T):
-            for b in range(B):
+        for b in range(B):
+            for s in range(1, lengths[b]):
+                t = column_steps(lengths, s, reverse, b)
+                p = t + 1 if reverse else t - 1
+                d = dG[t, b]
                 for k in range(no):
-                    cp = C[t - 1, b, k]
-                    dP[0, k] += dG[t, b, k] * cp
-                    dP[1, k] += dG[t, b, no + k] * cp
-                    dP[2, k] += dG[t, b, 2 * no + k] * C[t, b, k]
+                    cp = C[p, b, k]
+                    dP[0, k] += d[k] * cp
+                    dP[1, k] += d[no + k] * cp
+                    dP[2, k] += d[2 * no + k] * C[t, b, k]
