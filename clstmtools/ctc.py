@@ -107,14 +107,19 @@ def _onehot_classes(targets):
 
 
 def _align_states(outputs, state_class):
-    """clstm's alignment for one-hot targets given as the class of each state (O(T*C + T*S))."""
+    """clstm's alignment for one-hot targets given as the class of each state: ``(aligned, cross-entropy)``.
+
+    O(T*C + T*S); the cross-entropy is ``-sum(aligned * log(max(outputs, 1e-30)))``."""
     (T, C), S = outputs.shape, len(state_class)
-    lmatch, epath, rows, class_sums = _scratch.arrays((T, S), (T, S), (2, S), (C,))
-    kernels.log_state_outputs(lmatch, outputs, state_class, ALIGN_FLOOR, True)
-    kernels.clstm_state_weights(epath, lmatch, ALIGN_SKIP, rows)
+    classes, state_slot = np.unique(state_class, return_inverse=True)
+    log_out, lmatch, epath, backward, column_sums, class_sums = _scratch.arrays(
+        (T, len(classes)), (T, S), (T, S), (T, S), (S,), (C,))
+    kernels.log_class_outputs(log_out, outputs, classes, LOG_FLOOR)
+    kernels.clstm_lmatch(lmatch, log_out, outputs, state_slot, ALIGN_FLOOR)
+    kernels.clstm_state_weights(epath, backward, lmatch, ALIGN_SKIP, column_sums)
     aligned = np.empty_like(outputs)
     kernels.states_to_classes(aligned, epath, state_class, class_sums)
-    return aligned
+    return aligned, kernels.class_cross_entropy(aligned, log_out, classes)
 
 
 def ctc_align_targets(outputs, targets):
@@ -130,13 +135,13 @@ def ctc_align_targets(outputs, targets):
         raise ValueError("CTC targets must be finite and non-negative")
     state_class = _onehot_classes(targets)
     if state_class is not None:
-        return _align_states(outputs, state_class)
+        return _align_states(outputs, state_class)[0]
     normed = np.empty(outputs.shape)
     kernels.clstm_floor_rows(normed, outputs, ALIGN_FLOOR)
     with np.errstate(divide="ignore"):
         lmatch = np.log(normed @ targets.T)
-    epath, rows = _scratch.arrays(lmatch.shape, (2, len(targets)))
-    kernels.clstm_state_weights(epath, lmatch, ALIGN_SKIP, rows)
+    epath, backward, column_sums = _scratch.arrays(lmatch.shape, lmatch.shape, (len(targets),))
+    kernels.clstm_state_weights(epath, backward, lmatch, ALIGN_SKIP, column_sums)
     aligned = epath @ targets
     aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), ROW_FLOOR)
     return aligned.astype(FLOAT)
@@ -167,9 +172,11 @@ def _ctc_posteriors(outputs, labels):
 
     The posteriors live in scratch memory: use them before the next call."""
     state_class = _state_classes(labels)
+    classes, state_slot = np.unique(state_class, return_inverse=True)
     shape = (outputs.shape[0], len(state_class))
-    log_emit, log_alpha, log_beta = _scratch.arrays(shape, shape, shape)
-    kernels.log_state_outputs(log_emit, outputs, state_class, LOG_FLOOR, False)
+    log_out, log_emit, log_alpha, log_beta = _scratch.arrays((shape[0], len(classes)), shape, shape, shape)
+    kernels.log_class_outputs(log_out, outputs, classes, LOG_FLOOR)
+    np.take(log_out, state_slot, axis=1, out=log_emit)
     log_likelihood, _ = kernels.ctc_forward_backward(log_alpha, log_beta, log_emit, state_class)
     kernels.ctc_state_posteriors(log_alpha, log_alpha, log_beta, log_emit)
     return log_likelihood, log_alpha, state_class
@@ -265,8 +272,8 @@ def ctc_targets(outputs, labels, mode):
         loss, aligned = ctc_loss(outputs, labels)
         return aligned, loss
     outputs = _outputs_matrix(outputs)
-    aligned = _align_states(outputs, _state_classes(_label_array(labels, outputs.shape[1])))
-    return aligned, float(kernels.cross_entropy(aligned, outputs, LOG_FLOOR))
+    aligned, loss = _align_states(outputs, _state_classes(_label_array(labels, outputs.shape[1])))
+    return aligned, float(loss)
 
 
 def decode(outputs, mode):

@@ -40,8 +40,9 @@ CLSTM_LOGADD_CUTOFF = 10.0
 #: clstm's exponent clamp and the value it gives at the lower end
 EXP_CLAMP = 30.0
 EXP_AT_LOWER_CLAMP = float(np.exp(-EXP_CLAMP))
-#: exp() of anything below this is 0 in float64
-EXP_UNDERFLOW = -746.0
+#: state posteriors below exp(-69) ~ 1e-30 of their step's most probable state are dropped (to 0):
+#: far below float32 resolution of the result, and it spares most of the exponentials
+POSTERIOR_CUTOFF = -69.0
 
 
 # --- log-space helpers ------------------------------------------------------------------------
@@ -83,25 +84,35 @@ def logaddexp(x, y):
 
 
 @kernel
-def log_state_outputs(log_match, outputs, state_class, floor, normalize):
-    """``log_match[t, s] = log(max(outputs[t, state_class[s]], floor))``, less the log of the row's floored sum if ``normalize``.
+def log_class_outputs(log_out, outputs, classes, floor):
+    """``log_out[t, j] = log(max(outputs[t, classes[j]], floor))``: one log per class in use, not per state.
 
-    With ``normalize`` this is clstm's ``lmatch`` for one-hot target states (the log of the floored,
-    renormalized output) in O(T*C + T*S) instead of O(T*S*C); without it, the clamped log emission
-    probabilities of standard CTC. The blank's log is taken once per step."""
-    T, C = outputs.shape
-    S = state_class.shape[0]
+    A transcript's states share few classes (every other one is the blank, and letters repeat)."""
+    T = outputs.shape[0]
+    D = classes.shape[0]
     for t in range(T):
-        log_total = 0.0
-        if normalize:
-            total = 0.0
-            for c in range(C):
-                total += max(np.float64(outputs[t, c]), floor)
-            log_total = np.log(total)
-        log_blank = np.log(max(np.float64(outputs[t, 0]), floor)) - log_total
+        for j in range(D):
+            log_out[t, j] = np.log(max(np.float64(outputs[t, classes[j]]), floor))
+
+
+@kernel
+def clstm_lmatch(lmatch, log_out, outputs, state_slot, floor):
+    """clstm's ``lmatch`` for one-hot target states: the log of the state's class output, floored and renormalized.
+
+    ``log_out[t, state_slot[s]]`` is the log of state ``s``'s class output (``log_class_outputs``
+    with a floor below ``floor``); each step's outputs are floored at ``floor`` and divided by
+    their sum, so ``lmatch[t, s] = max(log_out, log(floor)) - log(sum_c max(outputs[t, c], floor))``.
+    O(T*C + T*S) instead of the O(T*S*C) of the general matrix product."""
+    T, C = outputs.shape
+    S = state_slot.shape[0]
+    log_floor = np.log(floor)
+    for t in range(T):
+        total = 0.0
+        for c in range(C):
+            total += max(np.float64(outputs[t, c]), floor)
+        log_total = np.log(total)
         for s in range(S):
-            c = state_class[s]
-            log_match[t, s] = log_blank if c == 0 else np.log(max(np.float64(outputs[t, c]), floor)) - log_total
+            lmatch[t, s] = max(log_out[t, state_slot[s]], log_floor) - log_total
 
 
 @kernel
@@ -136,30 +147,37 @@ def clstm_forward_algorithm(forward, lmatch, skip, initial):
 
 
 @kernel
-def clstm_state_weights(epath, lmatch, skip, rows):
+def clstm_backward_algorithm(backward, lmatch, skip, initial):
+    """clstm's backward pass: its forward algorithm on ``lmatch`` reversed in both axes, reversed back.
+
+    Run here from the last step down in the original orientation: state ``s`` log-adds itself
+    and state ``s + 1``, ``skip*(T-1-t)`` enters the last state, and the row before the last
+    step is ``skip*(S-1-s)``. ``initial`` is an (S,) work row."""
+    T, S = lmatch.shape
+    for s in range(S):
+        initial[s] = skip * (S - 1 - s)
+    for t in range(T - 1, -1, -1):
+        following = initial if t == T - 1 else backward[t + 1]
+        backward[t, S - 1] = clstm_logadd(following[S - 1], skip * (T - 1 - t)) + lmatch[t, S - 1]
+        for s in range(S - 1):
+            backward[t, s] = clstm_logadd(following[s], following[s + 1]) + lmatch[t, s]
+
+
+@kernel
+def clstm_state_weights(epath, backward, lmatch, skip, column_sums):
     """clstm's forward-backward over target states: ``epath`` (T, S) gets the column-normalized path weights.
 
-    The backward pass is clstm's forward algorithm run on ``lmatch`` reversed in both axes and
-    reversed back; here it runs from the last step down in the original orientation (state ``s``
-    log-adds itself and ``s + 1``, ``skip*(T-1-t)`` entering the last state, ``skip*(S-1-s)``
-    before the first step), two rows at a time. ``both = forward + backward``;
-    ``epath = exp(both - max(both))`` with the exponent clamped to [-30, 30], then each column
-    divided by its sum (1e-9 for a zero column). ``rows`` is a (2, S) float64 work array."""
+    ``both = forward + backward``; ``epath = exp(both - max(both))`` with the exponent clamped to
+    [-30, 30], then each column divided by its sum (1e-9 for a zero column). ``backward`` is a
+    (T, S) and ``column_sums`` an (S,) float64 work array."""
     T, S = lmatch.shape
-    clstm_forward_algorithm(epath, lmatch, skip, rows[0])
-    previous, current = rows[0], rows[1]
-    for s in range(S):
-        previous[s] = skip * (S - 1 - s)
+    clstm_forward_algorithm(epath, lmatch, skip, column_sums)
+    clstm_backward_algorithm(backward, lmatch, skip, column_sums)
     top = NEG_INF
-    for t in range(T - 1, -1, -1):
-        current[S - 1] = clstm_logadd(previous[S - 1], skip * (T - 1 - t)) + lmatch[t, S - 1]
-        for s in range(S - 1):
-            current[s] = clstm_logadd(previous[s], previous[s + 1]) + lmatch[t, s]
+    for t in range(T):
         for s in range(S):
-            epath[t, s] += current[s]
+            epath[t, s] += backward[t, s]
             top = max(top, epath[t, s])
-        previous, current = current, previous
-    column_sums = rows[0]
     if not np.isfinite(top):
         top = 0.0
     for s in range(S):
@@ -173,11 +191,11 @@ def clstm_state_weights(epath, lmatch, skip, rows):
                 epath[t, s] = np.exp(min(exponent, EXP_CLAMP))
             column_sums[s] += epath[t, s]
     for s in range(S):
-        if column_sums[s] == 0.0:
-            column_sums[s] = 1e-9
+        # a reciprocal per column: one multiply per cell instead of a division
+        column_sums[s] = 1.0 / (column_sums[s] if column_sums[s] != 0.0 else 1e-9)
     for t in range(T):
         for s in range(S):
-            epath[t, s] /= column_sums[s]
+            epath[t, s] *= column_sums[s]
 
 
 @kernel
@@ -202,15 +220,17 @@ def states_to_classes(aligned, weights, state_class, class_sums):
 
 
 @kernel
-def cross_entropy(aligned, outputs, floor):
-    """``-sum(aligned * log(max(outputs, floor)))`` in float64, skipping the zero targets."""
-    T, C = outputs.shape
+def class_cross_entropy(aligned, log_out, classes):
+    """``-sum(aligned[t, classes[j]] * log_out[t, j])`` in float64: the cross-entropy over the classes in use.
+
+    Equal to ``-sum(aligned * log(max(outputs, floor)))`` when ``aligned`` is zero outside ``classes``
+    (as ``states_to_classes`` leaves it) and ``log_out`` comes from ``log_class_outputs``."""
+    T = aligned.shape[0]
+    D = classes.shape[0]
     total = 0.0
     for t in range(T):
-        for c in range(C):
-            target = np.float64(aligned[t, c])
-            if target != 0.0:
-                total -= target * np.log(max(np.float64(outputs[t, c]), floor))
+        for j in range(D):
+            total -= np.float64(aligned[t, classes[j]]) * log_out[t, j]
     return total
 
 
@@ -286,9 +306,8 @@ def ctc_state_posteriors(posteriors, log_alpha, log_beta, log_emit):
             top = max(top, value)
         total = 0.0
         for s in range(S):
-            # far below the top the exponential underflows anyway: skip computing it
             gap = posteriors[t, s] - top
-            posteriors[t, s] = np.exp(gap) if gap > EXP_UNDERFLOW else 0.0
+            posteriors[t, s] = np.exp(gap) if gap > POSTERIOR_CUTOFF else 0.0
             total += posteriors[t, s]
         for s in range(S):
             posteriors[t, s] /= total
