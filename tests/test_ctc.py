@@ -11,6 +11,7 @@ from naive_ctc import (
     brute_force_ctc,
     brute_force_labelling_probabilities,
     naive_best_path_decode,
+    naive_clstm_logadd,
     naive_ctc_align_targets,
     naive_mktargets,
     naive_trivial_decode,
@@ -26,6 +27,21 @@ def random_outputs(rng, T, C, sharpness=1.0, blank_bias=0.0):
 
 def random_labels(rng, L, C):
     return [int(c) for c in rng.integers(1, C, size=L)]
+
+
+# --- log-space helpers ------------------------------------------------------------------------
+
+
+def test_log_adds_match_numpy():
+    rng = np.random.default_rng(12)
+    pairs = [(a, b) for a, b in rng.uniform(-60, 60, (400, 2))]
+    pairs += [(a, a + d) for a in (-3.0, 1e4) for d in (0.0, 1e-9, 9.999, 10.0, 10.001, 39.99, 45.0)]
+    for x, y in pairs:
+        assert kernels.logaddexp(x, y) == pytest.approx(np.logaddexp(x, y), rel=1e-15, abs=1e-13)
+        assert kernels.clstm_logadd(x, y) == pytest.approx(naive_clstm_logadd(x, y), rel=1e-15, abs=1e-13)
+    for add in (kernels.logaddexp, kernels.clstm_logadd):
+        assert add(-np.inf, -np.inf) == -np.inf
+        assert add(-np.inf, -2.5) == -2.5 and add(-2.5, -np.inf) == -2.5
 
 
 # --- clstm's alignment ------------------------------------------------------------------------
