@@ -5,6 +5,8 @@ Every network has the four sequence ports ``inputs``, ``outputs``, ``d_inputs``,
 ``outputs`` from ``inputs``, ``backward()`` fills ``d_inputs`` from ``d_outputs`` (deltas are
 *target minus output*) and accumulates weight deltas, ``update()`` applies them.
 """
+from functools import partial
+
 import numpy as np
 
 from . import parallel
@@ -17,6 +19,9 @@ from .sequence import Sequence
 GRADIENT_CLIP = 10.0
 #: clstm's initial weight range: uniform in (-INIT_RANGE, INIT_RANGE)
 INIT_RANGE = 0.01
+#: full layers split their rows into this many chunks, run on separate threads
+ROW_CHUNKS = 2
+MIN_CHUNK_ROWS = 64
 NORMALIZATIONS = ("none", "len", "batch")
 OPTIMIZERS = ("sgd", "adam")
 INITS = ("clstm", "scaled")
@@ -208,7 +213,8 @@ class FullLayer(Layer):
         self.b = np.zeros(self.no, FLOAT)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
-        self._dW_tmp = np.zeros_like(self.W)
+        self._dW_parts = np.zeros((ROW_CHUNKS,) + self.W.shape, FLOAT)
+        self._db_parts = np.zeros((ROW_CHUNKS,) + self.b.shape, FLOAT)
         self._dZ = np.zeros((0, self.no), FLOAT)
 
     def storage(self):
@@ -234,8 +240,12 @@ class FullLayer(Layer):
         X2 = self.inputs.data.reshape(T * B, self.ni)
         Y = self.outputs.resize(T, self.no, B)
         Y2 = Y.reshape(T * B, self.no)
-        np.matmul(X2, self.W.T, out=Y2)
-        self._nonlinearity(Y2)
+
+        def rows(start, stop):
+            np.matmul(X2[start:stop], self.W.T, out=Y2[start:stop])
+            self._nonlinearity(Y2[start:stop])
+
+        parallel.run_all([partial(rows, *chunk) for chunk in row_chunks(T * B)])
         self.outputs.lengths = self.inputs.lengths
         if self.inputs.lengths is not None:
             K.zero_padding(Y, self.inputs.lengths)
@@ -260,13 +270,30 @@ class FullLayer(Layer):
             if dZ is not self._dZ:
                 dZ = _copy_into(self._work(dZ.shape), dZ)
             K.zero_padding(dZ.reshape(T, B, self.no), self.inputs.lengths)
-        dX = self.d_inputs.resize(T, self.ni, B)
-        np.matmul(dZ, self.W, out=dX.reshape(T * B, self.ni))
+        dX2 = self.d_inputs.resize(T, self.ni, B).reshape(T * B, self.ni)
         self.d_inputs.lengths = self.inputs.lengths
-        np.matmul(dZ.T, X2, out=self._dW_tmp)
-        self.dW += self._dW_tmp
-        K.add_column_sums(self.db, dZ)
+
+        def rows(chunk, start, stop):
+            np.matmul(dZ[start:stop], self.W, out=dX2[start:stop])
+            np.matmul(dZ[start:stop].T, X2[start:stop], out=self._dW_parts[chunk])
+            self._db_parts[chunk] = 0
+            K.add_column_sums(self._db_parts[chunk], dZ[start:stop])
+
+        chunks = row_chunks(T * B)
+        parallel.run_all([partial(rows, i, *chunk) for i, chunk in enumerate(chunks)])
+        for i in range(len(chunks)):  # merged in a fixed order: the same sums for any thread count
+            self.dW += self._dW_parts[i]
+            self.db += self._db_parts[i]
         self._count()
+
+
+def row_chunks(n):
+    """``(start, stop)`` of the row ranges a full layer splits ``n`` rows into: ROW_CHUNKS of them
+    (a fixed number, whatever the thread count, so that results do not depend on it) unless a
+    chunk would have fewer than MIN_CHUNK_ROWS rows."""
+    k = ROW_CHUNKS if n >= ROW_CHUNKS * MIN_CHUNK_ROWS else 1
+    bounds = [n * i // k for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _copy_into(out, A):

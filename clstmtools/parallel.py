@@ -1,8 +1,11 @@
 """Thread control: how many threads run independent sub-networks, and BLAS kept single-threaded."""
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 _state = {"threads": None, "pool": None, "blas_limited": False}
+#: ``inside`` is true on a thread while it runs one of run_all's functions
+_local = threading.local()
 
 
 def cpu_count():
@@ -38,16 +41,27 @@ def get_threads():
     return _state["threads"]
 
 
+def _inside(f):
+    _local.inside = True
+    try:
+        f()
+    finally:
+        _local.inside = False
+
+
 def run_all(functions):
-    """Call every function (no arguments), spreading them over the threads; the first runs here."""
-    if get_threads() == 1 or len(functions) < 2:
+    """Call every function (no arguments), spreading them over the threads; the first runs here.
+
+    A call made from inside one of those functions runs its functions one after the other: the
+    threads are already busy, and waiting on the pool from a pool thread could deadlock."""
+    if get_threads() == 1 or len(functions) < 2 or getattr(_local, "inside", False):
         for f in functions:
             f()
         return
-    futures = [_state["pool"].submit(f) for f in functions[1:]]
+    futures = [_state["pool"].submit(_inside, f) for f in functions[1:]]
     error = None
     try:
-        functions[0]()
+        _inside(functions[0])
     except BaseException as e:  # still wait for the others before raising
         error = e
     for fut in futures:

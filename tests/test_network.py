@@ -9,6 +9,8 @@ from clstmtools import network as netmod
 from clstmtools import sequence as seqmod
 
 import naive
+from clstmtools.kernels import lstm as KL
+from clstmtools.kernels.config import kernel
 
 LSTM_VARIANTS = list(naive.VARIANTS)
 FULL_TYPES = ["LinearLayer", "SigmoidLayer", "TanhLayer", "ReluLayer", "SoftmaxLayer"]
@@ -341,3 +343,33 @@ def test_notebook_style_training_learns_a_sequence_task():
         net.update()
     after = error()
     assert before > 0.1 and after < 0.02, (before, after)
+
+
+
+@kernel
+def _activations(tanh_out, sigmoid_out, x):
+    for i in range(x.size):
+        tanh_out[i] = KL.fast_tanh(x[i])
+        sigmoid_out[i] = KL.fast_sigmoid(x[i])
+
+
+def test_fast_activations_match_libm_on_a_dense_grid():
+    """The float32 rational tanh and sigmoid of the LSTM kernels stay within ~3e-7 of the exact
+    functions (a few float32 ulps); float64 gets the exact functions."""
+    x = np.linspace(-40, 40, 400_001)
+    x32 = x.astype(np.float32)
+    t32, s32 = np.empty_like(x32), np.empty_like(x32)
+    _activations(t32, s32, x32)
+    assert t32.dtype == s32.dtype == np.float32
+    exact_t, exact_s = np.tanh(x32.astype(np.float64)), naive.sigmoid(x32.astype(np.float64))
+    assert np.abs(t32 - exact_t).max() < 3e-7
+    assert np.abs(s32 - exact_s).max() < 2e-7
+    small = np.abs(x32) < 0.5  # relative accuracy where tanh is small
+    assert (np.abs(t32 - exact_t)[small] / np.abs(exact_t[small]).clip(1e-30)).max() < 3e-7
+    slope = np.abs(x32[1:]) < 4  # monotone where the slope is well above the rounding noise
+    assert np.all(np.diff(t32)[slope] >= 0) and np.all(np.diff(s32)[slope] >= 0)
+    assert t32.max() <= 1 and t32.min() >= -1 and s32.min() >= 0 and s32.max() <= 1
+    t64, s64 = np.empty_like(x), np.empty_like(x)
+    _activations(t64, s64, x)
+    np.testing.assert_allclose(t64, np.tanh(x), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(s64, naive.sigmoid(x), rtol=1e-15, atol=1e-300)
