@@ -238,19 +238,17 @@ def class_cross_entropy(aligned, log_out, classes):
 
 
 @kernel
-def ctc_can_skip(state_class, s):
-    """Whether a path may jump from state ``s - 2`` to ``s`` (``s >= 2``): a label distinct from the label before."""
-    return state_class[s] != 0 and state_class[s] != state_class[s - 2]
-
-
-@kernel
 def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
     """Fill the CTC forward and backward tables; return ``(log p from alpha, log p from beta)``.
 
-    Both tables include the emission at their own step (as in warp-ctc), so the state posterior
-    is ``alpha + beta - log_emit - log p``. The two returned values agree up to rounding; -inf
-    means the labels cannot be emitted in T steps."""
+    The states are a blank-interleaved transcript (``S = 2L+1``, even states blank). A path stays,
+    advances by one, or skips the blank between two different labels. Both tables include the
+    emission at their own step (as in warp-ctc), so the state posterior is
+    ``alpha + beta - log_emit - log p``. The two returned values agree up to rounding; -inf means
+    the labels cannot be emitted in T steps. Work goes by (label, blank) pairs: a blank state
+    log-adds two terms, a label state two or three."""
     T, S = log_emit.shape
+    L = (S - 1) // 2
     for t in range(T):
         for s in range(S):
             log_alpha[t, s] = NEG_INF
@@ -264,11 +262,13 @@ def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
     for t in range(1, T):
         previous = log_alpha[t - 1]
         log_alpha[t, 0] = previous[0] + log_emit[t, 0]
-        if S > 1:
-            log_alpha[t, 1] = logaddexp(previous[1], previous[0]) + log_emit[t, 1]
-        for s in range(2, S):
-            two_back = previous[s - 2] if ctc_can_skip(state_class, s) else NEG_INF
-            log_alpha[t, s] = logaddexp(logaddexp(previous[s], previous[s - 1]), two_back) + log_emit[t, s]
+        for label in range(L):
+            s = 2 * label + 1
+            total = logaddexp(previous[s], previous[s - 1])
+            if label > 0 and state_class[s] != state_class[s - 2]:
+                total = logaddexp(total, previous[s - 2])
+            log_alpha[t, s] = total + log_emit[t, s]
+            log_alpha[t, s + 1] = logaddexp(previous[s + 1], previous[s]) + log_emit[t, s + 1]
 
     log_beta[T - 1, S - 1] = log_emit[T - 1, S - 1]
     if S > 1:
@@ -276,11 +276,13 @@ def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
     for t in range(T - 2, -1, -1):
         following = log_beta[t + 1]
         log_beta[t, S - 1] = following[S - 1] + log_emit[t, S - 1]
-        if S > 1:
-            log_beta[t, S - 2] = logaddexp(following[S - 2], following[S - 1]) + log_emit[t, S - 2]
-        for s in range(S - 2):
-            two_on = following[s + 2] if ctc_can_skip(state_class, s + 2) else NEG_INF
-            log_beta[t, s] = logaddexp(logaddexp(following[s], following[s + 1]), two_on) + log_emit[t, s]
+        for label in range(L - 1, -1, -1):
+            s = 2 * label + 1
+            total = logaddexp(following[s], following[s + 1])
+            if label < L - 1 and state_class[s] != state_class[s + 2]:
+                total = logaddexp(total, following[s + 2])
+            log_beta[t, s] = total + log_emit[t, s]
+            log_beta[t, s - 1] = logaddexp(following[s - 1], following[s]) + log_emit[t, s - 1]
 
     forward = log_alpha[T - 1, S - 1]
     backward = log_beta[0, 0]
