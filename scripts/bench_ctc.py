@@ -61,7 +61,7 @@ def main():
 
     cases = {
         "ctc_align_targets (clstm, one-hot targets)": lambda: ctc.ctc_align_targets(outputs, targets),
-        "ctc_targets clstm (align + loss: the trainer's)": lambda: ctc.ctc_targets(outputs, labels, "clstm"),
+        "ctc_targets clstm (align + loss, as trained)": lambda: ctc.ctc_targets(outputs, labels, "clstm"),
         "ctc_loss (standard)": lambda: ctc.ctc_loss(outputs, labels),
         "trivial_decode": lambda: ctc.trivial_decode(outputs),
         "best_path_decode": lambda: ctc.best_path_decode(outputs),
