@@ -90,12 +90,6 @@ def activate_deriv(y, kind):
 
 
 @kernel
-def column_steps(lengths, s, reverse, b):
-    """Time index of processing step ``s`` of column ``b``."""
-    return lengths[b] - 1 - s if reverse else s
-
-
-@kernel
 def active_columns(act_b, act_t, act_p, lengths, s, reverse):
     """Fill the columns still running at processing step ``s``, their time index and the time
     index of their previous step (-1 at the first step); returns how many there are."""
@@ -112,6 +106,20 @@ def active_columns(act_b, act_t, act_p, lengths, s, reverse):
                 act_p[n] = s - 1
             n += 1
     return n
+
+
+@kernel
+def continuing_first(act_b, act_t, act_p, lengths, s, n):
+    """Reorder the ``n`` active columns so that those that also ran at processing step ``s + 1``
+    come first (backwards, they get a recurrent delta); returns how many there are."""
+    m = 0
+    for j in range(n):
+        if s + 1 < lengths[act_b[j]]:
+            act_b[m], act_b[j] = act_b[j], act_b[m]
+            act_t[m], act_t[j] = act_t[j], act_t[m]
+            act_p[m], act_p[j] = act_p[j], act_p[m]
+            m += 1
+    return m
 
 
 @kernel
@@ -260,15 +268,18 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
                     Y_prev[j, k] = y
                     S[t, b, off + k] = y
             row_products(R, Y_prev, Wt, n)
+        # one call site with the first step's values as variables: one compiled cell_forward
+        first = s == 0
+        C_prev = C_zero if first else C
+        peephole_here = np.float32(0.0) if first else go_peephole
         for j in range(n):
             b = act_b[j]
             t = act_t[j]
-            if s == 0:
+            if first:
                 for k in range(no):
                     S[t, b, off + k] = 0
-                cell_forward(G, C, HC, Y, R, C_zero, t, b, j, 0, P, np.float32(0.0), g_kind, h_kind)
-            else:
-                cell_forward(G, C, HC, Y, R, C, t, b, j, act_p[j], P, go_peephole, g_kind, h_kind)
+            cell_forward(G, C, HC, Y, R, C_prev, t, b, j, 0 if first else act_p[j], P, peephole_here,
+                         g_kind, h_kind)
 
 
 @kernel
@@ -326,31 +337,22 @@ def lstm_backward(dG, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peephole,
         n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
         if n == 0:
             continue
-        # columns that also ran at step s + 1 come first: they get the recurrent delta
-        m = 0
-        for j in range(n):
-            b = act_b[j]
-            if s + 1 < lengths[b]:
-                act_b[m], act_b[j] = act_b[j], act_b[m]
-                act_t[m], act_t[j] = act_t[j], act_t[m]
-                act_p[m], act_p[j] = act_p[j], act_p[m]
-                t_next = act_t[m] - 1 if reverse else act_t[m] + 1
-                for i in range(n4):
-                    dG_next[m, i] = dG[t_next, b, i]
-                m += 1
+        m = continuing_first(act_b, act_t, act_p, lengths, s, n)
+        for j in range(m):
+            t_next = act_t[j] - 1 if reverse else act_t[j] + 1
+            for i in range(n4):
+                dG_next[j, i] = dG[t_next, act_b[j], i]
         row_products(R, dG_next, Wt, m)
         for j in range(m, n):
             for k in range(no):
                 R[j, k] = 0
                 dC[act_b[j], k] = 0
+        first = s == 0
+        C_prev = C_zero if first else C
+        peephole_here = np.float32(0.0) if first else peep
         for j in range(n):
-            b = act_b[j]
-            t = act_t[j]
-            if s == 0:
-                cell_backward(dG, dC, G, C, HC, dY, R, C_zero, t, b, j, 0, P, np.float32(0.0), peep,
-                              g_kind, h_kind)
-            else:
-                cell_backward(dG, dC, G, C, HC, dY, R, C, t, b, j, act_p[j], P, peep, peep, g_kind, h_kind)
+            cell_backward(dG, dC, G, C, HC, dY, R, C_prev, act_t[j], act_b[j], j, 0 if first else act_p[j], P,
+                          peephole_here, peep, g_kind, h_kind)
 
 
 @kernel
@@ -370,7 +372,7 @@ def clip_accumulate_peepholes(dG, C, dP, lengths, clip, peephole, reverse):
     if peephole:
         for b in range(B):
             for s in range(1, lengths[b]):
-                t = column_steps(lengths, s, reverse, b)
+                t = lengths[b] - 1 - s if reverse else s
                 p = t + 1 if reverse else t - 1
                 d = dG[t, b]
                 for k in range(no):
