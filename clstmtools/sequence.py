@@ -18,11 +18,12 @@ class Sequence:
     the networks keep the padding from changing any result (see ``aset_batch``).
     """
 
-    __slots__ = ("data", "lengths")
+    __slots__ = ("data", "lengths", "_borrowed")
 
     def __init__(self, array=None):
         self.data = np.zeros((0, 1, 0), FLOAT)
         self.lengths = None
+        self._borrowed = False  # data is another Sequence's storage (see share)
         if array is not None:
             self.aset(array)
 
@@ -47,12 +48,14 @@ class Sequence:
         return self.T
 
     def resize(self, T, depth, batch=1):
-        """Make the storage ``(T, batch, depth)``, reusing it when the shape is unchanged.
+        """Make the storage ``(T, batch, depth)``, reusing it when the shape is unchanged and it is
+        this Sequence's own (never writing into storage borrowed with ``share``).
 
-        Contents are undefined after a change of shape; ``lengths`` is reset (all columns full)."""
+        Contents are undefined after a change of storage; ``lengths`` is reset (all columns full)."""
         shape = (int(T), int(batch), int(depth))
-        if self.data.shape != shape:
+        if self.data.shape != shape or self._borrowed:
             self.data = np.empty(shape, FLOAT)
+            self._borrowed = False
         self.lengths = None
         return self.data
 
@@ -63,13 +66,17 @@ class Sequence:
         return self.data
 
     def share(self, other):
-        """Make this Sequence a view of another one's storage and lengths (no copy)."""
+        """Make this Sequence a view of another one's storage and lengths (no copy) until it is
+        next resized or set, which gives it storage of its own again."""
         self.data = other.data
         self.lengths = other.lengths
+        self._borrowed = True
         return self
 
     def zero(self):
-        self.data[...] = 0
+        lengths = self.lengths
+        self.resize(self.T, self.depth, self.batch)[...] = 0
+        self.lengths = lengths
         return self
 
     # --- minibatches of different lengths ------------------------------------------

@@ -186,3 +186,20 @@ def test_nested_parallel_work_runs_and_does_not_depend_on_threads():
         clstm.set_threads(0)
     for a, b in zip(one, two):
         assert np.array_equal(a, b)
+
+
+def test_setting_a_shared_port_never_writes_into_the_owner():
+    """Composites pass buffers on without copying; writing to a port that borrows storage must
+    give it storage of its own instead of changing the network it was borrowed from."""
+    net = make("LSTM1")
+    x = lines(3, lengths=(6,))[0]
+    net.inputs.aset(x)
+    net.forward()
+    lstm = net.sub[0]
+    assert lstm.inputs.data is net.inputs.data  # shared, not copied
+    lstm.inputs.aset(np.zeros_like(x))
+    lstm.inputs.zero()
+    np.testing.assert_array_equal(net.inputs.array()[:, :, 0], x)
+    outputs = net.outputs.array().copy()
+    net.outputs.aset(np.zeros((6, 4, 1)))
+    np.testing.assert_array_equal(net.sub[-1].outputs.array(), outputs)
