@@ -238,15 +238,20 @@ class Trainer:
             return int(self.indices[self.s.rng.integers(len(self.indices))])
         return int(self.indices[trial % len(self.indices)])
 
+    def hidden_sizes(self):
+        """The network's own nhidden and nhidden2 (a loaded model keeps its sizes whatever the settings say)."""
+        return (self.net.attr_int("nhidden", self.s.nhidden),
+                self.net.attr_int("nhidden2", self.s.get("nhidden2", -1)))
+
     def report(self, record, i):
         elapsed = time.time() - self.start_time
         lines = max(self.total["lines"], 1)
         loss = np.mean([r[0] for r in self.window])
         errs = sum(r[1] for r in self.window) / max(sum(r[2] for r in self.window), 1)
         shape = record["input"].shape
-        nh2 = self.s.get("nhidden2", -1)
+        nh1, nh2 = self.hidden_sizes()
         self.say(f"{self.trial} {i} dim {shape[0]} {shape[1]} time {elapsed:.1f} lines/s {lines / elapsed:.1f} "
-                 f"lrate {self.learning_rate():g} hidden {self.s.nhidden} {nh2} loss {record['loss']:.4g} "
+                 f"lrate {self.learning_rate():g} hidden {nh1} {nh2} loss {record['loss']:.4g} "
                  f"mean loss {loss:.4g} mean err {errs:.4f}")
         self.say(*self.task.report(record))
 

@@ -73,7 +73,8 @@ def run(program, *args, cwd, **settings):
 
 
 def succeeded(result):
-    assert result.returncode == 0, f"status {result.returncode}\nstdout: {result.stdout[-3000:]}\nstderr: {result.stderr}"
+    assert result.returncode == 0, (f"status {result.returncode}\nstdout: {result.stdout[-3000:]}\n"
+                                    f"stderr: {result.stderr}")
     assert "Traceback" not in result.stderr
     return result
 
@@ -239,6 +240,7 @@ def test_periodic_saves_percent_names_and_resume_continues_the_trial(ocr_train, 
         common, load="per-020.h5", save_name="per-%03d", save_every=10, ntrain=30, nhidden=50)))
     assert int(REPORT.search(resumed.stdout).group(1)) == 20
     assert [int(trial) for trial, *_ in REPORT.findall(resumed.stdout)] == list(range(20, 30))
+    assert resumed.stdout.count(" hidden 4 -1 ") == 10 and " hidden 50 " not in resumed.stdout
     assert attributes(tmp_path / "per-030.h5")["trial"] == "30"
     assert attributes(tmp_path / "per-030.h5")["nhidden"] == "4"  # the loaded network's size, not nhidden=50
     before, after = weights(tmp_path / "per-020.h5"), weights(tmp_path / "per-030.h5")
@@ -259,7 +261,8 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(ocr_train, 
 
 
 # --- never lose work: SIGINT and NaN ----------------------------------------------------------------
-def test_sigint_saves_the_interrupted_model_and_exits_non_zero(ocr_train, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_saves_the_interrupted_model_and_exits_non_zero(ocr_train, tmp_path, signum):
     process = launch(Job("clstmctc", [ocr_train], tmp_path,
                          dict(save_name="run", ntrain=10**6, nhidden=4, report_every=1, seed=1)))
     try:
@@ -268,15 +271,16 @@ def test_sigint_saves_the_interrupted_model_and_exits_non_zero(ocr_train, tmp_pa
         while not REPORT.match(first):
             first = process.stdout.readline()
             assert first and time.monotonic() < deadline, "no report line before the end of the output"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=TIMEOUT)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode not in (0, None)
+    assert process.returncode == 128 + signum
     assert "Traceback" not in err
-    trial = re.search(r"interrupted by SIGINT at trial (\d+); saving the model to run-interrupted\.h5", err).group(1)
+    stop = re.search(rf"interrupted by {signum.name} at trial (\d+); saving the model to run-interrupted\.h5", err)
+    trial = stop.group(1)
     net = load_net(tmp_path / "run-interrupted.h5")
     assert net.attributes["trial"] == trial
     assert all(np.isfinite(w).all() for _, w, _ in net.weights())
@@ -410,6 +414,7 @@ def test_bad_settings_are_one_line_errors_naming_the_variable(data, tmp_path):
 def test_bad_files_are_one_line_errors_naming_the_file(data, tmp_path):
     (tmp_path / "notab.txt").write_text("abc\tABC\nno tab here\n", "utf-8")
     (tmp_path / "short.txt").write_text("abc\n", "utf-8")
+    shutil.copy(data / "delay1.h5", tmp_path / "seqdata.h5")
     fake = data / "not-hdf5.h5"
     train = dict(save_name="x")
     cases = [("clstmctc", ["missing.h5"], train, ["missing.h5"]),
@@ -423,11 +428,13 @@ def test_bad_files_are_one_line_errors_naming_the_file(data, tmp_path):
              ("clstmseq", [data / "delay1.h5"], dict(mode="test", load=fake), [str(fake), "HDF5"]),
              ("clstmtext", [data / "inputs.txt"], dict(mode="filter", load="nothere.h5"), ["nothere.h5"]),
              ("clstmseq", [data / "delay1.h5"], dict(mode="test"), ["load="]),
-             ("clstmtext", [data / "inputs.txt"], {}, ["save_name"])]
+             ("clstmtext", [data / "inputs.txt"], {}, ["save_name"]),
+             ("clstmseq", ["seqdata.h5"], dict(save_name="seqdata"), ["save_name", "replace", "seqdata.h5"])]
     results = run_all([Job(program, args, tmp_path, settings) for program, args, settings, _ in cases])
     for (program, _, _, words), result in zip(cases, results):
         assert_one_line_error(result, program, *words)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notab.txt", "short.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notab.txt", "seqdata.h5", "short.txt"]
+    assert (tmp_path / "seqdata.h5").read_bytes() == (data / "delay1.h5").read_bytes()
 
 
 def test_usage_with_help_and_without_arguments(tmp_path):

@@ -9,7 +9,7 @@ from ..datasets import OcrH5Dataset, open_ocr_dataset
 from ..modelfile import load_net
 from ..trainer import CtcTask, Trainer, TrainingError, edit_distance, evaluate_ctc
 from .common import (UsageError, ctc_test_line, build_network, configure_learning, display_path, main_of, need_files,
-                     require_save_name, show_info, start_trial)
+                     protect_inputs, require_save_name, show_info, start_trial)
 
 PROGRAM = "clstmctc"
 SYNOPSIS = """usage: [name=value ...] clstmctc DATA
@@ -112,6 +112,7 @@ def dump(settings, path):
 
 def train(settings, path):
     require_save_name(settings, PROGRAM)
+    protect_inputs(settings, [path])
     loaded = bool(settings.load)
     if loaded:
         net = load_net(settings.load)

@@ -4,7 +4,8 @@ import numpy as np
 from ..datasets import SeqH5Dataset
 from ..modelfile import load_net
 from ..trainer import TrainingError, Trainer, finite
-from .common import UsageError, build_network, configure_learning, main_of, need_files, show_info, start_trial
+from .common import (UsageError, build_network, configure_learning, main_of, need_files, protect_inputs,
+                     show_info, start_trial)
 
 PROGRAM = "clstmseq"
 SYNOPSIS = """usage: [name=value ...] clstmseq DATA.h5
@@ -88,6 +89,7 @@ def body(args, settings):
         check_shapes(net, data, args[0])
         print(test_line(task, net, test_indices, net.attr_int("trial", 0))[1])
         return 0
+    protect_inputs(settings, args)
     loaded = bool(settings.load)
     if loaded:
         net = load_net(settings.load)

@@ -4,7 +4,7 @@ from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
 from ..trainer import CtcTask, Trainer, evaluate_ctc
 from .common import (UsageError, build_network, configure_learning, ctc_test_line, main_of, need_files,
-                     require_save_name, show_info, start_trial)
+                     protect_inputs, require_save_name, show_info, start_trial)
 
 PROGRAM = "clstmtext"
 SYNOPSIS = """usage: [name=value ...] clstmtext PAIRS.txt
@@ -73,6 +73,7 @@ def filter_lines(settings, args):
 def train(settings, args):
     need_files(args, (1, 2), "a pairs file, or an inputs file and an outputs file")
     require_save_name(settings, PROGRAM)
+    protect_inputs(settings, args)
     pairs = read_pairs(args)
     loaded = bool(settings.load)
     if loaded:

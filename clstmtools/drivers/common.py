@@ -92,11 +92,26 @@ def require_save_name(settings, program):
         raise ParamError(f"save_name: required to train with {program} (e.g. save_name=mymodel)")
 
 
+def save_base(settings):
+    """save_name without a trailing .h5 (the trainer's best-on-test model is this plus .h5)."""
+    return settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
+
+
+def protect_inputs(settings, paths):
+    """Refuse a save_name whose model file would replace one of the run's data files."""
+    target = save_base(settings) + ".h5"
+    if not settings.save_name or not os.path.exists(target):
+        return
+    for path in [*paths, settings.get("testset")]:
+        if path and os.path.exists(path) and os.path.samefile(path, target):
+            raise ParamError(f"save_name={settings.save_name!r}: saving to {target} would replace the data "
+                             f"file {path}")
+
+
 def display_path(settings):
     if settings.display:
         return settings.display
-    base = settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
-    return f"{base or 'clstm'}-display.png"
+    return f"{save_base(settings) or 'clstm'}-display.png"
 
 
 def ctc_test_line(trainer, result, settings):
@@ -104,6 +119,6 @@ def ctc_test_line(trainer, result, settings):
     errors, count = result
     rate = errors / max(count, 1)
     fields = ["TESTERR", f"{trainer.elapsed():.1f}", trainer.save_name or "-", trainer.trial, f"{rate:g}",
-              "lrate", f"{settings.lrate:g}", "hidden", settings.nhidden, settings.nhidden2,
+              "lrate", f"{settings.lrate:g}", "hidden", *trainer.hidden_sizes(),
               "batch", settings.pseudo_batch, "momentum", f"{settings.momentum:g}", "errors", errors, "chars", count]
     return rate, " ".join(str(f) for f in fields)
