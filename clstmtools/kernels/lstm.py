@@ -129,7 +129,7 @@ def padded(n, multiple):
 
 
 @kernel
-def row_products(out, A, Wt, n):
+def row_products(out, A, Wt, n, backwards):
     """``out[j, r] = A[j] . Wt[r]`` for the rows ``j < n`` of ``A``: the recurrent matrix-vector
     products of all running columns of one step.
 
@@ -137,17 +137,22 @@ def row_products(out, A, Wt, n):
     inner loops have no scalar remainder. Blocks of 4 rows of ``Wt`` times 2 rows of ``A`` keep 8
     accumulators in registers, and each block of ``Wt`` serves every column while it is in L1: the
     weights stream from L2 once per step, which bounds the batch-1 recurrence. (The odd column is
-    a separate pass: sharing one loop nest with the pairs made LLVM's code for it 2x slower.)"""
+    a separate pass: sharing one loop nest with the pairs made LLVM's code for it 2x slower.)
+
+    The caller alternates ``backwards`` from step to step: the rows used last are then used first
+    and are still in cache when ``Wt`` is larger than L2 (nhidden 200: 10% faster). Every row's sum
+    is the same either way."""
     if n >= 2:
-        row_products_pairs(out, A, Wt, n)
+        row_products_pairs(out, A, Wt, n, backwards)
     if n % 2 == 1:
-        row_products_one(out, A, Wt, n - 1)
+        row_products_one(out, A, Wt, n - 1, backwards)
 
 
 @kernel
-def row_products_pairs(out, A, Wt, n):
+def row_products_pairs(out, A, Wt, n, backwards):
     R, K = Wt.shape
-    for i in range(0, R, 4):
+    for ii in range(0, R, 4):
+        i = R - 4 - ii if backwards else ii
         for j in range(0, n - 1, 2):
             a0 = np.float32(0.0)
             a1 = np.float32(0.0)
@@ -183,9 +188,10 @@ def row_products_pairs(out, A, Wt, n):
 
 
 @kernel
-def row_products_one(out, A, Wt, j):
+def row_products_one(out, A, Wt, j, backwards):
     R, K = Wt.shape
-    for i in range(0, R, 4):
+    for ii in range(0, R, 4):
+        i = R - 4 - ii if backwards else ii
         a0 = np.float32(0.0)
         a1 = np.float32(0.0)
         a2 = np.float32(0.0)
@@ -267,7 +273,7 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
                     y = Y[p, b, k]
                     Y_prev[j, k] = y
                     S[t, b, off + k] = y
-            row_products(R, Y_prev, Wt, n)
+            row_products(R, Y_prev, Wt, n, s % 2 == 1)
         # one call site with the first step's values as variables: one compiled cell_forward
         first = s == 0
         C_prev = C_zero if first else C
@@ -342,7 +348,7 @@ def lstm_backward(dG, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peephole,
             t_next = act_t[j] - 1 if reverse else act_t[j] + 1
             for i in range(n4):
                 dG_next[j, i] = dG[t_next, act_b[j], i]
-        row_products(R, dG_next, Wt, m)
+        row_products(R, dG_next, Wt, m, s % 2 == 1)
         for j in range(m, n):
             for k in range(no):
                 R[j, k] = 0
