@@ -125,20 +125,27 @@ def test_reversed_runs_each_column_within_its_length():
             np.testing.assert_allclose(net.outputs.column(b), y, rtol=1e-6, atol=1e-7)
 
 
+def assert_independent_of_threads(compute):
+    """``compute()`` returns a list of arrays: they must be identical with 1 and 2 threads."""
+    results = []
+    try:
+        for threads in (1, 2):
+            clstm.set_threads(threads)
+            results.append(compute())
+    finally:
+        clstm.set_threads(0)
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
 def test_threads_give_identical_minibatch_models():
-    def train(threads):
-        clstm.set_threads(threads)
+    def train():
         net = make("BIDILSTM")
         for seed in range(3):
             minibatch(net, lines(3, seed=seed))
         return [w.copy() for _, w, _ in net.weights()]
 
-    try:
-        one, two = train(1), train(2)
-    finally:
-        clstm.set_threads(0)
-    for a, b in zip(one, two):
-        assert np.array_equal(a, b)
+    assert_independent_of_threads(train)
 
 
 def test_sequence_batch_api():
@@ -169,8 +176,7 @@ def test_sequence_batch_api():
 
 def test_nested_parallel_work_runs_and_does_not_depend_on_threads():
     """Full layers split their rows over the threads; inside a Parallel they run serially."""
-    def outputs_and_deltas(threads):
-        clstm.set_threads(threads)
+    def outputs_and_deltas():
         branch = clstm.make_net("Stacked").add(clstm.make_net("LSTM", ninput=3, noutput=4, rng=1))
         branch.add(clstm.make_net("SoftmaxLayer", ninput=4, noutput=3, rng=2))
         net = clstm.make_net("Parallel").add(branch).add(clstm.make_net("TanhLayer", ninput=3, noutput=2, rng=3))
@@ -180,12 +186,7 @@ def test_nested_parallel_work_runs_and_does_not_depend_on_threads():
         net.backward()
         return [net.outputs.array().copy()] + [dw.copy() for _, _, dw in net.weights()]
 
-    try:
-        one, two = outputs_and_deltas(1), outputs_and_deltas(2)
-    finally:
-        clstm.set_threads(0)
-    for a, b in zip(one, two):
-        assert np.array_equal(a, b)
+    assert_independent_of_threads(outputs_and_deltas)
 
 
 def test_setting_a_shared_port_never_writes_into_the_owner():
