@@ -322,7 +322,7 @@ def test_resuming_under_the_same_name_saves_only_a_better_model(ctc_run, data, t
 def seq_run(data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("seq")
     result = run("clstmseq", data / "delay1.h5", cwd=folder, save_name="seq", ntrain=300, test_every=100,
-                 report_every=100, nhidden=4, lrate=1e-2, seed=4)
+                 report_every=100, nhidden=4, lrate=1e-2, seed=4, display_every=100)
     return folder, succeeded(result)
 
 
@@ -336,6 +336,13 @@ def test_clstmseq_trains_tests_and_saves_the_best_model(seq_run):
     assert int(attributes(folder / "seq.h5")["trial"]) == best
     marks = re.findall(r"^(INP|OUT|TRU): (\S*)$", result.stdout, re.M)
     assert len(marks) == 9 and all(len(m) == 29 and set(m) <= {"_", "+"} for _, m in marks)
+
+
+def test_clstmseq_display_writes_a_png(seq_run):
+    folder, _ = seq_run
+    with Image.open(folder / "seq-display.png") as picture:
+        picture.load()
+        assert picture.format == "PNG" and picture.size[0] >= 600
 
 
 def test_clstmseq_mode_test_repeats_the_saved_models_test(seq_run, data):

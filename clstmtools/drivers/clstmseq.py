@@ -4,7 +4,7 @@ import numpy as np
 from ..datasets import SeqH5Dataset
 from ..modelfile import load_net
 from ..trainer import TrainingError, Trainer, finite
-from .common import (UsageError, build_network, configure_learning, main_of, need_files, protect_inputs,
+from .common import (UsageError, build_network, configure_learning, display_path, main_of, need_files, protect_inputs,
                      show_info, start_trial)
 
 PROGRAM = "clstmseq"
@@ -101,7 +101,15 @@ def body(args, settings):
     if not train_indices:
         raise UsageError(f"{args[0]}: every sample is held out for testing (testmod={settings.testmod})")
     test = (lambda net, trainer: test_line(task, net, test_indices, trainer.trial)) if test_indices else None
-    trainer = Trainer(net, settings, task, train_indices, test=test)
+    display = None
+    if settings.display_every > 0:
+        from ..display import write_seq_display
+        target = display_path(settings)
+
+        def display(record):
+            write_seq_display(target, record["input"], record["outputs"], record["target"])
+
+    trainer = Trainer(net, settings, task, train_indices, test=test, display=display)
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 
