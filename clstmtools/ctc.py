@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+from . import parallel
 from .kernels import ctc as kernels
 from .kernels.config import FLOAT
 from .sequence import Sequence
@@ -25,24 +26,20 @@ ROW_FLOOR = 1e-9
 
 
 class _Scratch(threading.local):
-    """Per-thread float64 work memory, reused across calls.
+    """Per-thread float64 work arrays, one per name, reused across calls.
 
     The (T, S) tables of one line are a few MB; fresh arrays for every line would cost more in
-    page faults than the alignment itself."""
+    page faults than the alignment itself. An array is valid until its name is asked for again."""
 
     def __init__(self):
-        self.buffer = np.empty(0)
+        self.buffers = {}
 
-    def arrays(self, *shapes):
-        """Fresh views of the buffer, one per shape, not overlapping (valid until the next call)."""
-        sizes = [int(np.prod(shape)) for shape in shapes]
-        if self.buffer.size < sum(sizes):
-            self.buffer = np.empty(sum(sizes))
-        views, start = [], 0
-        for shape, size in zip(shapes, sizes):
-            views.append(self.buffer[start:start + size].reshape(shape))
-            start += size
-        return views
+    def array(self, name, shape):
+        size = int(np.prod(shape))
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < size:
+            buffer = self.buffers[name] = np.empty(size)
+        return buffer[:size].reshape(shape)
 
 
 _scratch = _Scratch()
@@ -106,19 +103,31 @@ def _onehot_classes(targets):
     return None
 
 
+def _path_weights(lmatch):
+    """clstm's column-normalized path weights (T, S) for ``lmatch``, in scratch memory.
+
+    The forward and backward passes are independent: they run on two threads when there are."""
+    T, S = lmatch.shape
+    epath, backward = _scratch.array("epath", (T, S)), _scratch.array("backward", (T, S))
+    forward_row, backward_row = _scratch.array("forward_row", (S,)), _scratch.array("backward_row", (S,))
+    parallel.run_all([lambda: kernels.clstm_forward_algorithm(epath, lmatch, ALIGN_SKIP, forward_row),
+                      lambda: kernels.clstm_backward_algorithm(backward, lmatch, ALIGN_SKIP, backward_row)])
+    kernels.clstm_path_weights(epath, backward, forward_row)
+    return epath
+
+
 def _align_states(outputs, state_class):
     """clstm's alignment for one-hot targets given as the class of each state: ``(aligned, cross-entropy)``.
 
     O(T*C + T*S); the cross-entropy is ``-sum(aligned * log(max(outputs, 1e-30)))``."""
     (T, C), S = outputs.shape, len(state_class)
     classes, state_slot = np.unique(state_class, return_inverse=True)
-    log_out, lmatch, epath, backward, column_sums, class_sums = _scratch.arrays(
-        (T, len(classes)), (T, S), (T, S), (T, S), (S,), (C,))
+    log_out, lmatch = _scratch.array("log_out", (T, len(classes))), _scratch.array("lmatch", (T, S))
     kernels.log_class_outputs(log_out, outputs, classes, LOG_FLOOR)
     kernels.clstm_lmatch(lmatch, log_out, outputs, state_slot, ALIGN_FLOOR)
-    kernels.clstm_state_weights(epath, backward, lmatch, ALIGN_SKIP, column_sums)
+    epath = _path_weights(lmatch)
     aligned = np.empty_like(outputs)
-    kernels.states_to_classes(aligned, epath, state_class, class_sums)
+    kernels.states_to_classes(aligned, epath, state_class, _scratch.array("class_sums", (C,)))
     return aligned, kernels.class_cross_entropy(aligned, log_out, classes)
 
 
@@ -140,9 +149,7 @@ def ctc_align_targets(outputs, targets):
     kernels.clstm_floor_rows(normed, outputs, ALIGN_FLOOR)
     with np.errstate(divide="ignore"):
         lmatch = np.log(normed @ targets.T)
-    epath, backward, column_sums = _scratch.arrays(lmatch.shape, lmatch.shape, (len(targets),))
-    kernels.clstm_state_weights(epath, backward, lmatch, ALIGN_SKIP, column_sums)
-    aligned = epath @ targets
+    aligned = _path_weights(lmatch) @ targets
     aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), ROW_FLOOR)
     return aligned.astype(FLOAT)
 
@@ -174,10 +181,20 @@ def _ctc_posteriors(outputs, labels):
     state_class = _state_classes(labels)
     classes, state_slot = np.unique(state_class, return_inverse=True)
     shape = (outputs.shape[0], len(state_class))
-    log_out, log_emit, log_alpha, log_beta = _scratch.arrays((shape[0], len(classes)), shape, shape, shape)
+    log_out = _scratch.array("log_out", (shape[0], len(classes)))
+    log_emit, log_alpha, log_beta = (_scratch.array(name, shape) for name in ("log_emit", "log_alpha", "log_beta"))
     kernels.log_class_outputs(log_out, outputs, classes, LOG_FLOOR)
     np.take(log_out, state_slot, axis=1, out=log_emit)
-    log_likelihood, _ = kernels.ctc_forward_backward(log_alpha, log_beta, log_emit, state_class)
+    likelihoods = [0.0, 0.0]
+
+    def forward():
+        likelihoods[0] = kernels.ctc_forward(log_alpha, log_emit, state_class)
+
+    def backward():
+        likelihoods[1] = kernels.ctc_backward(log_beta, log_emit, state_class)
+
+    parallel.run_all([forward, backward])
+    log_likelihood = likelihoods[0]
     kernels.ctc_state_posteriors(log_alpha, log_alpha, log_beta, log_emit)
     return log_likelihood, log_alpha, state_class
 
@@ -195,7 +212,7 @@ def ctc_loss(outputs, labels):
         return float("inf"), outputs.copy()
     log_likelihood, posteriors, state_class = _ctc_posteriors(outputs, labels)
     aligned = np.empty_like(outputs)
-    kernels.states_to_classes(aligned, posteriors, state_class, np.empty(outputs.shape[1]))
+    kernels.states_to_classes(aligned, posteriors, state_class, _scratch.array("class_sums", (outputs.shape[1],)))
     return -float(log_likelihood), aligned
 
 

@@ -1,8 +1,9 @@
 """Time the CTC kernels on one OCR-sized line (T=800, C=100, L=80): alignment, loss and decoders.
 
-Usage: python scripts/bench_ctc.py [--T 800] [--C 100] [--L 80] [--repeat 21] [--net]
+Usage: python scripts/bench_ctc.py [--T 800] [--C 100] [--L 80] [--repeat 21] [--threads N] [--net]
 Prints the median (and the minimum, less disturbed on a shared machine) wall time of each call
-after a warm-up (which also compiles the kernels).
+after a warm-up (which also compiles the kernels). The forward and backward passes of the alignment
+and of the loss run on two threads when ``--threads`` allows (default: all cores).
 With --net it also times one BIDILSTM training step (ninput 48, nhidden 100, clstm alignment
 included) on the same T for scale.
 """
@@ -13,7 +14,7 @@ import timeit
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from clstmtools import ctc
+from clstmtools import ctc, parallel
 
 
 def timings_ms(fn, repeat):
@@ -48,8 +49,10 @@ def main():
     parser.add_argument("--C", type=int, default=100)
     parser.add_argument("--L", type=int, default=80)
     parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--threads", type=int, default=0, help="threads (0: all cores)")
     parser.add_argument("--net", action="store_true", help="also time a BIDILSTM training step")
     args = parser.parse_args()
+    threads = parallel.set_threads(args.threads)
 
     rng = np.random.default_rng(0)
     activations = 3.0 * rng.standard_normal((args.T, args.C))
@@ -68,7 +71,7 @@ def main():
         "beam_search_decode (beam 10)": lambda: ctc.beam_search_decode(outputs, beam_width=10),
         "char_confidences (best path)": lambda: ctc.char_confidences(outputs),
     }
-    print(f"T={args.T} C={args.C} L={args.L}, median of {args.repeat} runs")
+    print(f"T={args.T} C={args.C} L={args.L}, {threads} thread(s), median of {args.repeat} runs")
     with threadpool_limits(1):
         for name, fn in cases.items():
             print("  {:46s} {:8.3f} ms   (min {:.3f})".format(name, *timings_ms(fn, args.repeat)))

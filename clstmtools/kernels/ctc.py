@@ -164,15 +164,13 @@ def clstm_backward_algorithm(backward, lmatch, skip, initial):
 
 
 @kernel
-def clstm_state_weights(epath, backward, lmatch, skip, column_sums):
-    """clstm's forward-backward over target states: ``epath`` (T, S) gets the column-normalized path weights.
+def clstm_path_weights(epath, backward, column_sums):
+    """The end of clstm's forward-backward: ``epath`` (the forward table on entry) becomes the path weights.
 
     ``both = forward + backward``; ``epath = exp(both - max(both))`` with the exponent clamped to
-    [-30, 30], then each column divided by its sum (1e-9 for a zero column). ``backward`` is a
-    (T, S) and ``column_sums`` an (S,) float64 work array."""
-    T, S = lmatch.shape
-    clstm_forward_algorithm(epath, lmatch, skip, column_sums)
-    clstm_backward_algorithm(backward, lmatch, skip, column_sums)
+    [-30, 30], then each column divided by its sum (1e-9 for a zero column). ``column_sums`` is
+    an (S,) float64 work vector."""
+    T, S = epath.shape
     top = NEG_INF
     for t in range(T):
         for s in range(S):
@@ -210,9 +208,17 @@ def states_to_classes(aligned, weights, state_class, class_sums):
         class_sums[c] = 0.0
     for t in range(T):
         total = 0.0
+        # the blank in a register: half the states add to it, and a chain of read-modify-writes
+        # on one memory slot would serialize them
+        blank = 0.0
         for s in range(S):
-            class_sums[state_class[s]] += weights[t, s]
-            total += weights[t, s]
+            weight = weights[t, s]
+            total += weight
+            if state_class[s] == 0:
+                blank += weight
+            else:
+                class_sums[state_class[s]] += weight
+        class_sums[0] = blank
         total = max(total, 1e-9)
         for c in range(C):
             aligned[t, c] = np.float32(class_sums[c] / total)
@@ -238,24 +244,20 @@ def class_cross_entropy(aligned, log_out, classes):
 
 
 @kernel
-def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
-    """Fill the CTC forward and backward tables; return ``(log p from alpha, log p from beta)``.
+def ctc_forward(log_alpha, log_emit, state_class):
+    """Fill the CTC forward table; return ``log p(labels)`` (-inf: the labels cannot be emitted in T steps).
 
     The states are a blank-interleaved transcript (``S = 2L+1``, even states blank). A path stays,
-    advances by one, or skips the blank between two different labels. Both tables include the
-    emission at their own step (as in warp-ctc), so the state posterior is
-    ``alpha + beta - log_emit - log p``. The two returned values agree up to rounding; -inf means
-    the labels cannot be emitted in T steps. Work goes by (label, blank) pairs: a blank state
-    log-adds two terms, a label state two or three."""
+    advances by one, or skips the blank between two different labels. ``log_alpha[t, s]``
+    includes the emission at step ``t`` (as in warp-ctc). Work goes by (label, blank) pairs: a
+    blank state log-adds two terms, a label state two or three."""
     T, S = log_emit.shape
     L = (S - 1) // 2
     for t in range(T):
         for s in range(S):
             log_alpha[t, s] = NEG_INF
-            log_beta[t, s] = NEG_INF
     if T == 0:
-        return (0.0, 0.0) if S == 1 else (NEG_INF, NEG_INF)
-
+        return 0.0 if S == 1 else NEG_INF
     log_alpha[0, 0] = log_emit[0, 0]
     if S > 1:
         log_alpha[0, 1] = log_emit[0, 1]
@@ -269,7 +271,22 @@ def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
                 total = logaddexp(total, previous[s - 2])
             log_alpha[t, s] = total + log_emit[t, s]
             log_alpha[t, s + 1] = logaddexp(previous[s + 1], previous[s]) + log_emit[t, s + 1]
+    return log_alpha[T - 1, S - 1] if S == 1 else logaddexp(log_alpha[T - 1, S - 1], log_alpha[T - 1, S - 2])
 
+
+@kernel
+def ctc_backward(log_beta, log_emit, state_class):
+    """Fill the CTC backward table (``ctc_forward`` run from the end); return ``log p(labels)`` again.
+
+    ``log_beta[t, s]`` includes the emission at step ``t``, so the state posterior is
+    ``alpha + beta - log_emit - log p``; the two likelihoods agree up to rounding."""
+    T, S = log_emit.shape
+    L = (S - 1) // 2
+    for t in range(T):
+        for s in range(S):
+            log_beta[t, s] = NEG_INF
+    if T == 0:
+        return 0.0 if S == 1 else NEG_INF
     log_beta[T - 1, S - 1] = log_emit[T - 1, S - 1]
     if S > 1:
         log_beta[T - 1, S - 2] = log_emit[T - 1, S - 2]
@@ -283,13 +300,7 @@ def ctc_forward_backward(log_alpha, log_beta, log_emit, state_class):
                 total = logaddexp(total, following[s + 2])
             log_beta[t, s] = total + log_emit[t, s]
             log_beta[t, s - 1] = logaddexp(following[s - 1], following[s]) + log_emit[t, s - 1]
-
-    forward = log_alpha[T - 1, S - 1]
-    backward = log_beta[0, 0]
-    if S > 1:
-        forward = logaddexp(forward, log_alpha[T - 1, S - 2])
-        backward = logaddexp(backward, log_beta[0, 1])
-    return forward, backward
+    return log_beta[0, 0] if S == 1 else logaddexp(log_beta[0, 0], log_beta[0, 1])
 
 
 @kernel
