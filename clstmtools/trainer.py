@@ -35,6 +35,11 @@ class Interrupted(Exception):
         self.signum = signum
 
 
+def hits(every, lo, hi):
+    """True when a positive ``every`` has a multiple in ``[lo, hi)`` (periodic events of a run)."""
+    return every > 0 and hi > lo and (hi - 1) // every >= -(-lo // every)
+
+
 def edit_distance(a, b):
     return Levenshtein.distance(a, b)
 
@@ -79,19 +84,50 @@ class CtcTask:
         net.forward()
         return x, net.outputs.array()[:, :, 0]
 
+    def targets(self, i, outputs, labels):
+        """``(aligned, loss)`` for sample i: what its outputs are trained towards."""
+        return ctcmod.ctc_targets(outputs, labels, self.mode)
+
     def step(self, net, i):
         """Forward, targets and backward for sample i (no update); returns the report record."""
-        labels = self.labels(i)
-        x, outputs = self.forward(net, i)
-        self.check(i, x, labels)
-        if not finite(outputs):
-            raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
-        aligned, loss = ctcmod.ctc_targets(outputs, labels, self.mode)
-        deltas = aligned - outputs
-        if not finite(deltas):
-            raise TrainingError(f"{self.name(i)}: the CTC deltas contain NaN or infinity")
-        net.d_outputs.aset(deltas[:, :, None])
+        records, skipped = self.step_batch(net, [i])
+        if skipped:
+            raise SkipSample(skipped[0][1])
+        return records[0]
+
+    def step_batch(self, net, indices):
+        """Forward, targets and backward for several samples at once, as one padded minibatch (no
+        update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
+        xs, labels, kept, skipped = [], [], [], []
+        for i in indices:
+            x, y = self.inputs(i), self.labels(i)
+            try:
+                self.check(i, x, y)
+            except SkipSample as skip:
+                skipped.append((i, str(skip)))
+                continue
+            xs.append(x)
+            labels.append(y)
+            kept.append(i)
+        if not kept:
+            return [], skipped
+        net.inputs.aset_batch(xs)
+        net.forward()
+        records, deltas = [], []
+        for b, i in enumerate(kept):
+            outputs = net.outputs.column(b)
+            if not finite(outputs):
+                raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
+            aligned, loss = self.targets(i, outputs, labels[b])
+            deltas.append(aligned - outputs)
+            if not finite(deltas[-1]):
+                raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")
+            records.append(self.record(i, xs[b], labels[b], outputs.copy(), aligned, loss))
+        net.d_outputs.aset_batch(deltas)
         net.backward()
+        return records, skipped
+
+    def record(self, i, x, labels, outputs, aligned, loss):
         truth = self.codec.decode(labels)
         out = self.codec.decode(self.decode(outputs))
         return dict(loss=loss, errors=edit_distance(truth, out), count=len(truth), truth=truth, output=out,
@@ -286,46 +322,66 @@ class Trainer:
         self.finish()
         return 0
 
+    def _step(self, trial, size):
+        """Train on the next ``size`` lines (one padded minibatch when size > 1); returns
+        ``[(index, record), ...]`` for the lines used."""
+        indices = [self.choose(trial + k) for k in range(size)]
+        try:
+            if size == 1:
+                try:
+                    return [(indices[0], self.task.step(self.net, indices[0]))]
+                except SkipSample as skip:
+                    skipped, used = [(indices[0], str(skip))], []
+            else:
+                records, skipped = self.task.step_batch(self.net, indices)
+                kept = [i for i in indices if i not in {j for j, _ in skipped}]
+                used = list(zip(kept, records))
+        except TrainingError as error:
+            raise TrainingError(f"trial {trial}, {error}") from None
+        for i, reason in skipped:
+            if i not in self.skipped:
+                self.skipped.add(i)
+                self.warn(f"skipping {reason} (strict=1 makes this an error)")
+        return used
+
     def _loop(self, start, ntrain):
         s = self.s
+        size = max(1, s.get("minibatch", 1))
         current_lr = None
+        pending = 0  # lines back-propagated since the last update
         self.run_hook("after_start")
-        for trial in range(start, ntrain):
+        trial = start
+        while trial < ntrain:
             self.trial = trial
             lr = self.learning_rate()
             if lr != current_lr:
                 self.net.setLearningRate(lr, s.momentum)
                 current_lr = lr
-            i = self.choose(trial)
-            try:
-                record = self.task.step(self.net, i)
-            except SkipSample as skip:
-                if i not in self.skipped:
-                    self.skipped.add(i)
-                    self.warn(f"skipping {skip} (strict=1 makes this an error)")
-                continue
-            except TrainingError as error:
-                raise TrainingError(f"trial {trial}, {error}") from None
-            self.total["lines"] += 1
-            self.total["errors"] += record["errors"]
-            self.total["count"] += record["count"]
-            self.window.append((record["loss"], record["errors"], record["count"]))
-            if (trial + 1) % s.get("pseudo_batch", 1) == 0:
+            n = min(size, ntrain - trial)
+            used = self._step(trial, n)
+            for _, record in used:
+                self.total["lines"] += 1
+                self.total["errors"] += record["errors"]
+                self.total["count"] += record["count"]
+                self.window.append((record["loss"], record["errors"], record["count"]))
+            pending += len(used)
+            if used and pending >= s.get("pseudo_batch", 1):
                 self.net.update()
                 self.updates += 1
+                pending = 0
                 if not self.weights_finite():
-                    raise TrainingError(f"trial {trial}, {self.task.name(i)}: the update made the weights NaN "
-                                        "or infinite; stopped without saving them (try a smaller lrate)")
-            if s.report_every > 0 and trial % s.report_every == 0:
-                self.report(record, i)
-            if self.display is not None and s.display_every > 0 and trial % s.display_every == 0:
-                self.display(record)
-            done = trial + 1
-            if s.test_every > 0 and done % s.test_every == 0:
-                self.trial = done
+                    raise TrainingError(f"trial {trial}, {self.task.name(used[0][0])}: the update made the weights "
+                                        "NaN or infinite; stopped without saving them (try a smaller lrate)")
+            if used and hits(s.report_every, trial, trial + n):
+                self.report(used[0][1], used[0][0])
+            if used and self.display is not None and hits(s.display_every, trial, trial + n):
+                self.display(used[0][1])
+            trial += n
+            if hits(s.test_every, trial - n + 1, trial + 1):
+                self.trial = trial
                 self.run_test()
-            if s.save_every > 0 and done % s.save_every == 0 and self.save_name:
-                self.trial = done
+            if self.save_name and hits(s.save_every, trial - n + 1, trial + 1):
+                self.trial = trial
                 self.save(self.periodic_path())
         self.trial = max(ntrain, start)
 
