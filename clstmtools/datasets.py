@@ -275,11 +275,11 @@ class ImageFolderDataset(_ImageLineDataset):
 
     With a ``labels.txt`` beside the images (``FILENAME<TAB>LABEL`` or ``FILENAME LABEL``), it
     labels the images; otherwise each image's ``x.gt.txt`` if present, else its name
-    (``ID_LABEL.ext``, see :func:`label_from_filename`). Images without a label are skipped
-    and listed in ``skipped`` (with a warning), or are an error with ``strict=True``;
-    ``labelled=False`` takes every image with text None. Images are scaled to
-    ``target_height`` keeping their aspect ratio, unless a ``normalizer`` (a callable or a
-    dewarp method name) does the scaling."""
+    (``ID_LABEL.ext``, see :func:`label_from_filename`). Images without a label (or with an
+    invalid ``%`` escape in the name) are skipped and listed in ``skipped`` (with a warning),
+    or are an error with ``strict=True``; ``labelled=False`` takes every image with text None.
+    Images are scaled to ``target_height`` keeping their aspect ratio, unless a ``normalizer``
+    (a callable or a dewarp method name) does the scaling."""
 
     def __init__(self, directory, codec=None, target_height=48, normalizer=None, strict=False,
                  labelled=True, norm=None, cache=True):
@@ -295,43 +295,75 @@ class ImageFolderDataset(_ImageLineDataset):
         texts = None
         if labelled:
             labels = self._labels_by_name(directory, files)
-            texts = []
             for name in files:
-                if labels.get(name) is None:
+                if isinstance(labels[name], _Unlabelled):
                     if strict:
-                        raise DatasetError(f"{os.path.join(directory, name)}: no label")
+                        raise DatasetError(f"{os.path.join(directory, name)}: {labels[name].reason}")
                     self.skipped.append(name)
-                else:
-                    texts.append(labels[name])
             if self.skipped:
-                shown = ", ".join(self.skipped[:10]) + (", ..." if len(self.skipped) > 10 else "")
-                warnings.warn(f"{directory}: {len(self.skipped)} images without a label skipped: {shown}",
+                shown = ", ".join(labels[name].shown(name) for name in self.skipped[:10])
+                more = ", ..." if len(self.skipped) > 10 else ""
+                warnings.warn(f"{directory}: {len(self.skipped)} images without a label skipped: {shown}{more}",
                               stacklevel=2)
-            files = [name for name in files if labels.get(name) is not None]
+            files = [name for name in files if not isinstance(labels[name], _Unlabelled)]
             if not files:
-                raise DatasetError(f"{directory}: none of the images has a label")
+                first = self.skipped[0]
+                raise DatasetError(f"{directory}: none of the images has a label (the first, {first}: "
+                                   f"{labels[first].reason})")
+            texts = [labels[name] for name in files]
         paths = [os.path.join(directory, name) for name in files]
         self._setup(paths, texts, codec)
-        if normalizer is None:
-            def normalizer(image):
-                return scale_to_height(image, target_height)
-            normalizer.target_height = target_height
-        self._setup_images(paths, paths, resolve_normalizer(normalizer, target_height, norm), cache)
+        self._setup_images(paths, paths, resolve_normalizer(normalizer or height_scaler(target_height),
+                                                            target_height, norm), cache)
 
     @staticmethod
     def _labels_by_name(directory, files):
-        """Label of each image file name (None where it has none)."""
+        """Label of each image file name, or an :class:`_Unlabelled` saying why it has none."""
         listing = os.path.join(directory, "labels.txt")
         if os.path.isfile(listing):
-            return _read_labels_txt(listing, set(files))
+            labels = _read_labels_txt(listing, set(files))
+            return {name: labels.get(name) or _Unlabelled(f"no label in {listing}") for name in files}
         labels = {}
         for name in files:
             truth = ground_truth_path(os.path.join(directory, name))
             if os.path.isfile(truth):
-                labels[name] = read_ground_truth(truth) or None
+                labels[name] = read_ground_truth(truth) or _Unlabelled(f"no label: {truth} is empty")
             else:
-                labels[name] = label_from_filename(name)
+                labels[name] = _label_in_name(name)
         return labels
+
+
+class _Unlabelled:
+    """Why an image of a folder has no label."""
+
+    def __init__(self, reason, detailed=False):
+        self.reason = reason
+        self.detailed = detailed
+
+    def shown(self, name):
+        """``name`` for the list of skipped images, with the reason where "without a label" does not say it."""
+        return f"{name} ({self.reason})" if self.detailed else name
+
+
+def _label_in_name(name):
+    """The label in an ``ID_LABEL.ext`` file name, or an :class:`_Unlabelled`."""
+    try:
+        label = label_from_filename(name)
+    except ValueError as error:
+        return _Unlabelled(str(error).removeprefix(f"{name}: "), detailed=True)
+    if label is None:
+        stem = os.path.splitext(name)[0]
+        return _Unlabelled("no label after the '_' of ID_LABEL" if "_" in stem else
+                           "no label: the name has no '_' (ID_LABEL.ext)")
+    return label
+
+
+def height_scaler(target_height):
+    """A normalizer scaling a ``(height, width)`` image to ``target_height`` rows, keeping the aspect ratio."""
+    def scale(image):
+        return scale_to_height(image, target_height)
+    scale.target_height = target_height
+    return scale
 
 
 def _read_labels_txt(path, files):
@@ -649,9 +681,11 @@ def open_ocr_dataset(path, codec=None, dewarp=None, target_height=48, norm=None,
                      target_name="ctc"):
     """Open OCR lines: a folder of images, a clstm HDF5 file (by signature), or a text list of line images.
 
-    ``dewarp``: ``none``, ``mean`` or ``center``; default ``none`` for HDF5 and folders
-    (folders: aspect-ratio scaling to ``target_height``), ``center`` for line lists. ``norm``:
-    the normalizer's norm_range, norm_vscale, norm_smooth2d, norm_smooth1d."""
+    ``dewarp``: ``none``, ``mean`` or ``center``; default ``none`` for HDF5 and folders,
+    ``center`` for line lists. ``none`` takes HDF5 lines as stored and scales image files
+    (folders, lists) to ``target_height`` keeping the aspect ratio. ``norm``: the normalizer's
+    norm_range, norm_vscale, norm_smooth2d, norm_smooth1d. The dataset's ``line_normalization``
+    says what was done: ``scale``, ``center``, ``mean`` or ``none`` (HDF5 lines as stored)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise DatasetError(f"{path}: no such file or folder")
@@ -660,9 +694,15 @@ def open_ocr_dataset(path, codec=None, dewarp=None, target_height=48, norm=None,
         raise DatasetError(f"{path}: pre-aligned targets (target_name={target_name}) need a clstm HDF5 file")
     default = "center" if not is_h5 and not os.path.isdir(path) else "none"
     method = dewarp or default
-    normalizer = None if method == "none" else resolve_normalizer(method, target_height, norm)
+    if method != "none":
+        normalizer = resolve_normalizer(method, target_height, norm)
+    else:
+        normalizer = None if is_h5 else height_scaler(target_height)
     if os.path.isdir(path):
-        return ImageFolderDataset(path, codec, target_height, normalizer, strict, labelled)
-    if is_h5:
-        return OcrH5Dataset(path, codec, normalizer, target_name)
-    return LineListDataset(path, codec, normalizer, target_height, labelled=labelled)
+        dataset = ImageFolderDataset(path, codec, target_height, normalizer, strict, labelled)
+    elif is_h5:
+        dataset = OcrH5Dataset(path, codec, normalizer, target_name)
+    else:
+        dataset = LineListDataset(path, codec, normalizer, target_height, labelled=labelled)
+    dataset.line_normalization = "scale" if method == "none" and not is_h5 else method
+    return dataset

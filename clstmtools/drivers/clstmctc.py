@@ -1,5 +1,7 @@
 """clstmctc: train and apply text-line recognizers (line images -> text) by CTC, configured from the environment."""
 import os
+import sys
+import warnings
 
 import h5py
 
@@ -24,21 +26,39 @@ FORMATS = """DATA (and testset=) is one of:
   - a text file listing line images, one path per line (relative to the list), each with its
     ground truth beside it (x.bin.png or x.png -> x.gt.txt); centre-normalized by default;
   - a folder of images labelled by file name (ID_LABEL.png; %XX or %uXXXX escapes for characters
-    a file name cannot hold) or by a labels.txt (FILENAME<TAB>LABEL lines).
+    a file name cannot hold) or by a labels.txt (FILENAME<TAB>LABEL lines); names without a label
+    are reported and skipped (strict=1: an error). Images of any size, colour or grey, dark or
+    light ink, are scaled to target_height keeping their aspect ratio (dewarp=none; the same
+    for a list file).
+With mode=text no ground truth is needed. With dewarp=auto, images are normalized the way the
+model's training lines were (scaled or dewarped), else by the kind of input.
 Models are clstm HDF5 model files."""
 
 EVAL_MODES = ("errs", "text", "full", "quiet")
 
 
-def open_data(settings, path, codec=None, labelled=True):
+#: dewarp= for image files that reproduces a model's line_normalization attribute
+DEWARP_OF_NORMALIZATION = {"scale": "none", "center": "center", "mean": "mean"}
+
+
+def open_data(settings, path, codec=None, labelled=True, trained_normalization=None):
+    """The dataset at ``path``; with dewarp=auto, image files are normalized as the model's training lines
+    were (``trained_normalization``), else by the kind of input. Warnings become one line each on stderr."""
     if path.endswith((".h5", ".hdf5")) and os.path.isfile(path) and not h5py.is_hdf5(path):
         # the dataset opener would read it as a list of image paths and complain about its first line
         raise UsageError(f"{path}: not an HDF5 file (no HDF5 signature)")
     norm = dict(norm_range=settings.norm_range, norm_vscale=settings.norm_vscale,
                 norm_smooth2d=settings.norm_smooth2d, norm_smooth1d=settings.norm_smooth1d)
-    return open_ocr_dataset(path, codec=codec, dewarp=None if settings.dewarp == "auto" else settings.dewarp,
-                            target_height=settings.target_height, norm=norm, strict=bool(settings.strict),
-                            labelled=labelled, target_name=settings.target_name)
+    dewarp = None if settings.dewarp == "auto" else settings.dewarp
+    if dewarp is None and not (os.path.isfile(path) and h5py.is_hdf5(path)):
+        dewarp = DEWARP_OF_NORMALIZATION.get(trained_normalization)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = open_ocr_dataset(path, codec=codec, dewarp=dewarp, target_height=settings.target_height, norm=norm,
+                                strict=bool(settings.strict), labelled=labelled, target_name=settings.target_name)
+    for warning in caught:
+        print(f"{PROGRAM}: warning: {warning.message}", file=sys.stderr)
+    return data
 
 
 def check_depth(net, data, path):
@@ -73,7 +93,8 @@ def evaluate(settings, path, mode):
     if not settings.load:
         raise UsageError(f"mode={mode} needs a model: set load=MODEL.h5")
     net = load_net(settings.load)
-    data = open_data(settings, path, Codec(net.codec), labelled=mode != "text")
+    data = open_data(settings, path, Codec(net.codec), labelled=mode != "text",
+                     trained_normalization=net.attributes.get("line_normalization"))
     check_depth(net, data, path)
     codec = Codec(net.codec)
     task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
@@ -124,6 +145,8 @@ def train(settings, path):
         codec = data.codec
         net = build_network(settings, data.depth, len(codec))
         net.codec = codec.codepoints
+    # saved with the model: recognition and test sets then normalize their lines the same way
+    net.attributes["line_normalization"] = data.line_normalization
     configure_learning(net, settings)
     show_info(net, settings)
     if settings.target_name != "ctc":
@@ -133,7 +156,7 @@ def train(settings, path):
                        strict=bool(settings.strict))
     test = None
     if settings.testset:
-        test_data = open_data(settings, settings.testset, codec)
+        test_data = open_data(settings, settings.testset, codec, trained_normalization=data.line_normalization)
         check_depth(net, test_data, settings.testset)
         test_task = CtcTask(test_data.input, test_data.labels, codec, settings.ctc, name=test_data.name,
                             beam=settings.beam)
