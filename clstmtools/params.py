@@ -164,7 +164,7 @@ PARAMS = (
     _param("output_type", Choice(OUTPUT_TYPES), "SoftmaxLayer", "output layer of BIDILSTM"),
     _param("target_name", str, "ctc", "ctc: align by CTC; else the name of a dataset of pre-aligned "
        "targets in the file", {CTC}, random=True),
-    _param("testset", str, "", "test file (clstmctc: HDF5, clstmtext: text pairs)", CTC_TEXT),
+    _param("testset", str, "", "test data (clstmctc: HDF5, line list or image folder; clstmtext: text pairs)", CTC_TEXT),
     _param("test_every", int, {CTC: -1, SEQ: 1000, TEXT: -1}, "test every N lines (0 or -1: never)"),
     _param("maxeval", int, 1000000000, "test on at most N lines", CTC_TEXT, bound="positive"),
     _param("start", int, -1, "trial number to start from (-1: the loaded model's trial, or 0)"),
