@@ -472,3 +472,33 @@ def test_installed_console_script_and_in_tree_launcher(ocr_test, tmp_path):
     if not script:
         pytest.skip(f"no clstmctc console script beside {sys.executable} (package not installed there)")
     assert [line.split("\t")[0] for line in results[1].stdout.splitlines()] == ["0", "1", "2"]
+
+
+def test_clstmctc_trains_on_pre_aligned_targets_in_minibatches(tmp_path):
+    """target_name=NAME trains towards a stored (T, classes) target per line, also in minibatches."""
+    from clstmtools.datasets import write_ocr_h5
+
+    rng = np.random.default_rng(0)
+    images, transcripts, targets = [], [], []
+    for T in (12, 9, 15, 10):
+        images.append(rng.uniform(0, 0.2, (T, 8)).astype(np.float32))
+        labels = [1 + k % 2 for k in range(T // 4)]
+        transcripts.append(labels)
+        target = np.zeros((T, 3), np.float32)
+        target[:, 0] = 1
+        for k, c in enumerate(labels):
+            target[4 * k + 1] = np.eye(3)[c]
+            images[-1][4 * k + 1, c] = 2  # a mark the network can see
+        targets.append(target)
+    path = tmp_path / "aligned.h5"
+    write_ocr_h5(path, images, transcripts, [0, ord("a"), ord("b")])
+    with h5py.File(path, "a") as f:
+        ds = f.create_dataset("tgt", (len(targets),), dtype=h5py.vlen_dtype(np.float32))
+        for i, t in enumerate(targets):
+            ds[i] = t.ravel()
+        f["tgt_dims"] = np.array([t.shape for t in targets], np.int32)
+    result = succeeded(run("clstmctc", path, cwd=tmp_path, save_name="al", target_name="tgt", minibatch=2,
+                           ntrain=1000, nhidden=8, lrate=1e-2, optimizer="adam", report_every=0, seed=2))
+    assert "done: 1000 lines" in result.stdout
+    errs = succeeded(run("clstmctc", path, cwd=tmp_path, mode="quiet", load="al.h5"))
+    assert errs.stdout.strip().endswith("rate 0.0000 %")
