@@ -2,7 +2,7 @@
 """The demo: generate OCR lines, train clstmctc on them for a few minutes with periodic tests, evaluate the
 saved model with mode=errs, write a display picture, and summarize what was produced where.
 
-    python scripts/demo.py [--outdir demo-out] [--ntrain 6000] [--quick]
+    python scripts/demo.py [--outdir demo-out] [--ntrain 20000] [--quick]
 """
 import argparse
 import os
@@ -30,12 +30,12 @@ def run(command, env=None, capture=False):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--outdir", default="demo-out", help="where everything is written (default demo-out)")
-    parser.add_argument("--ntrain", type=int, default=6000, help="training lines (default 6000, a few minutes)")
+    parser.add_argument("--ntrain", type=int, default=20000, help="training lines (default 20000, a few minutes)")
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds) to check that it all works")
     args = parser.parse_args(argv)
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
-    ntrain, lines, test_lines, every = args.ntrain, 2000, 100, 500
+    ntrain, lines, test_lines, every = args.ntrain, 2000, 100, 1000
     if args.quick:
         ntrain, lines, test_lines, every = 60, 40, 10, 30
     start = time.time()

@@ -84,3 +84,12 @@ def test_numba_options_are_set_in_one_place():
             continue
         text = path.read_text()
         assert "fastmath" not in text and "njit(" not in text and "@jit" not in text, path
+
+
+def test_the_demo_runs_end_to_end_in_quick_mode(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--quick", "--outdir",
+                             str(tmp_path / "demo")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(r"errs \d+ total \d+ rate [\d.]+ %", result.stdout)
+    for name in ("ocr-train.h5", "ocr-test.h5", "ocr.h5", "ocr-display.png", "train.log", "errs.txt"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0, name
