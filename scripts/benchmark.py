@@ -3,7 +3,7 @@
 Usage: python scripts/benchmark.py [--quick] [--threads N] [--runs N] [--no-torch] [--no-compile] [--e2e N]
 
 Prints, for BIDILSTM with ninput 48, nhidden 100, 100 classes and lines of T = 800 steps, the median
-over several runs (after a warm-up run) of time steps per second for: training at batch 1
+over several runs (after two warm-up runs) of time steps per second for: training at batch 1
 (forward, softmax deltas target - output, backward, update), inference at batch 1, training on
 minibatches of 16 lines, nhidden 200, and the unidirectional LSTM1. Then the start-up cost: a
 fresh process that imports the package and trains one line, with an empty Numba cache (the
@@ -43,9 +43,11 @@ CASES = [
 ]
 
 
-def median_seconds(fn, runs):
-    """Median wall time of ``fn()`` over ``runs`` calls after one warm-up call."""
-    fn()
+def median_seconds(fn, runs, warmups=2):
+    """Median wall time of ``fn()`` over ``runs`` calls after ``warmups`` calls (PyTorch's first
+    calls for a new shape build its kernels, and the second can still be slow)."""
+    for _ in range(warmups):
+        fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -161,7 +163,7 @@ def main():
     except ImportError:
         have_torch = False
 
-    print(f"T={T} ninput={NINPUT} classes={NCLASSES}, {threads} thread(s), median of {runs} runs after a warm-up; "
+    print(f"T={T} ninput={NINPUT} classes={NCLASSES}, {threads} thread(s), median of {runs} runs after warm-ups; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"\n{'case':42s} {'steps/s':>10s} {'ms/line':>9s}")
     rates = {}
