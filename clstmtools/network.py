@@ -4,6 +4,12 @@ Every network has the four sequence ports ``inputs``, ``outputs``, ``d_inputs``,
 (:class:`~clstmtools.sequence.Sequence`, public shape ``(T, depth, batch)``); ``forward()`` fills
 ``outputs`` from ``inputs``, ``backward()`` fills ``d_inputs`` from ``d_outputs`` (deltas are
 *target minus output*) and accumulates weight deltas, ``update()`` applies them.
+
+A minibatch is a padded batch with per-column lengths (``inputs.aset_batch(list_of_arrays)``,
+``outputs.column(b)``, ``d_outputs.aset_batch(list)``): padding never changes a result, and
+``update()`` after one minibatch equals pseudo-batching its lines one at a time. Composites hand
+buffers on without copying (``Sequence.share``); the two halves of a ``Parallel`` and the row
+chunks of a full layer run on the threads of :mod:`clstmtools.parallel`.
 """
 from functools import partial
 
@@ -248,7 +254,7 @@ class FullLayer(Layer):
         parallel.run_all([partial(rows, *chunk) for chunk in row_chunks(T * B)])
         self.outputs.lengths = self.inputs.lengths
         if self.inputs.lengths is not None:
-            K.zero_padding(Y, self.inputs.lengths)
+            K.zero_padding(Y, self.inputs.column_lengths())
 
     def _work(self, shape):
         if self._dZ.shape != shape:
@@ -267,9 +273,10 @@ class FullLayer(Layer):
         Y2 = self.outputs.data.reshape(T * B, self.no)
         dZ = self._output_delta(self.d_outputs.data.reshape(T * B, self.no), Y2)
         if self.inputs.lengths is not None:  # deltas given for padding must not count
-            if dZ is not self._dZ:
-                dZ = _copy_into(self._work(dZ.shape), dZ)
-            K.zero_padding(dZ.reshape(T, B, self.no), self.inputs.lengths)
+            if dZ is not self._dZ:  # the softmax passes d_outputs through: mask a copy
+                np.copyto(self._work(dZ.shape), dZ)
+                dZ = self._dZ
+            K.zero_padding(dZ.reshape(T, B, self.no), self.inputs.column_lengths())
         dX2 = self.d_inputs.resize(T, self.ni, B).reshape(T * B, self.ni)
         self.d_inputs.lengths = self.inputs.lengths
 
@@ -294,11 +301,6 @@ def row_chunks(n):
     k = ROW_CHUNKS if n >= ROW_CHUNKS * MIN_CHUNK_ROWS else 1
     bounds = [n * i // k for i in range(k + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
-
-
-def _copy_into(out, A):
-    np.copyto(out, A)
-    return out
 
 
 class LinearLayer(FullLayer):
@@ -391,18 +393,18 @@ class LSTM(Layer):
         T, B, ni = self.inputs.data.shape
         self._buffers(T, B)
         self._reverse = bool(reverse)
-        lengths = self.inputs.lengths
+        lengths = self.inputs.column_lengths()
         S = self.S
         S[:, :, 0] = 1
         S[:, :, 1:1 + ni] = self.inputs.data
         np.matmul(S.reshape(T * B, self.nf)[:, :1 + ni], self.W[:, :1 + ni].T, out=self.G.reshape(T * B, -1))
         Y = self.outputs.resize(T, self.no, B)
-        self.outputs.lengths = lengths
-        if lengths is not None:
+        self.outputs.lengths = self.inputs.lengths
+        if self.inputs.lengths is not None:  # the kernels leave padding alone
             for A in (S, self.G, self.C, self.HC, Y):
                 K.zero_padding(A, lengths)
-        KL.lstm_forward(self.G, self.C, self.HC, Y, S, self.W, self.P, self.inputs.column_lengths(), ni,
-                        self.g_kind, self.h_kind, self.peephole, self._reverse)
+        KL.lstm_forward(self.G, self.C, self.HC, Y, S, self.W, self.P, lengths, ni, self.g_kind, self.h_kind,
+                        self.peephole, self._reverse)
 
     def backward(self):
         self._check_d_outputs()

@@ -84,7 +84,7 @@ class Sequence:
         """The number of real steps of every column, as an int64 array of size ``batch``."""
         if self.lengths is None:
             return np.full(self.batch, self.T, np.int64)
-        return self.lengths
+        return np.asarray(self.lengths, np.int64)
 
     def nsteps(self):
         """The number of real (not padding) time steps over all columns."""

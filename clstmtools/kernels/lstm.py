@@ -1,15 +1,17 @@
 """LSTM recurrence kernels: the step-by-step part of clstm's LSTM forward and backward passes.
 
 Layout (time-major, batch inside): ``S`` is the source matrix ``(T, B, nf)`` with rows
-``[1, x_t, y_prev]`` and ``nf = 1 + ni + no``; the gate blocks of every ``(T, B, 4 no)`` array are
-stacked as ``[GI, GF, GO, CI]``; ``Wh`` is the recurrent part of the weights, ``W[:, 1+ni:]``, as a
-contiguous ``(4 no, no)`` array; ``P`` is ``(3, no)`` holding the peepholes ``[WIP, WFP, WOP]``.
-The input part of every gate (``S[:, :, :1+ni] @ W[:, :1+ni].T``) is one matrix product done by
-the caller before the recurrence; these kernels add the recurrent part step by step.
+``[1, x_t, y_prev]`` and ``nf = 1 + ni + no``; ``W`` is ``(4 no, nf)`` and the gate blocks of it
+and of every ``(T, B, 4 no)`` array are stacked as ``[GI, GF, GO, CI]``; ``P`` is ``(3, no)``
+holding the peepholes ``[WIP, WFP, WOP]``. The input part of every gate
+(``S[:, :, :1+ni] @ W[:, :1+ni].T``) is one matrix product done by the caller before the
+recurrence; these kernels add the recurrent part step by step, from a contiguous, zero-padded
+copy of ``W[:, 1+ni:]`` (or its transpose) that streams through the cache once per step.
 
 Column ``b`` of a batch holds ``lengths[b]`` real steps; the rest is padding, which these kernels
-neither read nor write (the layer zeroes it). With ``reverse`` each column is processed from its last real step back to its first (the
-``Reversed`` network without copying): "previous" then means the step after in time.
+neither read nor write (the layer zeroes it). With ``reverse`` each column is processed from its
+last real step back to its first (the ``Reversed`` network without copying): "previous" then
+means the step after in time.
 
 Nonlinearity codes: 0 = tanh, 1 = relu, 2 = identity (the gates always use the sigmoid). For
 float32 the tanh and sigmoid are a branch-free rational approximation that vectorizes (libm's
