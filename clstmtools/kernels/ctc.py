@@ -253,9 +253,7 @@ def ctc_forward(log_alpha, log_emit, state_class):
     blank state log-adds two terms, a label state two or three."""
     T, S = log_emit.shape
     L = (S - 1) // 2
-    for t in range(T):
-        for s in range(S):
-            log_alpha[t, s] = NEG_INF
+    log_alpha[:, :] = NEG_INF
     if T == 0:
         return 0.0 if S == 1 else NEG_INF
     log_alpha[0, 0] = log_emit[0, 0]
@@ -282,9 +280,7 @@ def ctc_backward(log_beta, log_emit, state_class):
     ``alpha + beta - log_emit - log p``; the two likelihoods agree up to rounding."""
     T, S = log_emit.shape
     L = (S - 1) // 2
-    for t in range(T):
-        for s in range(S):
-            log_beta[t, s] = NEG_INF
+    log_beta[:, :] = NEG_INF
     if T == 0:
         return 0.0 if S == 1 else NEG_INF
     log_beta[T - 1, S - 1] = log_emit[T - 1, S - 1]
