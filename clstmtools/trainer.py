@@ -157,8 +157,8 @@ class Trainer:
     """Runs training for any task: chooses lines, updates every ``pseudo_batch`` lines, reports,
     tests, saves (atomically, never a NaN model, never over a better one), runs hooks, stops safely.
 
-    ``settings`` is a :class:`clstmtools.params.Settings`; ``test`` is a callable returning
-    ``(error_rate, summary_fields)`` or None; ``train_indices`` the samples to train on."""
+    ``settings`` is a :class:`clstmtools.params.Settings`; ``test(net, trainer)`` returns
+    ``(error_rate, line_to_print)`` (or is None); ``train_indices`` are the samples to train on."""
 
     def __init__(self, net, settings, task, train_indices, test=None, out=None, display=None):
         self.net = net
@@ -179,6 +179,12 @@ class Trainer:
         self.updates = 0
         self.saved = []
         self.skipped = set()
+        if "%" in self.save_name:
+            try:
+                self.save_name % 0
+            except (TypeError, ValueError) as error:
+                raise TrainingError(f"save_name={settings.save_name!r}: a % in the name must be one number "
+                                    f"format such as %08d ({error})") from None
 
     # --- output ------------------------------------------------------------------------------
     def say(self, *lines):
