@@ -3,24 +3,32 @@
 tests, and print the test character error rate against lines trained and wall time.
 
     python scripts/uw3_protocol.py [--tgz ../shared/data/uw3-500.tgz] [--ntrain 5000] [--test-every 1000]
-                                   [--workdir DIR] [NAME=VALUE ...]
+                                   [--time-limit SECONDS] [--targets 2.75,1.5] [--workdir DIR] [NAME=VALUE ...]
 
 NAME=VALUE pairs are passed to clstmctc as environment settings (e.g. lrate=1e-4 nhidden=100
 optimizer=adam); the defaults are clstm's (BIDILSTM, nhidden 100, lrate 1e-4, momentum 0.9).
+Wall time counts from the start of clstmctc (imports, data loading and tests included). With
+--time-limit, clstmctc is stopped (SIGTERM) once that much wall time has passed and the last test
+before it is the CER reached in the budget. The summary gives, for each target CER, the wall time
+and lines of the first test at or below it; the load average is the machine's, for comparisons.
 """
 import argparse
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TGZ = REPO.parent / "shared" / "data" / "uw3-500.tgz"
+TEST_LINE = re.compile(r"TESTERR \S+ \S+ (\d+) (\S+)")
+SPEED = re.compile(r"(?:^\d+ \d+ dim .* lines/s (\S+) )|(?:^# done: .*\((\S+) lines/s\))")
 
 
 def split_lists(tgz, workdir):
@@ -37,11 +45,41 @@ def split_lists(tgz, workdir):
     return workdir / "train.list", workdir / "test.list", len(paths) - 50
 
 
+def parse_targets(text):
+    try:
+        return sorted((float(piece) for piece in text.split(",") if piece.strip()), reverse=True)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--targets: expected CER percentages like 2.75,1.5, got {text!r}")
+
+
+def load_average():
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def summary(curve, targets, time_limit):
+    """The summary lines: best CER, the CER within the time limit, and the time to each target."""
+    best = min(curve, key=lambda point: point[2])
+    lines = [f"# best test CER {best[2]:.2f}% after {best[0]} lines ({best[1]:.0f} s)"]
+    if time_limit:
+        within = [point for point in curve if point[1] <= time_limit]
+        reached = f"{within[-1][2]:.2f}% (best {min(p[2] for p in within):.2f}%)" if within else "no test yet"
+        lines.append(f"# within {time_limit:g} s: {reached}")
+    for target in targets:
+        hit = next((point for point in curve if point[2] <= target), None)
+        lines.append(f"# time to <= {target:g}% CER: " +
+                     (f"{hit[1]:.1f} s ({hit[0]} lines)" if hit else "not reached"))
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tgz", default=str(DEFAULT_TGZ), help="the uw3-500 archive")
     parser.add_argument("--ntrain", type=int, default=5000, help="training lines (default 5000)")
     parser.add_argument("--test-every", type=int, default=1000, help="test every N lines (default 1000)")
+    parser.add_argument("--time-limit", type=float, default=0,
+                        help="stop clstmctc after this many seconds of wall time (default 0: never)")
+    parser.add_argument("--targets", type=parse_targets, default=parse_targets("2.75,1.5"),
+                        help="CER percentages whose time to reach is summarized (default 2.75,1.5)")
     parser.add_argument("--workdir", help="where to extract and save models (default: a temporary folder)")
     parser.add_argument("settings", nargs="*", help="NAME=VALUE settings for clstmctc")
     args = parser.parse_args(argv)
@@ -57,24 +95,37 @@ def main(argv=None):
         env[name] = value
     print(f"# uw3-500: {ntrain_lines} training lines, 50 test lines; workdir {workdir}")
     print("# clstmctc settings: " + (" ".join(args.settings) or "the defaults (clstm's)"))
-    print(f"{'lines':>7} {'wall_s':>8} {'test_CER_%':>10}")
+    print(f"# load average at the start: {load_average()}")
+    print(f"{'lines':>7} {'wall_s':>8} {'test_CER_%':>10}", flush=True)
     start = time.time()
     command = [sys.executable, "-m", "clstmtools.drivers.clstmctc", str(train)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    curve = []
+    stopper = None
+    if args.time_limit > 0:
+        # SIGTERM makes clstmctc save its model and exit; the test lines read so far stay valid
+        stopper = threading.Timer(args.time_limit, process.send_signal, (signal.SIGTERM,))
+        stopper.start()
+    curve, speed = [], None
     for line in process.stdout:
-        match = re.match(r"TESTERR \S+ \S+ (\d+) (\S+)", line)
+        match = TEST_LINE.match(line)
         if match:
             lines, rate = int(match.group(1)), float(match.group(2)) * 100
             curve.append((lines, time.time() - start, rate))
             print(f"{lines:7d} {curve[-1][1]:8.1f} {rate:10.2f}", flush=True)
+        match = SPEED.match(line)
+        if match:  # the trainer's own figure (tests excluded), from its reports and its last line
+            speed = match.group(1) or match.group(2)
     status = process.wait()
+    if stopper is not None:
+        stopper.cancel()
+    wall = time.time() - start
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if curve:
-        best = min(curve, key=lambda c: c[2])
-        print(f"# best test CER {best[2]:.2f}% after {best[0]} lines ({best[1]:.0f} s); "
-              f"peak resident memory {peak_mb:.0f} MB; exit status {status}")
-    return status
+        print("\n".join(summary(curve, args.targets, args.time_limit)))
+    print(f"# wall {wall:.0f} s ({speed or '?'} lines/s overall); peak resident memory {peak_mb:.0f} MB; "
+          f"load average at the end: {load_average()}; exit status {status}")
+    stopped = status == 128 + signal.SIGTERM or status == -signal.SIGTERM
+    return 0 if stopped and args.time_limit > 0 else status
 
 
 if __name__ == "__main__":
