@@ -502,3 +502,13 @@ def test_clstmctc_trains_on_pre_aligned_targets_in_minibatches(tmp_path):
     assert "done: 1000 lines" in result.stdout
     errs = succeeded(run("clstmctc", path, cwd=tmp_path, mode="quiet", load="al.h5"))
     assert errs.stdout.strip().endswith("rate 0.0000 %")
+
+
+def test_clstmseq_debug_prints_weights_and_states(data, tmp_path):
+    result = succeeded(run("clstmseq", data / "delay1.h5", cwd=tmp_path, ntrain=1, report_every=1, test_every=0,
+                           nhidden=3, lstm="lstm1", debug_nets=1, debug_states=1))
+    weights = re.findall(r"^WEIGHTS (\S+) (\d+)x(\d+) ", result.stdout, re.M)
+    assert [name for name, *_ in weights][:2] == [".lstm1.0.lstm.WGI", ".lstm1.0.lstm.WGF"]
+    assert (".lstm1.0.lstm.WGI", "3", "5") in weights and len(weights) == 9
+    assert re.search(r"^STATES \.lstm1\.0\.lstm outputs \(29 steps x 3\)$", result.stdout, re.M)
+    assert re.search(r"^STATES \.lstm1\.1\.softmax outputs \(29 steps x 2\)$", result.stdout, re.M)

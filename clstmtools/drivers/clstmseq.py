@@ -26,9 +26,12 @@ def marks(values):
 class SeqTask:
     """Sequence -> sequence training: deltas are targets minus outputs."""
 
-    def __init__(self, data):
+    def __init__(self, data, net=None, debug_nets=False, debug_states=False):
         self.data = data
         self.name = data.name
+        self.net = net
+        self.debug_nets = debug_nets
+        self.debug_states = debug_states
 
     def forward(self, net, i):
         x = self.data.input(i)
@@ -49,8 +52,20 @@ class SeqTask:
                     target=target)
 
     def report(self, record):
-        return [f"INP: {marks(record['input'].max(axis=1))}", f"OUT: {marks(record['outputs'][:, -1])}",
-                f"TRU: {marks(record['target'][:, -1])}"]
+        lines = [f"INP: {marks(record['input'].max(axis=1))}", f"OUT: {marks(record['outputs'][:, -1])}",
+                 f"TRU: {marks(record['target'][:, -1])}"]
+        if self.debug_nets:
+            for name, w, _ in self.net.weights():
+                lines.append(f"WEIGHTS {name} {w.shape[0]}x{w.shape[1]} min {w.min():.4g} max {w.max():.4g} "
+                             f"mean|w| {np.abs(w).mean():.4g}")
+        if self.debug_states:
+            for path, node in self.net.walk():
+                if not node.sub:  # a layer: its outputs for the reported sample, one row per step
+                    states = np.array2string(node.outputs.array()[:, :, 0], precision=3, max_line_width=160,
+                                             threshold=100000, suppress_small=True)
+                    lines.append(f"STATES {path} outputs ({node.outputs.T} steps x {node.outputs.depth})")
+                    lines += states.splitlines()
+        return lines
 
     def test(self, net, indices):
         """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
@@ -81,7 +96,7 @@ def body(args, settings):
     data = SeqH5Dataset(args[0])
     test_indices = [i for i in range(len(data)) if i % settings.testmod == 0][:settings.ntest]
     train_indices = [i for i in range(len(data)) if i % settings.testmod != 0]
-    task = SeqTask(data)
+    task = SeqTask(data, debug_nets=settings.debug_nets, debug_states=settings.debug_states)
     if settings.mode == "test":
         if not settings.load:
             raise UsageError("mode=test needs a model: set load=MODEL.h5")
@@ -98,6 +113,7 @@ def body(args, settings):
         net = build_network(settings, data.ninput, data.noutput)
     configure_learning(net, settings)
     show_info(net, settings)
+    task.net = net
     if not train_indices:
         raise UsageError(f"{args[0]}: every sample is held out for testing (testmod={settings.testmod})")
     test = (lambda net, trainer: test_line(task, net, test_indices, trainer.trial)) if test_indices else None
