@@ -362,10 +362,16 @@ def text_runs(data, tmp_path_factory):
     pairs, two = run_all([
         Job("clstmtext", [data / "text-upper-train.txt"], folder,
             dict(save_name="txt", ntrain=40, nhidden=6, report_every=20, testset=data / "text-test.txt",
-                 test_every=20, maxeval=8, seed=6)),
+                 test_every=20, maxeval=8, seed=6, display_every=20)),
         Job("clstmtext", [data / "inputs.txt", data / "outputs.txt"], folder,
             dict(save_name="two", ntrain=20, nhidden=4, neps=2, report_every=0, seed=6))])
     return folder, succeeded(pairs), succeeded(two)
+
+
+def test_clstmtext_display_writes_a_png(text_runs):
+    with Image.open(text_runs[0] / "txt-display.png") as picture:
+        picture.load()
+        assert picture.format == "PNG" and picture.size[0] >= 600
 
 
 def test_clstmtext_trains_on_a_pairs_file(text_runs, data):

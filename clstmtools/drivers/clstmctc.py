@@ -10,8 +10,8 @@ from ..codec import Codec
 from ..datasets import OcrH5Dataset, open_ocr_dataset
 from ..modelfile import load_net
 from ..trainer import CtcTask, Trainer, TrainingError, evaluate_ctc
-from .common import (UsageError, ctc_test_line, build_network, configure_learning, display_path, main_of, need_files,
-                     protect_inputs, require_save_name, show_info, start_trial)
+from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test_line, main_of,
+                     need_files, protect_inputs, require_save_name, show_info, start_trial)
 
 PROGRAM = "clstmctc"
 SYNOPSIS = """usage: [name=value ...] clstmctc DATA
@@ -160,16 +160,7 @@ def train(settings, path):
         def test(net, trainer):
             return ctc_test_line(trainer, evaluate_ctc(net, test_task, range(n_test)), settings)
 
-    display = None
-    if settings.display_every > 0:
-        from ..display import write_display
-        target = display_path(settings)
-
-        def display(record):
-            write_display(target, record["input"], record["outputs"], record["aligned"], record["truth"],
-                          record["output"])
-
-    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=display)
+    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=ctc_display(settings))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 

@@ -3,8 +3,8 @@ from ..codec import Codec
 from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
 from ..trainer import CtcTask, Trainer, evaluate_ctc
-from .common import (UsageError, build_network, configure_learning, ctc_test_line, main_of, need_files,
-                     protect_inputs, require_save_name, show_info, start_trial)
+from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test_line, main_of,
+                     need_files, protect_inputs, require_save_name, show_info, start_trial)
 
 PROGRAM = "clstmtext"
 SYNOPSIS = """usage: [name=value ...] clstmtext PAIRS.txt
@@ -97,7 +97,7 @@ def train(settings, args):
         def test(net, trainer):
             return ctc_test_line(trainer, evaluate_ctc(net, test_task, range(n_test)), settings)
 
-    trainer = Trainer(net, settings, task, range(len(pairs)), test=test)
+    trainer = Trainer(net, settings, task, range(len(pairs)), test=test, display=ctc_display(settings))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 

@@ -122,3 +122,17 @@ def ctc_test_line(trainer, result, settings):
               "lrate", f"{settings.lrate:g}", "hidden", *trainer.hidden_sizes(),
               "batch", settings.pseudo_batch, "momentum", f"{settings.momentum:g}", "errors", errors, "chars", count]
     return rate, " ".join(str(f) for f in fields)
+
+
+def ctc_display(settings):
+    """The trainer's display callback for CTC training (None without display_every)."""
+    if settings.display_every <= 0:
+        return None
+    from ..display import write_display
+    target = display_path(settings)
+
+    def display(record):
+        title = f"input: {record['input_text']}" if record.get("input_text") else None
+        write_display(target, record["input"], record["outputs"], record["aligned"], record["truth"],
+                      record["output"], title=title)
+    return display
