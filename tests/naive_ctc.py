@@ -27,6 +27,12 @@ def naive_clstm_logadd(x, y):
     return np.log(np.exp(x - y) + 1) + y
 
 
+def naive_clstm_logadd_pairs(x, y):
+    """``naive_clstm_logadd`` elementwise over arrays, from np.logaddexp."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.abs(x - y) > 10, np.maximum(x, y), np.logaddexp(x, y))
+
+
 def naive_forward_algorithm(lmatch, skip=-5.0):
     n, m = lmatch.shape
     lr = np.zeros((n, m))

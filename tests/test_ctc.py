@@ -12,6 +12,7 @@ from naive_ctc import (
     brute_force_labelling_probabilities,
     naive_best_path_decode,
     naive_clstm_logadd,
+    naive_clstm_logadd_pairs,
     naive_ctc_align_targets,
     naive_mktargets,
     naive_trivial_decode,
@@ -42,6 +43,56 @@ def test_log_adds_match_numpy():
     for add in (kernels.logaddexp, kernels.clstm_logadd):
         assert add(-np.inf, -np.inf) == -np.inf
         assert add(-np.inf, -2.5) == -2.5 and add(-2.5, -np.inf) == -2.5
+
+
+def adjacent_pairs_grid():
+    """Values whose adjacent pairs cover gaps -12..12 densely (across clstm's cut-off at 10) at several
+    magnitudes, with -inf next to finite values and next to -inf."""
+    gaps = np.linspace(-12, 12, 24001)
+    rows = [np.ravel(np.column_stack([np.full_like(gaps, base), base + gaps])) for base in (0.0, -7.25, -3e3, 1e4)]
+    rows.append(np.array([-np.inf, 2.5, -np.inf, -np.inf, -1e4, -np.inf, 0.0]))
+    return np.concatenate(rows)
+
+
+def test_vectorized_log_adds_match_numpy_on_a_dense_grid():
+    # through the row steps, so that the vectorized loops are what is checked, not only scalar calls
+    values = adjacent_pairs_grid()
+    # the pairs at the end: (2.5, -inf) both ways, (-inf, -inf), (-1e4, -inf) both ways, (0, -inf)
+    exact_tail = [2.5, 2.5, -np.inf, -1e4, -1e4, 0.0]
+    row, zeros = np.empty_like(values), np.zeros_like(values)
+    kernels.clstm_forward_step(row, values, zeros, -np.inf)
+    expected = naive_clstm_logadd_pairs(values[1:], values[:-1])
+    assert row[0] == values[0] and row[-6:].tolist() == exact_tail
+    np.testing.assert_allclose(row[1:], expected, rtol=1e-15, atol=1e-13)
+    kernels.clstm_backward_step(row, values, zeros, -np.inf)
+    assert row[-1] == values[-1] and row[-7:-1].tolist() == exact_tail
+    np.testing.assert_allclose(row[:-1], expected, rtol=1e-15, atol=1e-13)
+    # all blank states: no skips, so each state is logaddexp(logaddexp(stay, advance), -inf)
+    kernels.ctc_forward_step(row, values, zeros, np.zeros(len(values), np.int64))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(row[1:], np.logaddexp(values[1:], values[:-1]), rtol=1e-15, atol=1e-13)
+    assert row[-6:].tolist() == exact_tail
+
+
+def test_exp_and_log_helpers_match_numpy():
+    x = np.concatenate([-np.geomspace(1e-12, 700, 300), [0.0, -np.log(2) / 2, -np.log(2) * 20.5]])
+    got = np.array([kernels.exp_nonpositive(v) for v in x])
+    used = x >= -70  # the range the kernels use
+    np.testing.assert_allclose(got[used], np.exp(x[used]), rtol=3e-15, atol=0)
+    np.testing.assert_array_less(np.abs(got / np.exp(x) - 1), 2e-15 + 4e-17 * np.abs(x))
+    assert kernels.exp_nonpositive(-np.inf) == kernels.exp_nonpositive(-700.0) > 0
+    # float32 values over the whole range, mantissas on both sides of sqrt(2), below the floor and zero
+    rng = np.random.default_rng(4)
+    near_sqrt2 = np.sqrt(2) * 2.0 ** np.arange(-60, 1)
+    outputs = np.concatenate([np.geomspace(1e-38, 1, 1000), near_sqrt2, rng.random(937), [0, 1e-45]])
+    outputs = outputs.astype(np.float32).reshape(20, 100)
+    classes = np.arange(100)
+    log_out = np.empty(outputs.shape)
+    kernels.log_class_outputs(log_out, outputs, classes, 1e-30)
+    np.testing.assert_allclose(log_out, np.log(np.maximum(outputs.astype(np.float64), 1e-30)), rtol=1e-15, atol=1e-15)
+    outputs[0, :3] = [np.nan, np.inf, -1.0]
+    kernels.log_class_outputs(log_out, outputs, classes, 1e-30)
+    assert np.isnan(log_out[0, 0]) and log_out[0, 1] == np.inf and log_out[0, 2] == np.log(1e-30)
 
 
 # --- clstm's alignment ------------------------------------------------------------------------

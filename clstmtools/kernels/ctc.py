@@ -13,28 +13,33 @@ from .config import kernel
 NEG_INF = -np.inf
 
 
-def _softplus_table(width, degree, upper):
-    """Power-series coefficients of ``log(1 + exp(-z))`` about the middle of each interval of z.
-
-    Chebyshev interpolation on intervals of ``width``; with width 1/8 and degree 6 the error is
-    below 1e-14 absolute (float64 rounding level), and an evaluation costs a few multiply-adds
-    instead of an exp and a log, which otherwise dominate the log-space recursions."""
+def _monomial_fit(function, degree, lower, upper):
+    """Coefficients (lowest degree first) in ``x - middle`` of the Chebyshev interpolant of ``function`` on
+    [lower, upper], and ``middle``: near-minimax, and evaluated with multiply-adds only."""
     from numpy.polynomial import chebyshev, polynomial
 
-    half = width / 2
-    table = np.empty((int(round(upper / width)) + 1, degree + 1))
-    for k in range(len(table)):
-        middle = k * width + half
-        fit = chebyshev.Chebyshev.interpolate(lambda u: np.log1p(np.exp(-(u + middle))), degree, domain=[-half, half])
-        table[k] = fit.convert(kind=polynomial.Polynomial, domain=[-half, half], window=[-half, half]).coef
-    return table
+    middle, half = (lower + upper) / 2, (upper - lower) / 2
+    fit = chebyshev.Chebyshev.interpolate(lambda u: function(u + middle), degree, domain=[-half, half])
+    coefficients = fit.convert(kind=polynomial.Polynomial, domain=[-half, half], window=[-half, half]).coef
+    return tuple(float(c) for c in coefficients), middle
 
 
+def _atanh_ratio(z):
+    """``2 atanh(sqrt(z)) / sqrt(z)``, so that ``log1p(f) = s * _atanh_ratio(s*s)`` with ``s = f / (2 + f)``."""
+    root = np.sqrt(np.maximum(z, 1e-300))
+    return np.where(z > 1e-20, 2 * np.arctanh(root) / root, 2 + 2 * z / 3)
+
+
+LN2 = float(np.log(2))
+SQRT2 = float(np.sqrt(2))
+#: ``exp(r)`` for ``|r| <= ln(2)/2`` to about 1.5e-15 relative, evaluated in float64 (degree 10)
+EXP_COEFFICIENTS, _ = _monomial_fit(np.exp, 10, -LN2 / 2, LN2 / 2)
+#: ``_atanh_ratio(z)`` for ``0 <= z <= 1/9`` (|s| <= 1/3, i.e. -1/2 <= f <= 1) to about 3e-15 relative (degree 8)
+ATANH_COEFFICIENTS, ATANH_MIDDLE = _monomial_fit(_atanh_ratio, 8, 0.0, 1 / 9)
+#: exp() arguments are clamped here (exp(-700) ~ 1e-304, still a normal double)
+EXP_FLOOR = -700.0
 #: beyond this gap, log(1 + exp(-gap)) < 5e-18 and is dropped
-SOFTPLUS_RANGE = 40.0
-#: the table's intervals are 1/SOFTPLUS_STEPS wide
-SOFTPLUS_STEPS = 8
-SOFTPLUS_TABLE = _softplus_table(1.0 / SOFTPLUS_STEPS, 6, SOFTPLUS_RANGE)
+LOGADD_RANGE = 40.0
 #: clstm's log-add returns the larger term when the two are further apart than this
 CLSTM_LOGADD_CUTOFF = 10.0
 #: clstm's exponent clamp and the value it gives at the lower end
@@ -43,41 +48,98 @@ EXP_AT_LOWER_CLAMP = float(np.exp(-EXP_CLAMP))
 #: state posteriors below exp(-69) ~ 1e-30 of their step's most probable state are dropped (to 0):
 #: far below float32 resolution of the result, and it spares most of the exponentials
 POSTERIOR_CUTOFF = -69.0
+#: the smallest normal float32: log_float32 reads exponent bits, so its floor must be at least this
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 # --- log-space helpers ------------------------------------------------------------------------
+# Branch-free arithmetic only (selects, no table lookups), so that loops calling them vectorize.
+
+
+@kernel
+def polynomial8(x, c):
+    """``sum(c[k] * x**k)`` over the first nine coefficients, by Estrin's scheme (a shorter dependency chain
+    than Horner's, which matters once the loop is vectorized)."""
+    x2 = x * x
+    x4 = x2 * x2
+    low = (c[0] + c[1] * x) + x2 * (c[2] + c[3] * x)
+    high = (c[4] + c[5] * x) + x2 * (c[6] + c[7] * x)
+    return (low + x4 * high) + (x4 * x4) * c[8]
+
+
+@kernel
+def polynomial10(x, c):
+    """``sum(c[k] * x**k)`` for eleven coefficients (the powers are shared with ``polynomial8`` once inlined)."""
+    x4 = (x * x) * (x * x)
+    return polynomial8(x, c) + ((x4 * x4) * x) * (c[9] + c[10] * x)
+
+
+@kernel
+def exp_nonpositive(x):
+    """``exp(x)`` for ``x <= 0``, to within ``2e-15 + 4e-17 * |x|`` relative (``x`` below -700 counts as -700).
+
+    ``x = n ln2 + r`` with ``|r| <= ln2/2``: a polynomial for ``exp(r)`` times ``2**n`` built from
+    its exponent bits. ``n * ln2`` is one rounded product, not the usual two-part one: the callers'
+    arguments are above -70, where that costs under 3e-15, and the split would cost a fifth of the
+    time (fast-math reassociation folds the two products back together unless kept apart by an
+    extra conversion)."""
+    x = max(x, EXP_FLOOR)
+    n = np.floor(x * (1.0 / LN2) + 0.5)
+    r = x - n * LN2
+    # through int32: a vector conversion (AVX2 has none from double to int64)
+    power = np.int64((np.int64(np.int32(n)) + 1023) << 52).view(np.float64)
+    return polynomial10(r, EXP_COEFFICIENTS) * power
+
+
+@kernel
+def log1p_moderate(f):
+    """``log(1 + f)`` for ``-1/2 <= f <= 1`` (to about 4e-16 absolute): ``2 atanh(s)``, ``s = f / (2 + f)``."""
+    s = f / (2.0 + f)
+    return s * polynomial8(s * s - ATANH_MIDDLE, ATANH_COEFFICIENTS)
 
 
 @kernel
 def log1p_exp_neg(gap):
-    """``log(1 + exp(-gap))`` for ``0 <= gap <= SOFTPLUS_RANGE``, from the piecewise polynomial (Estrin form)."""
-    k = int(gap * SOFTPLUS_STEPS)
-    u = gap - (k + 0.5) / SOFTPLUS_STEPS
-    u2 = u * u
-    c = SOFTPLUS_TABLE
-    return (c[k, 0] + u * c[k, 1]) + u2 * ((c[k, 2] + u * c[k, 3]) + u2 * ((c[k, 4] + u * c[k, 5]) + u2 * c[k, 6]))
+    """``log(1 + exp(-gap))`` for ``gap >= 0`` (to about 1e-15 absolute)."""
+    return log1p_moderate(exp_nonpositive(-gap))
 
 
 @kernel
 def clstm_logadd(x, y):
     """clstm's ``log(exp(x) + exp(y))``: ``max(x, y)`` once the two are more than 10 apart.
 
-    Branch-free so that row updates vectorize; two -inf give -inf (clstm's own version gives
-    NaN there, which only a target row of zeros can produce)."""
+    Branch-free so that row updates vectorize; -inf-safe: one -inf gives the other value, two give
+    -inf (clstm's own version gives NaN there, which only a target row of zeros can produce). The
+    correction term is computed for every pair (a NaN or inf gap included) and then selected."""
     top = max(x, y)
     gap = abs(x - y)
-    # a NaN gap (two -inf) must still index the table: compare rather than min()
-    bonus = log1p_exp_neg(gap if gap < CLSTM_LOGADD_CUTOFF else CLSTM_LOGADD_CUTOFF)
-    return top if gap > CLSTM_LOGADD_CUTOFF else top + bonus
+    bonus = log1p_exp_neg(min(gap, CLSTM_LOGADD_CUTOFF))
+    return top + bonus if gap <= CLSTM_LOGADD_CUTOFF else top
 
 
 @kernel
 def logaddexp(x, y):
-    """``log(exp(x) + exp(y))`` (to about 1e-14); -inf-safe and branch-free."""
+    """``log(exp(x) + exp(y))`` (to about 1e-15); -inf-safe and branch-free."""
     top = max(x, y)
     gap = abs(x - y)
-    bonus = log1p_exp_neg(gap if gap < SOFTPLUS_RANGE else SOFTPLUS_RANGE)
-    return top if gap >= SOFTPLUS_RANGE else top + bonus
+    bonus = log1p_exp_neg(min(gap, LOGADD_RANGE))
+    return top + bonus if gap < LOGADD_RANGE else top
+
+
+@kernel
+def log_float32(x, floor, log_floor):
+    """``log(max(x, floor))`` of a float32 ``x`` in float64 (to about 5e-16 relative), NaN and +inf kept.
+
+    Reads the exponent and mantissa from the bits: ``x = 2**k * m`` with ``m`` in [sqrt(1/2), sqrt(2))."""
+    bits = np.float32(x).view(np.int32)
+    mantissa = np.float64(bits & 0x7FFFFF) * (1.0 / 8388608.0) + 1.0
+    exponent = np.float64((bits >> 23) - 127)
+    high = mantissa > SQRT2
+    mantissa = 0.5 * mantissa if high else mantissa
+    exponent = exponent + 1.0 if high else exponent
+    value = exponent * LN2 + log1p_moderate(mantissa - 1.0)
+    value = np.float64(x) if not x <= 3.4e38 else value
+    return log_floor if x < floor else value
 
 
 # --- clstm's alignment (reference.md section 4) -----------------------------------------------
@@ -87,12 +149,19 @@ def logaddexp(x, y):
 def log_class_outputs(log_out, outputs, classes, floor):
     """``log_out[t, j] = log(max(outputs[t, classes[j]], floor))``: one log per class in use, not per state.
 
-    A transcript's states share few classes (every other one is the blank, and letters repeat)."""
+    A transcript's states share few classes (every other one is the blank, and letters repeat).
+    A ``floor`` below the smallest normal float32 counts as that (``log_float32`` reads exponent bits)."""
     T = outputs.shape[0]
     D = classes.shape[0]
+    floor = max(floor, FLOAT32_TINY)
+    log_floor = np.log(floor)
     for t in range(T):
+        row = log_out[t]
+        # gather first, then take the logs in a separate loop over contiguous memory, which vectorizes
         for j in range(D):
-            log_out[t, j] = np.log(max(np.float64(outputs[t, classes[j]]), floor))
+            row[j] = outputs[t, classes[j]]
+        for j in range(D):
+            row[j] = log_float32(np.float32(row[j]), floor, log_floor)
 
 
 @kernel
@@ -130,6 +199,28 @@ def clstm_floor_rows(normed, outputs, floor):
 
 
 @kernel
+def clstm_forward_step(row, previous, match, enter):
+    """One step of clstm's forward algorithm: ``row[s] = logadd(previous[s], previous[s-1]) + match[s]``.
+
+    ``enter`` stands for ``previous[-1]``. A function of its own so that the loop over states,
+    whose cells are independent, vectorizes."""
+    row[0] = clstm_logadd(previous[0], enter) + match[0]
+    for s in range(1, row.shape[0]):
+        row[s] = clstm_logadd(previous[s], previous[s - 1]) + match[s]
+
+
+@kernel
+def clstm_backward_step(row, following, match, enter):
+    """One step of clstm's backward pass: ``row[s] = logadd(following[s], following[s+1]) + match[s]``.
+
+    ``enter`` stands for ``following[S]``."""
+    S = row.shape[0]
+    for s in range(S - 1):
+        row[s] = clstm_logadd(following[s], following[s + 1]) + match[s]
+    row[S - 1] = clstm_logadd(following[S - 1], enter) + match[S - 1]
+
+
+@kernel
 def clstm_forward_algorithm(forward, lmatch, skip, initial):
     """clstm's ``forward_algorithm``: ``forward[t]`` is the row of log scores over states after step ``t``.
 
@@ -139,11 +230,10 @@ def clstm_forward_algorithm(forward, lmatch, skip, initial):
     T, S = lmatch.shape
     for s in range(S):
         initial[s] = skip * s
-    for t in range(T):
-        previous = initial if t == 0 else forward[t - 1]
-        forward[t, 0] = clstm_logadd(previous[0], skip * t) + lmatch[t, 0]
-        for s in range(1, S):
-            forward[t, s] = clstm_logadd(previous[s], previous[s - 1]) + lmatch[t, s]
+    if T > 0:
+        clstm_forward_step(forward[0], initial, lmatch[0], 0.0)
+    for t in range(1, T):
+        clstm_forward_step(forward[t], forward[t - 1], lmatch[t], skip * t)
 
 
 @kernel
@@ -156,11 +246,10 @@ def clstm_backward_algorithm(backward, lmatch, skip, initial):
     T, S = lmatch.shape
     for s in range(S):
         initial[s] = skip * (S - 1 - s)
-    for t in range(T - 1, -1, -1):
-        following = initial if t == T - 1 else backward[t + 1]
-        backward[t, S - 1] = clstm_logadd(following[S - 1], skip * (T - 1 - t)) + lmatch[t, S - 1]
-        for s in range(S - 1):
-            backward[t, s] = clstm_logadd(following[s], following[s + 1]) + lmatch[t, s]
+    if T > 0:
+        clstm_backward_step(backward[T - 1], initial, lmatch[T - 1], 0.0)
+    for t in range(T - 2, -1, -1):
+        clstm_backward_step(backward[t], backward[t + 1], lmatch[t], skip * (T - 1 - t))
 
 
 @kernel
@@ -171,22 +260,21 @@ def clstm_path_weights(epath, backward, column_sums):
     [-30, 30], then each column divided by its sum (1e-9 for a zero column). ``column_sums`` is
     an (S,) float64 work vector."""
     T, S = epath.shape
+    # the maximum first, reading only: summing in place here would cost a pass of memory writes
     top = NEG_INF
     for t in range(T):
         for s in range(S):
-            epath[t, s] += backward[t, s]
-            top = max(top, epath[t, s])
+            top = max(top, epath[t, s] + backward[t, s])
     if not np.isfinite(top):
         top = 0.0
     for s in range(S):
         column_sums[s] = 0.0
     for t in range(T):
         for s in range(S):
-            exponent = epath[t, s] - top
-            if exponent <= -EXP_CLAMP:
-                epath[t, s] = EXP_AT_LOWER_CLAMP
-            else:
-                epath[t, s] = np.exp(min(exponent, EXP_CLAMP))
+            # top is the maximum, so the upper clamp (30) never applies
+            exponent = (epath[t, s] + backward[t, s]) - top
+            weight = exp_nonpositive(max(exponent, -EXP_CLAMP))
+            epath[t, s] = EXP_AT_LOWER_CLAMP if exponent <= -EXP_CLAMP else weight
             column_sums[s] += epath[t, s]
     for s in range(S):
         # a reciprocal per column: one multiply per cell instead of a division
@@ -244,15 +332,45 @@ def class_cross_entropy(aligned, log_out, classes):
 
 
 @kernel
+def ctc_forward_step(row, previous, emit, state_class):
+    """One step of the CTC forward pass: each state log-adds staying, advancing by one, and (for a label
+    that differs from the one two states back) skipping the blank between them, plus ``emit``.
+
+    Every state log-adds three terms (-inf where the skip is not allowed), so that the loop over
+    states is branch-free and vectorizes."""
+    S = row.shape[0]
+    row[0] = previous[0] + emit[0]
+    if S > 1:
+        row[1] = logaddexp(previous[1], previous[0]) + emit[1]
+    # indexed from the skipped state, so that no index is a difference (numba checks those for
+    # wraparound, which keeps the loop scalar); the loads are unconditional for the same reason
+    for s in range(S - 2):
+        skipped, allowed = previous[s], (state_class[s + 2] != 0) & (state_class[s + 2] != state_class[s])
+        skipped = skipped if allowed else NEG_INF
+        row[s + 2] = logaddexp(logaddexp(previous[s + 2], previous[s + 1]), skipped) + emit[s + 2]
+
+
+@kernel
+def ctc_backward_step(row, following, emit, state_class):
+    """One step of the CTC backward pass: ``ctc_forward_step`` with the states in reverse order."""
+    S = row.shape[0]
+    row[S - 1] = following[S - 1] + emit[S - 1]
+    if S > 1:
+        row[S - 2] = logaddexp(following[S - 2], following[S - 1]) + emit[S - 2]
+    for s in range(S - 2):
+        skipped, allowed = following[s + 2], (state_class[s] != 0) & (state_class[s] != state_class[s + 2])
+        skipped = skipped if allowed else NEG_INF
+        row[s] = logaddexp(logaddexp(following[s], following[s + 1]), skipped) + emit[s]
+
+
+@kernel
 def ctc_forward(log_alpha, log_emit, state_class):
     """Fill the CTC forward table; return ``log p(labels)`` (-inf: the labels cannot be emitted in T steps).
 
     The states are a blank-interleaved transcript (``S = 2L+1``, even states blank). A path stays,
     advances by one, or skips the blank between two different labels. ``log_alpha[t, s]``
-    includes the emission at step ``t`` (as in warp-ctc). Work goes by (label, blank) pairs: a
-    blank state log-adds two terms, a label state two or three."""
+    includes the emission at step ``t`` (as in warp-ctc)."""
     T, S = log_emit.shape
-    L = (S - 1) // 2
     log_alpha[:, :] = NEG_INF
     if T == 0:
         return 0.0 if S == 1 else NEG_INF
@@ -260,15 +378,7 @@ def ctc_forward(log_alpha, log_emit, state_class):
     if S > 1:
         log_alpha[0, 1] = log_emit[0, 1]
     for t in range(1, T):
-        previous = log_alpha[t - 1]
-        log_alpha[t, 0] = previous[0] + log_emit[t, 0]
-        for label in range(L):
-            s = 2 * label + 1
-            total = logaddexp(previous[s], previous[s - 1])
-            if label > 0 and state_class[s] != state_class[s - 2]:
-                total = logaddexp(total, previous[s - 2])
-            log_alpha[t, s] = total + log_emit[t, s]
-            log_alpha[t, s + 1] = logaddexp(previous[s + 1], previous[s]) + log_emit[t, s + 1]
+        ctc_forward_step(log_alpha[t], log_alpha[t - 1], log_emit[t], state_class)
     return log_alpha[T - 1, S - 1] if S == 1 else logaddexp(log_alpha[T - 1, S - 1], log_alpha[T - 1, S - 2])
 
 
@@ -279,7 +389,6 @@ def ctc_backward(log_beta, log_emit, state_class):
     ``log_beta[t, s]`` includes the emission at step ``t``, so the state posterior is
     ``alpha + beta - log_emit - log p``; the two likelihoods agree up to rounding."""
     T, S = log_emit.shape
-    L = (S - 1) // 2
     log_beta[:, :] = NEG_INF
     if T == 0:
         return 0.0 if S == 1 else NEG_INF
@@ -287,15 +396,7 @@ def ctc_backward(log_beta, log_emit, state_class):
     if S > 1:
         log_beta[T - 1, S - 2] = log_emit[T - 1, S - 2]
     for t in range(T - 2, -1, -1):
-        following = log_beta[t + 1]
-        log_beta[t, S - 1] = following[S - 1] + log_emit[t, S - 1]
-        for label in range(L - 1, -1, -1):
-            s = 2 * label + 1
-            total = logaddexp(following[s], following[s + 1])
-            if label < L - 1 and state_class[s] != state_class[s + 2]:
-                total = logaddexp(total, following[s + 2])
-            log_beta[t, s] = total + log_emit[t, s]
-            log_beta[t, s - 1] = logaddexp(following[s - 1], following[s]) + log_emit[t, s - 1]
+        ctc_backward_step(log_beta[t], log_beta[t + 1], log_emit[t], state_class)
     return log_beta[0, 0] if S == 1 else logaddexp(log_beta[0, 0], log_beta[0, 1])
 
 
@@ -316,7 +417,7 @@ def ctc_state_posteriors(posteriors, log_alpha, log_beta, log_emit):
         total = 0.0
         for s in range(S):
             gap = posteriors[t, s] - top
-            posteriors[t, s] = np.exp(gap) if gap > POSTERIOR_CUTOFF else 0.0
+            posteriors[t, s] = exp_nonpositive(max(gap, POSTERIOR_CUTOFF)) if gap > POSTERIOR_CUTOFF else 0.0
             total += posteriors[t, s]
         for s in range(S):
             posteriors[t, s] /= total
@@ -428,9 +529,11 @@ def beam_search_into(node_parent, node_label, node_length, outputs, beam_width, 
     next_blank = np.empty(K)
     next_label = np.empty(K)
 
+    floor = max(floor, FLOAT32_TINY)
+    log_floor = np.log(floor)
     for t in range(T):
         for c in range(C):
-            log_out[c] = np.log(max(np.float64(outputs[t, c]), floor))
+            log_out[c] = log_float32(outputs[t, c], floor, log_floor)
         for b in range(size):
             node = beam_node[b]
             total = logaddexp(beam_blank[b], beam_label[b])
