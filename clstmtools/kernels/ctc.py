@@ -50,6 +50,8 @@ EXP_AT_LOWER_CLAMP = float(np.exp(-EXP_CLAMP))
 POSTERIOR_CUTOFF = -69.0
 #: the smallest normal float32: log_float32 reads exponent bits, so its floor must be at least this
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+#: the largest finite float32: anything above (inf, and NaN by failing the comparison) passes through log_float32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # --- log-space helpers ------------------------------------------------------------------------
@@ -138,7 +140,7 @@ def log_float32(x, floor, log_floor):
     mantissa = 0.5 * mantissa if high else mantissa
     exponent = exponent + 1.0 if high else exponent
     value = exponent * LN2 + log1p_moderate(mantissa - 1.0)
-    value = np.float64(x) if not x <= 3.4e38 else value
+    value = np.float64(x) if not x <= FLOAT32_MAX else value
     return log_floor if x < floor else value
 
 
