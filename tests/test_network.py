@@ -128,6 +128,20 @@ def _loss_and_deltas(net, R, softmax):
     return float(np.sum(R * y)), R
 
 
+def numeric_gradient(array, objective, eps=1e-6):
+    """Central differences of ``objective()[0]`` with respect to every element of ``array`` (in place)."""
+    numeric = np.zeros_like(array)
+    for idx in np.ndindex(*array.shape):
+        old = array[idx]
+        array[idx] = old + eps
+        lp, _ = objective()
+        array[idx] = old - eps
+        lm, _ = objective()
+        array[idx] = old
+        numeric[idx] = (lp - lm) / (2 * eps)
+    return numeric
+
+
 def _gradient_check(net, T=5, B=2, seed=0, softmax=True):
     rng = np.random.default_rng(seed)
     for _, w, _ in net.weights():
@@ -148,30 +162,10 @@ def _gradient_check(net, T=5, B=2, seed=0, softmax=True):
         dw[...] = 0
     net.d_outputs.aset(deltas)
     net.backward()
-    eps = 1e-6
-    analytic_dx = net.d_inputs.array().copy()
-    numeric_dx = np.zeros_like(x)
-    for idx in np.ndindex(*x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        lp, _ = objective()
-        x[idx] = old - eps
-        lm, _ = objective()
-        x[idx] = old
-        numeric_dx[idx] = (lp - lm) / (2 * eps)
-    np.testing.assert_allclose(analytic_dx, numeric_dx, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(net.d_inputs.array(), numeric_gradient(x, objective), rtol=1e-5, atol=1e-7)
     for name, w, dw in net.weights():
         analytic = dw.copy()
-        numeric = np.zeros_like(w)
-        for idx in np.ndindex(*w.shape):
-            old = w[idx]
-            w[idx] = old + eps
-            lp, _ = objective()
-            w[idx] = old - eps
-            lm, _ = objective()
-            w[idx] = old
-            numeric[idx] = (lp - lm) / (2 * eps)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(analytic, numeric_gradient(w, objective), rtol=1e-5, atol=1e-7, err_msg=name)
 
 
 @pytest.mark.parametrize("kind", LSTM_VARIANTS + FULL_TYPES)

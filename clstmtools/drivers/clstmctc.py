@@ -9,8 +9,8 @@ from .. import ctc as ctcmod
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, open_ocr_dataset
 from ..modelfile import load_net
-from ..trainer import CtcTask, Trainer, TrainingError, evaluate_ctc
-from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test_line, main_of,
+from ..trainer import CtcTask, Trainer, TrainingError
+from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, show_info, start_trial)
 
 PROGRAM = "clstmctc"
@@ -155,10 +155,7 @@ def train(settings, path):
         check_depth(net, test_data, settings.testset)
         test_task = CtcTask(test_data.input, test_data.labels, codec, settings.ctc, name=test_data.name,
                             beam=settings.beam)
-        n_test = min(len(test_data), settings.maxeval)
-
-        def test(net, trainer):
-            return ctc_test_line(trainer, evaluate_ctc(net, test_task, range(n_test)), settings)
+        test = ctc_test(settings, test_task, min(len(test_data), settings.maxeval))
 
     trainer = Trainer(net, settings, task, range(len(data)), test=test, display=ctc_display(settings))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)

@@ -2,8 +2,8 @@
 from ..codec import Codec
 from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
-from ..trainer import CtcTask, Trainer, evaluate_ctc
-from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test_line, main_of,
+from ..trainer import CtcTask, Trainer
+from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, show_info, start_trial)
 
 PROGRAM = "clstmtext"
@@ -92,10 +92,7 @@ def train(settings, args):
     if settings.testset:
         test_pairs = TextPairs.read(settings.testset)
         test_task = TextCoder(test_pairs, icodec, codec, neps).task(settings)
-        n_test = min(len(test_pairs), settings.maxeval)
-
-        def test(net, trainer):
-            return ctc_test_line(trainer, evaluate_ctc(net, test_task, range(n_test)), settings)
+        test = ctc_test(settings, test_task, min(len(test_pairs), settings.maxeval))
 
     trainer = Trainer(net, settings, task, range(len(pairs)), test=test, display=ctc_display(settings))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)

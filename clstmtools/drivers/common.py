@@ -6,7 +6,7 @@ import traceback
 from .. import parallel
 from ..network import make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
-from ..trainer import Interrupted, TrainingError
+from ..trainer import Interrupted, TrainingError, evaluate_ctc
 
 
 class UsageError(ValueError):
@@ -136,3 +136,11 @@ def ctc_display(settings):
         write_display(target, record["input"], record["outputs"], record["aligned"], record["truth"],
                       record["output"], title=title)
     return display
+
+
+def ctc_test(settings, task, count):
+    """The trainer's test callable: ``task`` evaluated on its first ``count`` samples."""
+
+    def test(net, trainer):
+        return ctc_test_line(trainer, evaluate_ctc(net, task, range(count)), settings)
+    return test
