@@ -7,6 +7,8 @@ tests, and print the test character error rate against lines trained and wall ti
 
 NAME=VALUE pairs are passed to clstmctc as environment settings (e.g. lrate=1e-4 nhidden=100
 optimizer=adam); the defaults are clstm's (BIDILSTM, nhidden 100, lrate 1e-4, momentum 0.9).
+The fastest settings found on this protocol: optimizer=adam init=scaled lrate=4e-3 beta2=0.99
+warmup=300 lrate_decay=0.8 (test CER <= 2.75% after 2500-4000 lines, best about 1%).
 Wall time counts from the start of clstmctc (imports, data loading and tests included). With
 --time-limit, clstmctc is stopped (SIGTERM) once that much wall time has passed and the last test
 before it is the CER reached in the budget. The summary gives, for each target CER, the wall time
