@@ -518,3 +518,12 @@ def test_clstmseq_debug_prints_weights_and_states(data, tmp_path):
     assert (".lstm1.0.lstm.WGI", "3", "5") in weights and len(weights) == 9
     assert re.search(r"^STATES \.lstm1\.0\.lstm outputs \(29 steps x 3\)$", result.stdout, re.M)
     assert re.search(r"^STATES \.lstm1\.1\.softmax outputs \(29 steps x 2\)$", result.stdout, re.M)
+
+
+def test_a_reader_that_goes_away_stops_the_program_quietly():
+    """``clstmctc -h | head -1``: no traceback, no error line, the shell's broken-pipe status."""
+    process = subprocess.Popen(command("clstmctc", ["-h"]), env=environment({}), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    process.stdout.close()  # before the program writes its usage
+    _, stderr = process.communicate(timeout=TIMEOUT)
+    assert process.returncode == 141 and stderr == b""

@@ -16,6 +16,16 @@ class UsageError(ValueError):
 def run(program, body, synopsis, formats):
     """Run ``body(args, settings)`` as the program: usage on -h/--help or no arguments, one-line
     errors on stderr with a non-zero exit (a traceback only with debug=1)."""
+    try:
+        return _run(program, body, synopsis, formats)
+    except BrokenPipeError:
+        # the reader went away (``clstmctc mode=text ... | head``): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _run(program, body, synopsis, formats):
     args = sys.argv[1:]
     if args and args[0] in ("-h", "--help"):
         print(usage(program, synopsis, formats))
@@ -35,6 +45,8 @@ def run(program, body, synopsis, formats):
             print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
         parallel.set_threads(settings.threads)
         return body(args, settings) or 0
+    except BrokenPipeError:
+        raise
     except (ParamError, UsageError, TrainingError, ValueError, OSError) as error:
         if debug:
             traceback.print_exc()
