@@ -35,19 +35,26 @@ def lstm_weights(layer):
     return w
 
 
-@pytest.mark.parametrize("variant", LSTM_VARIANTS)
-def test_lstm_matches_numpy_twin(variant):
-    rng = np.random.default_rng(3)
-    layer = clstm.make_net(variant, ninput=5, noutput=7, rng=4)
+def forward_backward_random(layer, rng, scale, T, B, delta_scale=1.0):
+    """Random weights in ±scale, random inputs and output deltas; one forward and backward pass."""
     for _, w, _ in layer.weights():
-        w[...] = rng.uniform(-0.8, 0.8, w.shape)  # large enough to exercise the nonlinearities
-    T, B = 9, 3
-    x = rng.uniform(-1, 1, (T, 5, B)).astype(np.float32)
-    dy = rng.uniform(-1, 1, (T, 7, B)).astype(np.float32)
+        w[...] = rng.uniform(-scale, scale, w.shape)
+    x = rng.uniform(-1, 1, (T, layer.ninput(), B)).astype(np.float32)
+    dy = rng.uniform(-delta_scale, delta_scale, (T, layer.noutput(), B)).astype(np.float32)
     layer.inputs.aset(x)
     layer.forward()
     layer.d_outputs.aset(dy)
     layer.backward()
+    return x, dy
+
+
+@pytest.mark.parametrize("variant", LSTM_VARIANTS)
+def test_lstm_matches_numpy_twin(variant):
+    rng = np.random.default_rng(3)
+    layer = clstm.make_net(variant, ninput=5, noutput=7, rng=4)
+    # weights large enough to exercise the nonlinearities
+    x, dy = forward_backward_random(layer, rng, 0.8, T=9, B=3)
+    B = 3
     w = lstm_weights(layer)
     grads = {k: 0 for k in w}
     for b in range(B):
@@ -65,15 +72,8 @@ def test_lstm_matches_numpy_twin(variant):
 def test_clipping_applies_only_to_weight_deltas():
     rng = np.random.default_rng(5)
     layer = clstm.make_net("LSTM", ninput=3, noutput=4, rng=1)
-    for _, w, _ in layer.weights():
-        w[...] = rng.uniform(-2, 2, w.shape)
-    T = 6
-    x = rng.uniform(-1, 1, (T, 3, 1)).astype(np.float32)
-    dy = rng.uniform(-200, 200, (T, 4, 1)).astype(np.float32)  # gate deltas far beyond ±10
-    layer.inputs.aset(x)
-    layer.forward()
-    layer.d_outputs.aset(dy)
-    layer.backward()
+    # output deltas of ±200 drive the gate deltas far beyond ±10
+    x, dy = forward_backward_random(layer, rng, 2.0, T=6, B=1, delta_scale=200.0)
     w = lstm_weights(layer)
     st = naive.lstm_forward(x[:, :, 0].astype(np.float64), w, "LSTM")
     dx, g, d = naive.lstm_backward(dy[:, :, 0].astype(np.float64), st, w, "LSTM", clip=10.0)
@@ -89,15 +89,8 @@ def test_clipping_applies_only_to_weight_deltas():
 def test_full_layers_match_numpy_twin(kind):
     rng = np.random.default_rng(7)
     layer = clstm.make_net(kind, ninput=6, noutput=5, rng=2)
-    for _, w, _ in layer.weights():
-        w[...] = rng.uniform(-1, 1, w.shape)
-    T, B = 8, 2
-    x = rng.uniform(-1, 1, (T, 6, B)).astype(np.float32)
-    dy = rng.uniform(-1, 1, (T, 5, B)).astype(np.float32)
-    layer.inputs.aset(x)
-    layer.forward()
-    layer.d_outputs.aset(dy)
-    layer.backward()
+    x, dy = forward_backward_random(layer, rng, 1.0, T=8, B=2)
+    B = 2
     W, b = layer.W.astype(np.float64), layer.b.astype(np.float64)
     dW = db = 0
     for j in range(B):
