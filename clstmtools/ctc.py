@@ -4,6 +4,7 @@ Outputs are ``(T, nclasses)`` matrices of per-step class posteriors (softmax out
 the blank; labels are lists of ints in ``1..nclasses-1``. Everything returned to the network is
 float32; the alignment and decoding work is done by the kernels in ``kernels/ctc.py``.
 """
+import math
 import threading
 
 import numpy as np
@@ -26,7 +27,7 @@ ROW_FLOOR = 1e-9
 
 
 class _Scratch(threading.local):
-    """Per-thread float64 work arrays, one per name, reused across calls.
+    """Per-thread work arrays, one per name, reused across calls.
 
     The (T, S) tables of one line are a few MB; fresh arrays for every line would cost more in
     page faults than the alignment itself. An array is valid until its name is asked for again."""
@@ -34,11 +35,11 @@ class _Scratch(threading.local):
     def __init__(self):
         self.buffers = {}
 
-    def array(self, name, shape):
-        size = int(np.prod(shape))
+    def array(self, name, shape, dtype=np.float64):
+        size = math.prod(shape)
         buffer = self.buffers.get(name)
-        if buffer is None or buffer.size < size:
-            buffer = self.buffers[name] = np.empty(size)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self.buffers[name] = np.empty(size, dtype)
         return buffer[:size].reshape(shape)
 
 
@@ -65,9 +66,8 @@ def _label_array(labels, nclasses):
         return np.zeros(0, np.int64)
     if array.ndim != 1 or array.dtype.kind not in "iu":
         raise ValueError(f"labels must be a list of integers, got {array.dtype} of shape {array.shape}")
-    bad = np.flatnonzero((array < 1) | (array >= nclasses))
-    if bad.size:
-        i = int(bad[0])
+    if array.min() < 1 or array.max() >= nclasses:
+        i = int(np.flatnonzero((array < 1) | (array >= nclasses))[0])
         raise ValueError(f"label {int(array[i])} at position {i} is outside 1..{nclasses - 1} (0 is the blank)")
     return array.astype(np.int64)
 
@@ -104,16 +104,36 @@ def _onehot_classes(targets):
 
 
 def _path_weights(lmatch):
-    """clstm's column-normalized path weights (T, S) for ``lmatch``, in scratch memory.
+    """clstm's path weights for a (T, S) float32 ``lmatch``: ``(epath, band, column_scale)``, in scratch memory.
 
-    The forward and backward passes are independent: they run on two threads when there are."""
+    Row t of clstm's column-normalized ``epath`` is ``epath[t, s] * column_scale[s]`` for the states
+    in ``band[t, 0] <= s < band[t, 1]`` and ``exp(-30) * column_scale[s]`` for the others."""
     T, S = lmatch.shape
-    epath, backward = _scratch.array("epath", (T, S)), _scratch.array("backward", (T, S))
-    forward_row, backward_row = _scratch.array("forward_row", (S,)), _scratch.array("backward_row", (S,))
-    parallel.run_all([lambda: kernels.clstm_forward_algorithm(epath, lmatch, ALIGN_SKIP, forward_row),
-                      lambda: kernels.clstm_backward_algorithm(backward, lmatch, ALIGN_SKIP, backward_row)])
-    kernels.clstm_path_weights(epath, backward, forward_row)
-    return epath
+    epath, backward = (_scratch.array(name, (T, S), FLOAT) for name in ("epath", "backward"))
+    forward_offsets, backward_offsets = _scratch.array("forward_offsets", (T,)), _scratch.array("backward_offsets", (T,))
+    row, other_row = (_scratch.array(name, (S,), FLOAT) for name in ("row", "other_row"))
+    kernels.clstm_forward_algorithm(epath, forward_offsets, lmatch, ALIGN_SKIP, row)
+    top = kernels.clstm_backward_algorithm(backward, backward_offsets, lmatch, ALIGN_SKIP, row, epath, forward_offsets)
+    band, column_scale = _scratch.array("band", (T, 2), np.int32), _scratch.array("column_scale", (S,))
+    kernels.clstm_path_weights(epath, backward, forward_offsets, backward_offsets, top, band, column_scale, row,
+                               other_row, _scratch.array("band_edges", (S + 1,), np.int64))
+    return epath, band, column_scale
+
+
+def _class_indices(state_class):
+    """State classes as unsigned indices: numba checks a signed index for wraparound on every use."""
+    return state_class.astype(np.uint64)
+
+
+def _states_to_classes(weights, band, outside_weight, column_scale, state_class, nclasses):
+    """The ``(T, nclasses)`` float32 rows of the state weights summed by state class, each summing to 1.
+
+    Row t's state weights are ``weights[t, s] * column_scale[s]`` inside its band and
+    ``outside_weight * column_scale[s]`` outside (see ``kernels.states_to_classes``)."""
+    aligned = np.empty((weights.shape[0], nclasses), FLOAT)
+    kernels.states_to_classes(aligned, weights, band, outside_weight, column_scale, _class_indices(state_class),
+                              _scratch.array("baseline", (nclasses,)))
+    return aligned
 
 
 def _align_states(outputs, state_class):
@@ -121,14 +141,11 @@ def _align_states(outputs, state_class):
 
     O(T*C + T*S); the cross-entropy is ``-sum(aligned * log(max(outputs, 1e-30)))``."""
     (T, C), S = outputs.shape, len(state_class)
-    classes, state_slot = np.unique(state_class, return_inverse=True)
-    log_out, lmatch = _scratch.array("log_out", (T, len(classes))), _scratch.array("lmatch", (T, S))
-    kernels.log_class_outputs(log_out, outputs, classes, LOG_FLOOR)
-    kernels.clstm_lmatch(lmatch, log_out, outputs, state_slot, ALIGN_FLOOR)
-    epath = _path_weights(lmatch)
-    aligned = np.empty_like(outputs)
-    kernels.states_to_classes(aligned, epath, state_class, _scratch.array("class_sums", (C,)))
-    return aligned, kernels.class_cross_entropy(aligned, log_out, classes)
+    log_out, lmatch = _scratch.array("log_out", (T, C), FLOAT), _scratch.array("lmatch", (T, S), FLOAT)
+    kernels.clstm_match_table(lmatch, log_out, outputs, _class_indices(state_class), ALIGN_FLOOR, LOG_FLOOR)
+    epath, band, column_scale = _path_weights(lmatch)
+    aligned = _states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, C)
+    return aligned, kernels.cross_entropy(aligned, log_out)
 
 
 def ctc_align_targets(outputs, targets):
@@ -145,11 +162,13 @@ def ctc_align_targets(outputs, targets):
     state_class = _onehot_classes(targets)
     if state_class is not None:
         return _align_states(outputs, state_class)[0]
-    normed = np.empty(outputs.shape)
-    kernels.clstm_floor_rows(normed, outputs, ALIGN_FLOOR)
+    normed = np.maximum(outputs, ALIGN_FLOOR, dtype=np.float64)
+    normed /= normed.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
-        lmatch = np.log(normed @ targets.T)
-    aligned = _path_weights(lmatch) @ targets
+        lmatch = np.log(normed @ targets.T).astype(FLOAT)
+    epath, band, column_scale = _path_weights(lmatch)
+    kernels.fill_outside_bands(epath, band, kernels.EXP_AT_LOWER_CLAMP_32)
+    aligned = (epath * column_scale) @ targets
     aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), ROW_FLOOR)
     return aligned.astype(FLOAT)
 
@@ -211,8 +230,10 @@ def ctc_loss(outputs, labels):
     if outputs.shape[0] < min_ctc_steps(labels):
         return float("inf"), outputs.copy()
     log_likelihood, posteriors, state_class = _ctc_posteriors(outputs, labels)
-    aligned = np.empty_like(outputs)
-    kernels.states_to_classes(aligned, posteriors, state_class, _scratch.array("class_sums", (outputs.shape[1],)))
+    T, S = posteriors.shape
+    band = np.empty((T, 2), np.int32)
+    band[:, 0], band[:, 1] = 0, S
+    aligned = _states_to_classes(posteriors, band, 0.0, np.ones(S), state_class, outputs.shape[1])
     return -float(log_likelihood), aligned
 
 

@@ -5,10 +5,12 @@ Prints the median (and the minimum, less disturbed on a shared machine) wall tim
 after a warm-up (which also compiles the kernels). The forward and backward passes of the alignment
 and of the loss run on two threads when ``--threads`` allows (default: all cores).
 With --net it also times one BIDILSTM training step (ninput 48, nhidden 100, clstm alignment
-included) on the same T for scale.
+included) on the same T, alternating steps and alignments so that both see the same machine,
+and prints the alignment's share of a step (the median of the per-pair ratios).
 """
 import argparse
 import statistics
+import time
 import timeit
 
 import numpy as np
@@ -22,6 +24,22 @@ def timings_ms(fn, repeat):
     fn()
     times = timeit.repeat(fn, number=1, repeat=repeat)
     return 1e3 * statistics.median(times), 1e3 * min(times)
+
+
+def summary_ms(times):
+    return 1e3 * statistics.median(times), 1e3 * min(times)
+
+
+def side_by_side(first, second, repeat):
+    """Wall times of ``repeat`` calls of each, alternating, after one warm-up call of each."""
+    first(), second()
+    first_times, second_times = [], []
+    for _ in range(repeat):
+        for fn, times in ((first, first_times), (second, second_times)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return first_times, second_times
 
 
 def bidi_step(T, noutput, labels, rng):
@@ -77,8 +95,14 @@ def main():
             print("  {:46s} {:8.3f} ms   (min {:.3f})".format(name, *timings_ms(fn, args.repeat)))
         if args.net:
             step = bidi_step(args.T, args.C, labels, rng)
+            align = cases["ctc_targets clstm (align + loss, as trained)"]
+            step_times, align_times = side_by_side(step, align, args.repeat)
             name = f"BIDILSTM training step (48 -> 100 -> {args.C})"
-            print("  {:46s} {:8.3f} ms   (min {:.3f})".format(name, *timings_ms(step, max(3, args.repeat // 4))))
+            print("  {:46s} {:8.3f} ms   (min {:.3f})".format(name, *summary_ms(step_times)))
+            print("  {:46s} {:8.3f} ms   (min {:.3f})".format("ctc_targets clstm, alternating with the steps",
+                                                              *summary_ms(align_times)))
+            share = statistics.median(a / s for a, s in zip(align_times, step_times))
+            print(f"  alignment / training step: {100 * share:.1f} % (median of {len(step_times)} pairs)")
 
 
 if __name__ == "__main__":

@@ -28,40 +28,41 @@ def naive_clstm_logadd(x, y):
 
 
 def naive_clstm_logadd_pairs(x, y):
-    """``naive_clstm_logadd`` elementwise over arrays, from np.logaddexp."""
+    """``naive_clstm_logadd`` elementwise over arrays (in their dtype), from np.logaddexp."""
     with np.errstate(invalid="ignore"):
         return np.where(np.abs(x - y) > 10, np.maximum(x, y), np.logaddexp(x, y))
 
 
-def naive_forward_algorithm(lmatch, skip=-5.0):
+def naive_forward_algorithm(lmatch, skip=-5.0, dtype=float):
     n, m = lmatch.shape
-    lr = np.zeros((n, m))
-    v = skip * np.arange(m, dtype=float)
+    lr = np.zeros((n, m), dtype)
+    v = dtype(skip) * np.arange(m, dtype=dtype)
     for i in range(n):
-        w = np.empty(m)
+        w = np.empty(m, dtype)
         w[1:] = v[:-1]
-        w[0] = skip * i
-        for j in range(m):
-            v[j] = naive_clstm_logadd(v[j] + lmatch[i, j], w[j] + lmatch[i, j])
+        w[0] = dtype(skip) * dtype(i)
+        v = naive_clstm_logadd_pairs(v + lmatch[i], w + lmatch[i]).astype(dtype)
         lr[i] = v
     return lr
 
 
-def naive_ctc_align_targets(outputs, targets):
-    outputs = np.asarray(outputs, float)
-    targets = np.asarray(targets, float)
-    out = np.maximum(outputs, 1e-5)
+def naive_ctc_align_targets(outputs, targets, dtype=float):
+    """clstm's alignment in ``dtype`` arithmetic throughout: float64 for the reference, float32 for what clstm
+    itself (whose Float is float) computes."""
+    outputs = np.asarray(outputs, dtype)
+    targets = np.asarray(targets, dtype)
+    out = np.maximum(outputs, dtype(1e-5))
     out /= out.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore"):
         lmatch = np.log(out @ targets.T)
-    forward = naive_forward_algorithm(lmatch)
-    backward = naive_forward_algorithm(lmatch[::-1, ::-1])[::-1, ::-1]
+    forward = naive_forward_algorithm(lmatch, dtype=dtype)
+    backward = naive_forward_algorithm(lmatch[::-1, ::-1], dtype=dtype)[::-1, ::-1]
     both = forward + backward
-    epath = np.exp(np.clip(both - both.max(), -30, 30))
+    epath = np.exp(np.clip(both - both.max(), dtype(-30), dtype(30)))
     column_sums = epath.sum(axis=0)
-    epath /= np.where(column_sums == 0, 1e-9, column_sums)
+    epath /= np.where(column_sums == 0, dtype(1e-9), column_sums)
     aligned = epath @ targets
-    aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), 1e-9)
+    aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), dtype(1e-9))
     return aligned
 
 

@@ -39,10 +39,13 @@ def test_log_adds_match_numpy():
     pairs += [(a, a + d) for a in (-3.0, 1e4) for d in (0.0, 1e-9, 9.999, 10.0, 10.001, 39.99, 45.0)]
     for x, y in pairs:
         assert kernels.logaddexp(x, y) == pytest.approx(np.logaddexp(x, y), rel=1e-15, abs=1e-13)
-        assert kernels.clstm_logadd(x, y) == pytest.approx(naive_clstm_logadd(x, y), rel=1e-15, abs=1e-13)
-    for add in (kernels.logaddexp, kernels.clstm_logadd):
-        assert add(-np.inf, -np.inf) == -np.inf
-        assert add(-np.inf, -2.5) == -2.5 and add(-2.5, -np.inf) == -2.5
+        # clstm's log-add is float32, as clstm's: the float32 inputs' exact result to float32 rounding
+        x32, y32 = np.float32(x), np.float32(y)
+        assert kernels.clstm_logadd(x32, y32) == pytest.approx(naive_clstm_logadd(float(x32), float(y32)), rel=2e-7, abs=2e-7)
+    for add, number in ((kernels.logaddexp, float), (kernels.clstm_logadd, np.float32)):
+        inf = number(-np.inf)
+        assert add(inf, inf) == -np.inf
+        assert add(inf, number(-2.5)) == -2.5 and add(number(-2.5), inf) == -2.5
 
 
 def adjacent_pairs_grid():
@@ -59,15 +62,22 @@ def test_vectorized_log_adds_match_numpy_on_a_dense_grid():
     values = adjacent_pairs_grid()
     # the pairs at the end: (2.5, -inf) both ways, (-inf, -inf), (-1e4, -inf) both ways, (0, -inf)
     exact_tail = [2.5, 2.5, -np.inf, -1e4, -1e4, 0.0]
-    row, zeros = np.empty_like(values), np.zeros_like(values)
-    kernels.clstm_forward_step(row, values, zeros, -np.inf)
-    expected = naive_clstm_logadd_pairs(values[1:], values[:-1])
-    assert row[0] == values[0] and row[-6:].tolist() == exact_tail
-    np.testing.assert_allclose(row[1:], expected, rtol=1e-15, atol=1e-13)
-    kernels.clstm_backward_step(row, values, zeros, -np.inf)
-    assert row[-1] == values[-1] and row[-7:-1].tolist() == exact_tail
-    np.testing.assert_allclose(row[:-1], expected, rtol=1e-15, atol=1e-13)
+    # clstm's rows are float32; the grid's float32 neighbours differ exactly (Sterbenz), so the cut-off
+    # falls where it does in float64, and what is left is the float32 rounding of the result
+    values32 = values.astype(np.float32)
+    row, zeros = np.empty_like(values32), np.zeros_like(values32)
+    expected = naive_clstm_logadd_pairs(values32[1:].astype(float), values32[:-1].astype(float))
+    top = kernels.clstm_forward_row(row, values32, zeros, np.float32(-np.inf), np.float32(0))
+    assert row[0] == values32[0] and row[-6:].tolist() == exact_tail and top == row.max()
+    np.testing.assert_allclose(row[1:], expected, rtol=2e-7, atol=2e-7)
+    top = kernels.clstm_backward_row(row, values32, zeros, np.float32(-np.inf), np.float32(0))
+    assert row[-1] == values32[-1] and row[-7:-1].tolist() == exact_tail and top == row.max()
+    np.testing.assert_allclose(row[:-1], expected, rtol=2e-7, atol=2e-7)
+    # the shift is subtracted from every state
+    kernels.clstm_forward_row(row, values32, zeros, np.float32(-np.inf), np.float32(2.5))
+    np.testing.assert_allclose(row[1:], expected - 2.5, rtol=2e-7, atol=2e-7)
     # all blank states: no skips, so each state is logaddexp(logaddexp(stay, advance), -inf)
+    row, zeros = np.empty_like(values), np.zeros_like(values)
     kernels.ctc_forward_step(row, values, zeros, np.zeros(len(values), np.int64))
     with np.errstate(invalid="ignore"):
         np.testing.assert_allclose(row[1:], np.logaddexp(values[1:], values[:-1]), rtol=1e-15, atol=1e-13)
@@ -93,6 +103,26 @@ def test_exp_and_log_helpers_match_numpy():
     outputs[0, :3] = [np.nan, np.inf, -1.0]
     kernels.log_class_outputs(log_out, outputs, classes, 1e-30)
     assert np.isnan(log_out[0, 0]) and log_out[0, 1] == np.inf and log_out[0, 2] == np.log(1e-30)
+
+
+def test_float32_exp_and_log_helpers_match_numpy():
+    # clstm's alignment runs in float32: exp over the range it uses, log over every float32 value
+    x = np.concatenate([-np.geomspace(1e-7, 87, 500), [0.0, -np.log(2) / 2, -30.0]]).astype(np.float32)
+    got = np.array([kernels.exp_nonpositive32(v) for v in x])
+    np.testing.assert_allclose(got, np.exp(x.astype(float)), rtol=3e-7, atol=0)
+    f = np.linspace(-0.5, 1.0, 1001).astype(np.float32)
+    got = np.array([kernels.log1p_moderate32(v) for v in f])
+    np.testing.assert_allclose(got, np.log1p(f.astype(float)), rtol=0, atol=1.5e-7)
+    rng = np.random.default_rng(5)
+    near_sqrt2 = np.sqrt(2) * 2.0 ** np.arange(-60, 1)
+    values = np.concatenate([np.geomspace(1e-38, 3e38, 1000), near_sqrt2, rng.random(1000)]).astype(np.float32)
+    floor, log_floor = np.float32(1e-30), np.float32(np.log(np.float32(1e-30)))
+    got = np.array([kernels.log_float32_32(v, floor, log_floor) for v in values])
+    expected = np.log(np.maximum(values.astype(float), float(floor)))
+    np.testing.assert_allclose(got, expected, rtol=2e-7, atol=1.5e-7)
+    assert np.isnan(kernels.log_float32_32(np.float32(np.nan), floor, log_floor))
+    assert kernels.log_float32_32(np.float32(np.inf), floor, log_floor) == np.inf
+    assert kernels.log_float32_32(np.float32(0), floor, log_floor) == log_floor
 
 
 # --- clstm's alignment ------------------------------------------------------------------------
@@ -131,6 +161,63 @@ def test_align_general_targets_match_naive():
     aligned = ctc.ctc_align_targets(outputs, targets)
     assert aligned.dtype == np.float32
     np.testing.assert_allclose(aligned, naive_ctc_align_targets(outputs, targets), rtol=1e-5, atol=1e-6)
+
+
+# OCR-sized lines: (T, L, sharpness, blank bias); the last has more states than steps
+LONG_LINES = [(800, 80, 3.0, 2.0), (800, 80, 0.3, 0.0), (800, 80, 12.0, 1.0), (300, 200, 3.0, 0.0)]
+
+
+@pytest.mark.parametrize("T, L, sharpness, blank_bias", LONG_LINES)
+def test_long_alignment_is_closer_to_exact_than_clstms_own_float32(T, L, sharpness, blank_bias):
+    # the alignment runs in float32, as clstm's did; renormalized rows keep it well within clstm's own
+    # float32 error of the exact (float64) result
+    rng = np.random.default_rng(T + L)
+    outputs = random_outputs(rng, T, 100, sharpness=sharpness, blank_bias=blank_bias)
+    targets = ctc.mktargets(random_labels(rng, L, 100), 100)
+    exact = naive_ctc_align_targets(outputs, targets)
+    error = np.abs(ctc.ctc_align_targets(outputs, targets) - exact).max()
+    clstm_error = np.abs(naive_ctc_align_targets(outputs, targets, dtype=np.float32) - exact).max()
+    assert error < 1e-4 and error < clstm_error / 2
+
+
+def test_path_weights_outside_the_band_are_exactly_the_clamp():
+    # sharp outputs on a long line: most cells sit at the exp(-30) clamp, and only the band is computed
+    rng = np.random.default_rng(3)
+    outputs = random_outputs(rng, 400, 20, sharpness=10.0, blank_bias=1.0)
+    state_class = np.zeros(61, np.int64)
+    state_class[1::2] = random_labels(rng, 30, 20)
+    epath, band, column_scale = ctc._path_weights(_lmatch(outputs, state_class))
+    assert np.mean(band[:, 1] - band[:, 0]) < 0.5 * len(state_class)
+    full = epath.copy()
+    kernels.fill_outside_bands(full, band, kernels.EXP_AT_LOWER_CLAMP_32)
+    inside = np.zeros(full.shape, bool)
+    for t, (lo, hi) in enumerate(band):
+        inside[t, lo:hi] = True
+    assert np.all(full[~inside] == kernels.EXP_AT_LOWER_CLAMP_32)
+    np.testing.assert_allclose(column_scale, 1 / full.astype(float).sum(axis=0), rtol=1e-6)
+    # the classes, from the band and the prefix-free baseline, equal the dense computation
+    weights = full * column_scale
+    dense = np.stack([weights[:, state_class == c].sum(axis=1) for c in range(20)], axis=1)
+    dense /= dense.sum(axis=1, keepdims=True)
+    aligned = ctc._states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, 20)
+    np.testing.assert_allclose(aligned, dense, rtol=1e-5, atol=1e-7)
+
+
+def test_match_table_matches_numpy():
+    rng = np.random.default_rng(8)
+    outputs = random_outputs(rng, 50, 12, sharpness=6.0)
+    outputs[3, :4] = [0, 1e-38, 1e-20, 1]
+    state_class = np.array([0, 3, 0, 7, 0, 3, 0], np.int64)
+    floored = np.maximum(outputs.astype(float), 1e-5)
+    expected = np.log(floored / floored.sum(axis=1, keepdims=True))[:, state_class]
+    np.testing.assert_allclose(_lmatch(outputs, state_class), expected, rtol=0, atol=2e-6)
+
+
+def _lmatch(outputs, state_class):
+    lmatch = np.empty((len(outputs), len(state_class)), np.float32)
+    log_out = np.empty(outputs.shape, np.float32)
+    kernels.clstm_match_table(lmatch, log_out, outputs, state_class.astype(np.uint64), ctc.ALIGN_FLOOR, ctc.LOG_FLOOR)
+    return lmatch
 
 
 def test_align_follows_a_clear_path():

@@ -3,8 +3,9 @@
 Conventions: ``outputs`` is a ``(T, C)`` float32 matrix of per-step class posteriors (rows are time
 steps, class 0 is the blank); target *states* are the rows of a ``(S, C)`` target matrix, and
 ``state_class[s]`` is the class of state ``s`` when that matrix is one-hot (for a transcript of
-``L`` labels, ``S = 2L+1`` and the states are blank, c_1, blank, ..., c_L, blank). Log-space
-tables are float64; what goes back to the network is float32.
+``L`` labels, ``S = 2L+1`` and the states are blank, c_1, blank, ..., c_L, blank). clstm's
+alignment works in float32, as clstm did; standard CTC's log-space tables are float64; what goes
+back to the network is float32.
 """
 import numpy as np
 
@@ -40,11 +41,6 @@ ATANH_COEFFICIENTS, ATANH_MIDDLE = _monomial_fit(_atanh_ratio, 8, 0.0, 1 / 9)
 EXP_FLOOR = -700.0
 #: beyond this gap, log(1 + exp(-gap)) < 5e-18 and is dropped
 LOGADD_RANGE = 40.0
-#: clstm's log-add returns the larger term when the two are further apart than this
-CLSTM_LOGADD_CUTOFF = 10.0
-#: clstm's exponent clamp and the value it gives at the lower end
-EXP_CLAMP = 30.0
-EXP_AT_LOWER_CLAMP = float(np.exp(-EXP_CLAMP))
 #: state posteriors below exp(-69) ~ 1e-30 of their step's most probable state are dropped (to 0):
 #: far below float32 resolution of the result, and it spares most of the exponentials
 POSTERIOR_CUTOFF = -69.0
@@ -107,19 +103,6 @@ def log1p_exp_neg(gap):
 
 
 @kernel
-def clstm_logadd(x, y):
-    """clstm's ``log(exp(x) + exp(y))``: ``max(x, y)`` once the two are more than 10 apart.
-
-    Branch-free so that row updates vectorize; -inf-safe: one -inf gives the other value, two give
-    -inf (clstm's own version gives NaN there, which only a target row of zeros can produce). The
-    correction term is computed for every pair (a NaN or inf gap included) and then selected."""
-    top = max(x, y)
-    gap = abs(x - y)
-    bonus = log1p_exp_neg(min(gap, CLSTM_LOGADD_CUTOFF))
-    return top + bonus if gap <= CLSTM_LOGADD_CUTOFF else top
-
-
-@kernel
 def logaddexp(x, y):
     """``log(exp(x) + exp(y))`` (to about 1e-15); -inf-safe and branch-free."""
     top = max(x, y)
@@ -144,7 +127,351 @@ def log_float32(x, floor, log_floor):
     return log_floor if x < floor else value
 
 
+# --- float32 helpers for clstm's alignment ----------------------------------------------------
+# clstm aligns in single precision; so does this, eight lanes to a vector. Every constant is a
+# float32, so that no operation is promoted to double.
+
+F32 = np.float32
+#: ``exp(r)`` for ``|r| <= ln(2)/2`` to about 2e-9 relative (degree 6)
+EXP32_COEFFICIENTS = tuple(F32(c) for c in _monomial_fit(np.exp, 6, -LN2 / 2, LN2 / 2)[0])
+#: ``_atanh_ratio(z)`` for ``0 <= z <= 1/9`` to about 1e-9 relative (degree 4)
+_ATANH32_FIT = _monomial_fit(_atanh_ratio, 4, 0.0, 1 / 9)
+ATANH32_COEFFICIENTS, ATANH32_MIDDLE = tuple(F32(c) for c in _ATANH32_FIT[0]), F32(_ATANH32_FIT[1])
+LN2_32, INV_LN2_32 = F32(LN2), F32(1 / LN2)
+HALF_32, ONE_32, TWO_32, ZERO_32 = F32(0.5), F32(1.0), F32(2.0), F32(0.0)
+#: for ``log_float32_32``: the bits of sqrt(1/2), and where a float32's exponent and mantissa sit
+SQRT_HALF_BITS = np.int32(F32(np.sqrt(0.5)).view(np.int32))
+EXPONENT_SHIFT, MANTISSA_BITS = np.int32(23), np.int32(0x7FFFFF)
+#: clstm's log-add returns the larger term when the two are further apart than this
+CLSTM_LOGADD_CUTOFF = F32(10.0)
+#: clstm clamps path-weight exponents at +-30; the lower clamp and the weight it gives
+EXP_CLAMP_32 = F32(-30.0)
+EXP_AT_LOWER_CLAMP_32 = F32(np.exp(np.float32(-30.0)))
+FLOAT32_MAX_32 = F32(FLOAT32_MAX)
+#: for ``ordered_key``: the int32 masks that make the keys, and -inf's key
+SIGN_SHIFT, MAGNITUDE_BITS = np.int32(31), np.int32(0x7FFFFFFF)
+ORDERED_NEG_INF = np.int32(np.int32(np.float32(-np.inf).view(np.int32)) ^ MAGNITUDE_BITS)
+ONE_INT32 = np.int32(1)
+#: path-weight column sums are taken in float32 over this many rows at a time, then in float64
+COLUMN_SUM_BLOCK = 32
+
+
+@kernel
+def exp_nonpositive32(x):
+    """``exp(x)`` in float32 for ``-87 <= x <= 0`` (to about 2e-7 relative): ``2**n`` from exponent bits times a
+    polynomial for ``exp(r)``, ``x = n ln2 + r``."""
+    n = np.floor(x * INV_LN2_32 + HALF_32)
+    r = x - n * LN2_32
+    c = EXP32_COEFFICIENTS
+    r2 = r * r
+    low = (c[0] + c[1] * r) + r2 * (c[2] + c[3] * r)
+    high = (c[4] + c[5] * r) + r2 * c[6]
+    power = np.int32((np.int32(n) + 127) << 23).view(np.float32)
+    return (low + (r2 * r2) * high) * power
+
+
+@kernel
+def log1p_moderate32(f):
+    """``log(1 + f)`` in float32 for ``-1/2 <= f <= 1`` (to about 1e-7 absolute): ``2 atanh(s)``, ``s = f / (2 + f)``."""
+    s = f / (TWO_32 + f)
+    z = s * s - ATANH32_MIDDLE
+    c = ATANH32_COEFFICIENTS
+    z2 = z * z
+    return s * ((c[0] + c[1] * z) + z2 * ((c[2] + c[3] * z) + z2 * c[4]))
+
+
+@kernel
+def clstm_logadd(x, y):
+    """clstm's ``log(exp(x) + exp(y))`` in float32: ``max(x, y)`` once the two are more than 10 apart.
+
+    Branch-free so that row updates vectorize; -inf-safe: one -inf gives the other value, two give
+    -inf (clstm's own version gives NaN there, which only a target row of zeros can produce). The
+    correction term is computed for every pair (a NaN or inf gap included) and then selected."""
+    top = max(x, y)
+    gap = abs(x - y)
+    bonus = log1p_moderate32(exp_nonpositive32(-min(gap, CLSTM_LOGADD_CUTOFF)))
+    return top + bonus if gap <= CLSTM_LOGADD_CUTOFF else top
+
+
+@kernel
+def log_float32_32(x, floor, log_floor):
+    """``log(max(x, floor))`` of a float32 ``x`` in float32 (to about 2e-7 relative), NaN and +inf kept.
+
+    ``x = 2**k * m`` with ``m`` in [sqrt(1/2), sqrt(2)), both read from the bits in int32 arithmetic:
+    subtracting the bits of sqrt(1/2) moves the exponent's boundary there."""
+    # every integer step wrapped in int32: numba widens integer arithmetic to int64, and AVX2 has no
+    # vector conversion from int64 to float
+    shifted = np.int32(np.float32(x).view(np.int32) - SQRT_HALF_BITS)
+    exponent = np.float32(np.int32(shifted >> EXPONENT_SHIFT))
+    mantissa = np.int32(np.int32(shifted & MANTISSA_BITS) + SQRT_HALF_BITS).view(np.float32)
+    value = exponent * LN2_32 + log1p_moderate32(mantissa - ONE_32)
+    value = x if not x <= FLOAT32_MAX_32 else value
+    return log_floor if x < floor else value
+
+
 # --- clstm's alignment (reference.md section 4) -----------------------------------------------
+# In float32, as clstm. Each forward (backward) row is stored relative to the previous row's
+# maximum, with the running offsets in float64, so the values the recursion rounds stay small
+# (within about 12 of 0 near the path) however long the line.
+
+
+@kernel
+def clstm_match_table(lmatch, log_out, outputs, state_class, align_floor, log_floor):
+    """clstm's ``lmatch`` for one-hot target states, and the logs of the outputs.
+
+    ``log_out[t, c] = log(max(outputs[t, c], log_floor))`` (for the loss); ``lmatch[t, s]`` is the
+    log of state ``s``'s class output after clstm floors each step's outputs at ``align_floor``
+    (> ``log_floor``) and divides them by their sum: O(T*(C+S)) instead of the O(T*S*C) matrix
+    product. A ``log_floor`` below the smallest normal float32 counts as that."""
+    T, C = outputs.shape
+    S = state_class.shape[0]
+    align_floor, log_floor = F32(align_floor), F32(max(log_floor, FLOAT32_TINY))
+    log_align_floor, log_log_floor = F32(np.log(align_floor)), F32(np.log(log_floor))
+    # every class's log in one pass over contiguous memory (vectorized; rows of C would leave a scalar
+    # remainder each), rather than a gather of the classes in use
+    flat_outputs, flat_logs = outputs.ravel(), log_out.ravel()
+    for i in range(flat_outputs.shape[0]):
+        flat_logs[i] = log_float32_32(flat_outputs[i], log_floor, log_log_floor)
+    for t in range(T):
+        total = ZERO_32
+        for c in range(C):
+            total += max(outputs[t, c], align_floor)
+        log_total = F32(np.log(total))
+        logs = log_out[t]
+        for s in range(S):
+            lmatch[t, s] = max(logs[state_class[s]], log_align_floor) - log_total
+
+
+@kernel
+def ordered_key(value):
+    """An int32 that orders as the float32 ``value`` does: its bits, with the magnitude bits flipped when negative.
+
+    Integer maxima vectorize where float ones (with their NaN rules) do not; NaN sorts above +inf."""
+    bits = np.float32(value).view(np.int32)
+    return np.int32(bits ^ np.int32(np.int32(bits >> SIGN_SHIFT) & MAGNITUDE_BITS))
+
+
+@kernel
+def key_value(key):
+    """The float32 whose ``ordered_key`` is ``key``."""
+    return np.int32(key ^ np.int32(np.int32(key >> SIGN_SHIFT) & MAGNITUDE_BITS)).view(np.float32)
+
+
+@kernel
+def sum_max(a, b):
+    """The largest value of ``a + b`` over two float32 rows (-inf for empty rows, NaN if one is there)."""
+    key = ORDERED_NEG_INF
+    for s in range(a.shape[0]):
+        key = max(key, ordered_key(a[s] + b[s]))
+    return key_value(key)
+
+
+@kernel
+def clstm_forward_row(row, previous, match, enter, shift):
+    """One step of clstm's forward algorithm: ``row[s] = logadd(previous[s], previous[s-1]) + match[s] - shift``.
+
+    ``enter`` stands for ``previous[-1]``. Returns the row's maximum."""
+    first = clstm_logadd(previous[0], enter) + (match[0] - shift)
+    row[0] = first
+    key = ordered_key(first)
+    for s in range(1, row.shape[0]):
+        value = clstm_logadd(previous[s], previous[s - 1]) + (match[s] - shift)
+        row[s] = value
+        key = max(key, ordered_key(value))
+    return key_value(key)
+
+
+@kernel
+def clstm_backward_row(row, following, match, enter, shift):
+    """One step of clstm's backward pass: ``row[s] = logadd(following[s], following[s+1]) + match[s] - shift``.
+
+    ``enter`` stands for ``following[S]``. Returns the row's maximum."""
+    S = row.shape[0]
+    last = clstm_logadd(following[S - 1], enter) + (match[S - 1] - shift)
+    row[S - 1] = last
+    key = ordered_key(last)
+    for s in range(S - 1):
+        value = clstm_logadd(following[s], following[s + 1]) + (match[s] - shift)
+        row[s] = value
+        key = max(key, ordered_key(value))
+    return key_value(key)
+
+
+@kernel
+def clstm_forward_algorithm(forward, offsets, lmatch, skip, initial):
+    """clstm's ``forward_algorithm``: row ``t`` of its log scores over states is ``forward[t] + offsets[t]``.
+
+    Before step 0 the row is ``skip*s``; at step ``t`` each state log-adds staying (its own score)
+    and advancing (the previous state's score; ``skip*t`` for state 0), plus ``lmatch[t, s]``. Only
+    "stay" and "advance by one" transitions: no skip over blanks. Each stored row is shifted by
+    the previous one's maximum (``offsets`` is float64). ``initial`` is an (S,) float32 work row."""
+    T, S = lmatch.shape
+    for s in range(S):
+        initial[s] = F32(skip * s)
+    offset, shift = 0.0, ZERO_32
+    previous = initial
+    for t in range(T):
+        top = clstm_forward_row(forward[t], previous, lmatch[t], F32(skip * t - offset), shift)
+        offset += shift
+        offsets[t] = offset
+        shift = top if np.isfinite(top) else ZERO_32
+        previous = forward[t]
+
+
+@kernel
+def clstm_backward_algorithm(backward, offsets, lmatch, skip, initial, forward, forward_offsets):
+    """clstm's backward pass: its forward algorithm on ``lmatch`` reversed in both axes, reversed back.
+
+    Run here from the last step down in the original orientation: state ``s`` log-adds itself and
+    state ``s + 1``, ``skip*(T-1-t)`` enters the last state, and the row before the last step is
+    ``skip*(S-1-s)``. Rows are stored shifted as in ``clstm_forward_algorithm``. Given the forward
+    pass's table and offsets, it returns clstm's ``max(both)``, the largest forward + backward
+    score (-inf for an empty table), taken while each row is still in cache."""
+    T, S = lmatch.shape
+    for s in range(S):
+        initial[s] = F32(skip * (S - 1 - s))
+    offset, shift = 0.0, ZERO_32
+    following = initial
+    both_top = -np.inf
+    for t in range(T - 1, -1, -1):
+        top = clstm_backward_row(backward[t], following, lmatch[t], F32(skip * (T - 1 - t) - offset), shift)
+        offset += shift
+        offsets[t] = offset
+        shift = top if np.isfinite(top) else ZERO_32
+        following = backward[t]
+        both_top = max(both_top, np.float64(sum_max(forward[t], backward[t])) + (forward_offsets[t] + offset))
+    return both_top
+
+
+@kernel
+def exponent_row(exponents, forward_row, backward_row, base):
+    """``exponents = forward_row + backward_row + base``; returns ``(lo, hi)``, the smallest range of states
+    holding every exponent above clstm's clamp of -30 (``lo == hi`` when none is).
+
+    The range is found with vectorized int32 minimum and maximum reductions over the row."""
+    S = exponents.shape[0]
+    lo, hi = np.int32(S), np.int32(0)
+    for s in range(S):
+        exponent = (forward_row[s] + backward_row[s]) + base
+        exponents[s] = exponent
+        state = np.int32(s)
+        above = exponent > EXP_CLAMP_32
+        lo = min(lo, state if above else np.int32(S))
+        hi = max(hi, np.int32(state + ONE_INT32) if above else np.int32(0))
+    return (lo, hi) if lo < hi else (np.int32(0), np.int32(0))
+
+
+@kernel
+def clstm_path_weights(epath, backward, forward_offsets, backward_offsets, top, band, column_scale, exponents,
+                       block_sums, band_edges):
+    """The end of clstm's forward-backward: ``epath`` (the forward table on entry) becomes the path weights.
+
+    ``both = forward + backward``; ``epath = exp(both - top)`` with the exponent clamped to [-30, 30],
+    where ``top`` is ``max(both)`` (``clstm_backward_algorithm`` returns it). Every cell whose exponent is at the lower clamp weighs exactly exp(-30), so only the
+    states ``band[t, 0] <= s < band[t, 1]`` of row t (the smallest range holding the others) are
+    computed and written; the rest of the row weighs exp(-30). Each column is to be divided by its sum (1e-9 for a zero column):
+    ``column_scale`` (S,) float64 gets those reciprocals, and ``states_to_classes`` applies them.
+    Work arrays: ``exponents`` and ``block_sums`` (S,) float32, ``band_edges`` (S+1,) int64."""
+    T, S = epath.shape
+    if not np.isfinite(top):
+        top = 0.0
+    for s in range(S):
+        column_scale[s] = 0.0
+    for s in range(S + 1):
+        band_edges[s] = 0
+    # column sums in float32 over blocks of rows, added up in float64
+    for start in range(0, T, COLUMN_SUM_BLOCK):
+        for s in range(S):
+            block_sums[s] = ZERO_32
+        for t in range(start, min(start + COLUMN_SUM_BLOCK, T)):
+            # top is the maximum, so the upper clamp (30) never applies
+            lo, hi = exponent_row(exponents, epath[t], backward[t], F32((forward_offsets[t] + backward_offsets[t]) - top))
+            band[t, 0], band[t, 1] = lo, hi
+            band_edges[lo] += 1
+            band_edges[hi] -= 1
+            # slices, so that the loop index starts at 0: numba checks an index that might be negative
+            # for wraparound, and that keeps a loop from vectorizing
+            band_exponents, band_weights, band_sums = exponents[lo:hi], epath[t, lo:hi], block_sums[lo:hi]
+            for i in range(band_exponents.shape[0]):
+                exponent = band_exponents[i]
+                weight = exp_nonpositive32(max(exponent, EXP_CLAMP_32))
+                weight = EXP_AT_LOWER_CLAMP_32 if exponent <= EXP_CLAMP_32 else weight
+                band_weights[i] = weight
+                band_sums[i] += weight
+        for s in range(S):
+            column_scale[s] += np.float64(block_sums[s])
+    inside = 0
+    for s in range(S):
+        # the rows whose band leaves column s out add exp(-30) each
+        inside += band_edges[s]
+        column_scale[s] += np.float64(EXP_AT_LOWER_CLAMP_32) * (T - inside)
+        column_scale[s] = 1.0 / (column_scale[s] if column_scale[s] != 0.0 else 1e-9)
+
+
+@kernel
+def fill_outside_bands(epath, band, outside_weight):
+    """Write ``outside_weight`` into every cell of ``epath`` outside its row's band (for whole-table use)."""
+    T, S = epath.shape
+    for t in range(T):
+        for s in range(band[t, 0]):
+            epath[t, s] = outside_weight
+        for s in range(band[t, 1], S):
+            epath[t, s] = outside_weight
+
+
+@kernel
+def states_to_classes(aligned, weights, band, outside_weight, column_scale, state_class, baseline):
+    """``aligned[t, c] = sum of weights[t, s] * column_scale[s] over states s of class c``, rows summing to 1.
+
+    Row t's weights are ``weights[t, s]`` inside its band ``band[t, 0] <= s < band[t, 1]`` and
+    ``outside_weight`` elsewhere. Every state is counted at ``outside_weight`` first (the same
+    ``baseline`` (C,) float64 work vector for every row), and the band adds its cells' excess over
+    that: a row costs its band and one pass over C, not all S states. Each row is divided by
+    max(its sum, 1e-9); the blank's sum is kept in double precision, the other classes get their
+    few states added in float32."""
+    T, C = aligned.shape
+    S = weights.shape[1]
+    for c in range(C):
+        baseline[c] = 0.0
+    for s in range(S):
+        baseline[state_class[s]] += outside_weight * column_scale[s]
+    baseline_total = 0.0
+    for c in range(C):
+        baseline_total += baseline[c]
+    for t in range(T):
+        lo, hi = band[t, 0], band[t, 1]
+        # slices, so that loop indices start at 0 and the loops vectorize (see clstm_path_weights)
+        band_weights, band_scale, band_class = weights[t, lo:hi], column_scale[lo:hi], state_class[lo:hi]
+        total, blank = baseline_total, baseline[0]
+        for i in range(band_weights.shape[0]):
+            excess = (np.float64(band_weights[i]) - outside_weight) * band_scale[i]
+            total += excess
+            blank += excess if band_class[i] == 0 else 0.0
+        inverse = 1.0 / max(total, 1e-9)
+        row = aligned[t]
+        for c in range(C):
+            row[c] = np.float32(baseline[c] * inverse)
+        row[0] = np.float32(blank * inverse)
+        for i in range(band_weights.shape[0]):
+            c = band_class[i]
+            if c != 0:
+                row[c] += np.float32((np.float64(band_weights[i]) - outside_weight) * band_scale[i] * inverse)
+
+
+@kernel
+def cross_entropy(aligned, log_out):
+    """``-sum(aligned * log_out)`` in float64 over two (T, C) float32 arrays."""
+    T, C = aligned.shape
+    total = 0.0
+    for t in range(T):
+        row = 0.0
+        for c in range(C):
+            row += np.float64(aligned[t, c]) * np.float64(log_out[t, c])
+        total -= row
+    return total
+
+
+# --- standard CTC (Graves et al. 2006) --------------------------------------------------------
 
 
 @kernel
@@ -164,173 +491,6 @@ def log_class_outputs(log_out, outputs, classes, floor):
             row[j] = outputs[t, classes[j]]
         for j in range(D):
             row[j] = log_float32(np.float32(row[j]), floor, log_floor)
-
-
-@kernel
-def clstm_lmatch(lmatch, log_out, outputs, state_slot, floor):
-    """clstm's ``lmatch`` for one-hot target states: the log of the state's class output, floored and renormalized.
-
-    ``log_out[t, state_slot[s]]`` is the log of state ``s``'s class output (``log_class_outputs``
-    with a floor below ``floor``); each step's outputs are floored at ``floor`` and divided by
-    their sum, so ``lmatch[t, s] = max(log_out, log(floor)) - log(sum_c max(outputs[t, c], floor))``.
-    O(T*C + T*S) instead of the O(T*S*C) of the general matrix product."""
-    T, C = outputs.shape
-    S = state_slot.shape[0]
-    log_floor = np.log(floor)
-    for t in range(T):
-        total = 0.0
-        for c in range(C):
-            total += max(np.float64(outputs[t, c]), floor)
-        log_total = np.log(total)
-        for s in range(S):
-            lmatch[t, s] = max(log_out[t, state_slot[s]], log_floor) - log_total
-
-
-@kernel
-def clstm_floor_rows(normed, outputs, floor):
-    """``normed[t] = max(outputs[t], floor) / sum(max(outputs[t], floor))`` in float64 (general targets)."""
-    T, C = outputs.shape
-    for t in range(T):
-        total = 0.0
-        for c in range(C):
-            value = max(np.float64(outputs[t, c]), floor)
-            normed[t, c] = value
-            total += value
-        for c in range(C):
-            normed[t, c] /= total
-
-
-@kernel
-def clstm_forward_step(row, previous, match, enter):
-    """One step of clstm's forward algorithm: ``row[s] = logadd(previous[s], previous[s-1]) + match[s]``.
-
-    ``enter`` stands for ``previous[-1]``. A function of its own so that the loop over states,
-    whose cells are independent, vectorizes."""
-    row[0] = clstm_logadd(previous[0], enter) + match[0]
-    for s in range(1, row.shape[0]):
-        row[s] = clstm_logadd(previous[s], previous[s - 1]) + match[s]
-
-
-@kernel
-def clstm_backward_step(row, following, match, enter):
-    """One step of clstm's backward pass: ``row[s] = logadd(following[s], following[s+1]) + match[s]``.
-
-    ``enter`` stands for ``following[S]``."""
-    S = row.shape[0]
-    for s in range(S - 1):
-        row[s] = clstm_logadd(following[s], following[s + 1]) + match[s]
-    row[S - 1] = clstm_logadd(following[S - 1], enter) + match[S - 1]
-
-
-@kernel
-def clstm_forward_algorithm(forward, lmatch, skip, initial):
-    """clstm's ``forward_algorithm``: ``forward[t]`` is the row of log scores over states after step ``t``.
-
-    Before step 0 the row is ``skip*s``; at step ``t`` each state log-adds staying (its own score)
-    and advancing (the previous state's score; ``skip*t`` for state 0), plus ``lmatch[t, s]``. Only
-    "stay" and "advance by one" transitions: no skip over blanks. ``initial`` is an (S,) work row."""
-    T, S = lmatch.shape
-    for s in range(S):
-        initial[s] = skip * s
-    if T > 0:
-        clstm_forward_step(forward[0], initial, lmatch[0], 0.0)
-    for t in range(1, T):
-        clstm_forward_step(forward[t], forward[t - 1], lmatch[t], skip * t)
-
-
-@kernel
-def clstm_backward_algorithm(backward, lmatch, skip, initial):
-    """clstm's backward pass: its forward algorithm on ``lmatch`` reversed in both axes, reversed back.
-
-    Run here from the last step down in the original orientation: state ``s`` log-adds itself
-    and state ``s + 1``, ``skip*(T-1-t)`` enters the last state, and the row before the last
-    step is ``skip*(S-1-s)``. ``initial`` is an (S,) work row."""
-    T, S = lmatch.shape
-    for s in range(S):
-        initial[s] = skip * (S - 1 - s)
-    if T > 0:
-        clstm_backward_step(backward[T - 1], initial, lmatch[T - 1], 0.0)
-    for t in range(T - 2, -1, -1):
-        clstm_backward_step(backward[t], backward[t + 1], lmatch[t], skip * (T - 1 - t))
-
-
-@kernel
-def clstm_path_weights(epath, backward, column_sums):
-    """The end of clstm's forward-backward: ``epath`` (the forward table on entry) becomes the path weights.
-
-    ``both = forward + backward``; ``epath = exp(both - max(both))`` with the exponent clamped to
-    [-30, 30], then each column divided by its sum (1e-9 for a zero column). ``column_sums`` is
-    an (S,) float64 work vector."""
-    T, S = epath.shape
-    # the maximum first, reading only: summing in place here would cost a pass of memory writes
-    top = NEG_INF
-    for t in range(T):
-        for s in range(S):
-            top = max(top, epath[t, s] + backward[t, s])
-    if not np.isfinite(top):
-        top = 0.0
-    for s in range(S):
-        column_sums[s] = 0.0
-    for t in range(T):
-        for s in range(S):
-            # top is the maximum, so the upper clamp (30) never applies
-            exponent = (epath[t, s] + backward[t, s]) - top
-            weight = exp_nonpositive(max(exponent, -EXP_CLAMP))
-            epath[t, s] = EXP_AT_LOWER_CLAMP if exponent <= -EXP_CLAMP else weight
-            column_sums[s] += epath[t, s]
-    for s in range(S):
-        # a reciprocal per column: one multiply per cell instead of a division
-        column_sums[s] = 1.0 / (column_sums[s] if column_sums[s] != 0.0 else 1e-9)
-    for t in range(T):
-        for s in range(S):
-            epath[t, s] *= column_sums[s]
-
-
-@kernel
-def states_to_classes(aligned, weights, state_class, class_sums):
-    """``aligned[t, c] = sum of weights[t, s] over states s of class c``, each row divided by max(its sum, 1e-9).
-
-    ``class_sums`` is a (C,) float64 work vector, so that the many blank states are summed in
-    double precision; it is all zeros between rows."""
-    T, C = aligned.shape
-    S = state_class.shape[0]
-    for c in range(C):
-        class_sums[c] = 0.0
-    for t in range(T):
-        total = 0.0
-        # the blank in a register: half the states add to it, and a chain of read-modify-writes
-        # on one memory slot would serialize them
-        blank = 0.0
-        for s in range(S):
-            weight = weights[t, s]
-            total += weight
-            if state_class[s] == 0:
-                blank += weight
-            else:
-                class_sums[state_class[s]] += weight
-        class_sums[0] = blank
-        total = max(total, 1e-9)
-        for c in range(C):
-            aligned[t, c] = np.float32(class_sums[c] / total)
-            class_sums[c] = 0.0
-
-
-@kernel
-def class_cross_entropy(aligned, log_out, classes):
-    """``-sum(aligned[t, classes[j]] * log_out[t, j])`` in float64: the cross-entropy over the classes in use.
-
-    Equal to ``-sum(aligned * log(max(outputs, floor)))`` when ``aligned`` is zero outside ``classes``
-    (as ``states_to_classes`` leaves it) and ``log_out`` comes from ``log_class_outputs``."""
-    T = aligned.shape[0]
-    D = classes.shape[0]
-    total = 0.0
-    for t in range(T):
-        for j in range(D):
-            total -= np.float64(aligned[t, classes[j]]) * log_out[t, j]
-    return total
-
-
-# --- standard CTC (Graves et al. 2006) --------------------------------------------------------
 
 
 @kernel
