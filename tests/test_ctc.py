@@ -199,8 +199,12 @@ def test_path_weights_outside_the_band_are_exactly_the_clamp():
     weights = full * column_scale
     dense = np.stack([weights[:, state_class == c].sum(axis=1) for c in range(20)], axis=1)
     dense /= dense.sum(axis=1, keepdims=True)
-    aligned = ctc._states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, 20)
+    classes = np.unique(state_class)
+    logs = np.log(outputs[:, classes])
+    aligned, loss = ctc._states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, 20,
+                                           classes, logs)
     np.testing.assert_allclose(aligned, dense, rtol=1e-5, atol=1e-7)
+    assert loss == pytest.approx(-np.sum(dense[:, classes] * logs), rel=1e-5)
 
 
 def test_match_table_matches_numpy():
@@ -214,9 +218,12 @@ def test_match_table_matches_numpy():
 
 
 def _lmatch(outputs, state_class):
+    classes, slots = np.unique(state_class, return_inverse=True)
     lmatch = np.empty((len(outputs), len(state_class)), np.float32)
-    log_out = np.empty(outputs.shape, np.float32)
-    kernels.clstm_match_table(lmatch, log_out, outputs, state_class.astype(np.uint64), ctc.ALIGN_FLOOR, ctc.LOG_FLOOR)
+    class_logs = np.empty((len(outputs), len(classes)), np.float32)
+    kernels.clstm_match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), slots.astype(np.uint64),
+                              ctc.ALIGN_FLOOR, ctc.LOG_FLOOR)
+    np.testing.assert_allclose(class_logs, np.log(np.maximum(outputs[:, classes].astype(float), 1e-30)), atol=2e-6)
     return lmatch
 
 

@@ -216,30 +216,35 @@ def log_float32_32(x, floor, log_floor):
 
 
 @kernel
-def clstm_match_table(lmatch, log_out, outputs, state_class, align_floor, log_floor):
-    """clstm's ``lmatch`` for one-hot target states, and the logs of the outputs.
+def clstm_match_table(lmatch, class_logs, outputs, classes, state_slot, align_floor, log_floor):
+    """clstm's ``lmatch`` for one-hot target states, and the logs of the outputs of the classes in use.
 
-    ``log_out[t, c] = log(max(outputs[t, c], log_floor))`` (for the loss); ``lmatch[t, s]`` is the
-    log of state ``s``'s class output after clstm floors each step's outputs at ``align_floor``
-    (> ``log_floor``) and divides them by their sum: O(T*(C+S)) instead of the O(T*S*C) matrix
-    product. A ``log_floor`` below the smallest normal float32 counts as that."""
+    ``class_logs[t, j] = log(max(outputs[t, classes[j]], log_floor))`` (for the loss); ``lmatch[t, s]``
+    is the log of state ``s``'s class output (``classes[state_slot[s]]``) after clstm floors each
+    step's outputs at ``align_floor`` (> ``log_floor``) and divides them by their sum: O(T*(C+S))
+    instead of the O(T*S*C) matrix product. A ``log_floor`` below the smallest normal float32
+    counts as that."""
     T, C = outputs.shape
-    S = state_class.shape[0]
+    D = classes.shape[0]
+    S = state_slot.shape[0]
     align_floor, log_floor = F32(align_floor), F32(max(log_floor, FLOAT32_TINY))
     log_align_floor, log_log_floor = F32(np.log(align_floor)), F32(np.log(log_floor))
-    # every class's log in one pass over contiguous memory (vectorized; rows of C would leave a scalar
-    # remainder each), rather than a gather of the classes in use
-    flat_outputs, flat_logs = outputs.ravel(), log_out.ravel()
-    for i in range(flat_outputs.shape[0]):
-        flat_logs[i] = log_float32_32(flat_outputs[i], log_floor, log_log_floor)
+    # gather, then take the logs in one pass over the whole table (vectorized; short rows would
+    # leave a scalar remainder each)
+    for t in range(T):
+        for j in range(D):
+            class_logs[t, j] = outputs[t, classes[j]]
+    flat_logs = class_logs.ravel()
+    for i in range(flat_logs.shape[0]):
+        flat_logs[i] = log_float32_32(flat_logs[i], log_floor, log_log_floor)
     for t in range(T):
         total = ZERO_32
         for c in range(C):
             total += max(outputs[t, c], align_floor)
         log_total = F32(np.log(total))
-        logs = log_out[t]
+        logs = class_logs[t]
         for s in range(S):
-            lmatch[t, s] = max(logs[state_class[s]], log_align_floor) - log_total
+            lmatch[t, s] = max(logs[state_slot[s]], log_align_floor) - log_total
 
 
 @kernel
@@ -255,15 +260,6 @@ def ordered_key(value):
 def key_value(key):
     """The float32 whose ``ordered_key`` is ``key``."""
     return np.int32(key ^ np.int32(np.int32(key >> SIGN_SHIFT) & MAGNITUDE_BITS)).view(np.float32)
-
-
-@kernel
-def sum_max(a, b):
-    """The largest value of ``a + b`` over two float32 rows (-inf for empty rows, NaN if one is there)."""
-    key = ORDERED_NEG_INF
-    for s in range(a.shape[0]):
-        key = max(key, ordered_key(a[s] + b[s]))
-    return key_value(key)
 
 
 @kernel
@@ -319,40 +315,56 @@ def clstm_forward_algorithm(forward, offsets, lmatch, skip, initial):
 
 
 @kernel
-def clstm_backward_algorithm(backward, offsets, lmatch, skip, initial, forward, forward_offsets):
-    """clstm's backward pass: its forward algorithm on ``lmatch`` reversed in both axes, reversed back.
-
-    Run here from the last step down in the original orientation: state ``s`` log-adds itself and
-    state ``s + 1``, ``skip*(T-1-t)`` enters the last state, and the row before the last step is
-    ``skip*(S-1-s)``. Rows are stored shifted as in ``clstm_forward_algorithm``. Given the forward
-    pass's table and offsets, it returns clstm's ``max(both)``, the largest forward + backward
-    score (-inf for an empty table), taken while each row is still in cache."""
-    T, S = lmatch.shape
-    for s in range(S):
-        initial[s] = F32(skip * (S - 1 - s))
-    offset, shift = 0.0, ZERO_32
-    following = initial
-    both_top = -np.inf
-    for t in range(T - 1, -1, -1):
-        top = clstm_backward_row(backward[t], following, lmatch[t], F32(skip * (T - 1 - t) - offset), shift)
-        offset += shift
-        offsets[t] = offset
-        shift = top if np.isfinite(top) else ZERO_32
-        following = backward[t]
-        both_top = max(both_top, np.float64(sum_max(forward[t], backward[t])) + (forward_offsets[t] + offset))
-    return both_top
+def add_into(total, row):
+    """``total += row`` over two float32 rows; returns the largest value of the new ``total`` (as ``sum_max``)."""
+    key = ORDERED_NEG_INF
+    for s in range(total.shape[0]):
+        value = total[s] + row[s]
+        total[s] = value
+        key = max(key, ordered_key(value))
+    return key_value(key)
 
 
 @kernel
-def exponent_row(exponents, forward_row, backward_row, base):
-    """``exponents = forward_row + backward_row + base``; returns ``(lo, hi)``, the smallest range of states
-    holding every exponent above clstm's clamp of -30 (``lo == hi`` when none is).
+def clstm_backward_algorithm(lmatch, skip, rows, both, both_offsets, both_tops):
+    """clstm's backward pass, added into the forward pass's table row by row: returns clstm's ``max(both)``.
+
+    The backward pass is clstm's forward algorithm on ``lmatch`` reversed in both axes, reversed
+    back. Run here from the last step down in the original orientation: state ``s`` log-adds itself
+    and state ``s + 1``, ``skip*(T-1-t)`` enters the last state, and the row before the last step is
+    ``skip*(S-1-s)``; rows are shifted as in ``clstm_forward_algorithm``. Only two rows are kept
+    (``rows``, (2, S) float32): each is added to its step's forward row at once. On entry
+    ``both[t] + both_offsets[t]`` is the forward algorithm's row t; on return it is row t of clstm's
+    ``both = forward + backward``, ``both_tops[t]`` (float32) is the largest value of ``both[t]``,
+    and the result is the largest value of ``both`` (-inf for an empty table)."""
+    T, S = lmatch.shape
+    following = rows[0]
+    for s in range(S):
+        following[s] = F32(skip * (S - 1 - s))
+    offset, shift = 0.0, ZERO_32
+    top = -np.inf
+    for t in range(T - 1, -1, -1):
+        row = rows[(T - t) % 2]
+        row_top = clstm_backward_row(row, following, lmatch[t], F32(skip * (T - 1 - t) - offset), shift)
+        offset += shift
+        shift = row_top if np.isfinite(row_top) else ZERO_32
+        both_tops[t] = add_into(both[t], row)
+        both_offsets[t] += offset
+        top = max(top, np.float64(both_tops[t]) + both_offsets[t])
+        following = row
+    return top
+
+
+@kernel
+def exponent_row(exponents, both_row, base):
+    """``exponents = both_row + base``; returns ``(lo, hi)``, the smallest range of states holding every
+    exponent above clstm's clamp of -30 (``lo == hi`` when none is).
 
     The range is found with vectorized int32 minimum and maximum reductions over the row."""
     S = exponents.shape[0]
     lo, hi = np.int32(S), np.int32(0)
     for s in range(S):
-        exponent = (forward_row[s] + backward_row[s]) + base
+        exponent = both_row[s] + base
         exponents[s] = exponent
         state = np.int32(s)
         above = exponent > EXP_CLAMP_32
@@ -362,14 +374,15 @@ def exponent_row(exponents, forward_row, backward_row, base):
 
 
 @kernel
-def clstm_path_weights(epath, backward, forward_offsets, backward_offsets, top, band, column_scale, exponents,
-                       block_sums, band_edges):
-    """The end of clstm's forward-backward: ``epath`` (the forward table on entry) becomes the path weights.
+def clstm_path_weights(epath, both_offsets, both_tops, top, band, column_scale, exponents, block_sums, band_edges):
+    """The end of clstm's forward-backward: ``epath`` (clstm's ``both``, as ``clstm_backward_algorithm`` leaves
+    it) becomes the path weights.
 
-    ``both = forward + backward``; ``epath = exp(both - top)`` with the exponent clamped to [-30, 30],
-    where ``top`` is ``max(both)`` (``clstm_backward_algorithm`` returns it). Every cell whose exponent is at the lower clamp weighs exactly exp(-30), so only the
-    states ``band[t, 0] <= s < band[t, 1]`` of row t (the smallest range holding the others) are
-    computed and written; the rest of the row weighs exp(-30). Each column is to be divided by its sum (1e-9 for a zero column):
+    ``epath = exp(both - top)`` with the exponent clamped to [-30, 30], where ``top`` is
+    ``max(both)``. Every cell whose exponent is at the lower clamp weighs exactly exp(-30), so only
+    the states ``band[t, 0] <= s < band[t, 1]`` of row t (the smallest range holding the others)
+    are computed and written, and a row whose largest value is at the clamp is skipped; the rest of
+    the row weighs exp(-30). Each column is to be divided by its sum (1e-9 for a zero column):
     ``column_scale`` (S,) float64 gets those reciprocals, and ``states_to_classes`` applies them.
     Work arrays: ``exponents`` and ``block_sums`` (S,) float32, ``band_edges`` (S+1,) int64."""
     T, S = epath.shape
@@ -385,7 +398,11 @@ def clstm_path_weights(epath, backward, forward_offsets, backward_offsets, top, 
             block_sums[s] = ZERO_32
         for t in range(start, min(start + COLUMN_SUM_BLOCK, T)):
             # top is the maximum, so the upper clamp (30) never applies
-            lo, hi = exponent_row(exponents, epath[t], backward[t], F32((forward_offsets[t] + backward_offsets[t]) - top))
+            base = F32(both_offsets[t] - top)
+            if both_tops[t] + base <= EXP_CLAMP_32:
+                band[t, 0], band[t, 1] = 0, 0
+                continue
+            lo, hi = exponent_row(exponents, epath[t], base)
             band[t, 0], band[t, 1] = lo, hi
             band_edges[lo] += 1
             band_edges[hi] -= 1
@@ -420,17 +437,21 @@ def fill_outside_bands(epath, band, outside_weight):
 
 
 @kernel
-def states_to_classes(aligned, weights, band, outside_weight, column_scale, state_class, baseline):
-    """``aligned[t, c] = sum of weights[t, s] * column_scale[s] over states s of class c``, rows summing to 1.
+def states_to_classes(aligned, weights, band, outside_weight, column_scale, state_class, baseline, classes,
+                      class_logs):
+    """``aligned[t, c] = sum of weights[t, s] * column_scale[s] over states s of class c``, rows summing to 1;
+    returns the cross-entropy ``-sum(aligned[t, classes[j]] * class_logs[t, j])`` in float64.
 
     Row t's weights are ``weights[t, s]`` inside its band ``band[t, 0] <= s < band[t, 1]`` and
     ``outside_weight`` elsewhere. Every state is counted at ``outside_weight`` first (the same
     ``baseline`` (C,) float64 work vector for every row), and the band adds its cells' excess over
     that: a row costs its band and one pass over C, not all S states. Each row is divided by
     max(its sum, 1e-9); the blank's sum is kept in double precision, the other classes get their
-    few states added in float32."""
+    few states added in float32. ``classes`` must hold every class of ``state_class`` (the others
+    get 0, and add nothing to the cross-entropy)."""
     T, C = aligned.shape
     S = weights.shape[1]
+    D = classes.shape[0]
     for c in range(C):
         baseline[c] = 0.0
     for s in range(S):
@@ -438,6 +459,7 @@ def states_to_classes(aligned, weights, band, outside_weight, column_scale, stat
     baseline_total = 0.0
     for c in range(C):
         baseline_total += baseline[c]
+    cross_entropy = 0.0
     for t in range(T):
         lo, hi = band[t, 0], band[t, 1]
         # slices, so that loop indices start at 0 and the loops vectorize (see clstm_path_weights)
@@ -456,19 +478,10 @@ def states_to_classes(aligned, weights, band, outside_weight, column_scale, stat
             c = band_class[i]
             if c != 0:
                 row[c] += np.float32((np.float64(band_weights[i]) - outside_weight) * band_scale[i] * inverse)
-
-
-@kernel
-def cross_entropy(aligned, log_out):
-    """``-sum(aligned * log_out)`` in float64 over two (T, C) float32 arrays."""
-    T, C = aligned.shape
-    total = 0.0
-    for t in range(T):
-        row = 0.0
-        for c in range(C):
-            row += np.float64(aligned[t, c]) * np.float64(log_out[t, c])
-        total -= row
-    return total
+        logs = class_logs[t]
+        for j in range(D):
+            cross_entropy -= np.float64(row[classes[j]]) * np.float64(logs[j])
+    return cross_entropy
 
 
 # --- standard CTC (Graves et al. 2006) --------------------------------------------------------
