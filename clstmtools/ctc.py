@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 
-from . import parallel
 from .kernels import ctc as kernels
 from .kernels.config import FLOAT
 from .sequence import Sequence
@@ -149,8 +148,8 @@ def _align_states(outputs, state_class):
     classes, state_slot = _class_slots(state_class, C)
     class_logs = _scratch.array("class_logs", (T, len(classes)), FLOAT)
     lmatch = _scratch.array("lmatch", (T, S), FLOAT)
-    kernels.clstm_match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), state_slot.astype(np.uint64),
-                              ALIGN_FLOOR, LOG_FLOOR)
+    kernels.match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), state_slot.astype(np.uint64),
+                        ALIGN_FLOOR, LOG_FLOOR, True)
     epath, band, column_scale = _path_weights(lmatch)
     return _states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, C, classes,
                               class_logs)
@@ -201,30 +200,29 @@ def seq_ctc_align(aligned, outputs, targets):
 # --- standard CTC -----------------------------------------------------------------------------
 
 
+def _skip_mask(state_class):
+    """0 where a path may skip into the state (a label other than the one two states back), -inf elsewhere."""
+    allowed = np.zeros(len(state_class), bool)
+    allowed[2:] = (state_class[2:] != 0) & (state_class[2:] != state_class[:-2])
+    return np.where(allowed, 0.0, -np.inf).astype(FLOAT)
+
+
 def _ctc_posteriors(outputs, labels):
     """``(log p(labels | outputs), (T, S) state posteriors, state classes, classes in use, their (T, D) logs)``
     by forward-backward.
 
     The posteriors and logs live in scratch memory: use them before the next call."""
     state_class = _state_classes(labels)
-    classes, state_slot = _class_slots(state_class, outputs.shape[1])
-    shape = (outputs.shape[0], len(state_class))
-    log_out = _scratch.array("log_out", (shape[0], len(classes)))
-    log_emit, log_alpha, log_beta = (_scratch.array(name, shape) for name in ("log_emit", "log_alpha", "log_beta"))
-    kernels.log_class_outputs(log_out, outputs, classes, LOG_FLOOR)
-    np.take(log_out, state_slot, axis=1, out=log_emit)
-    likelihoods = [0.0, 0.0]
-
-    def forward():
-        likelihoods[0] = kernels.ctc_forward(log_alpha, log_emit, state_class)
-
-    def backward():
-        likelihoods[1] = kernels.ctc_backward(log_beta, log_emit, state_class)
-
-    parallel.run_all([forward, backward])
-    log_likelihood = likelihoods[0]
-    kernels.ctc_state_posteriors(log_alpha, log_alpha, log_beta, log_emit)
-    return log_likelihood, log_alpha, state_class, classes, log_out
+    (T, C), S = outputs.shape, len(state_class)
+    classes, state_slot = _class_slots(state_class, C)
+    class_logs = _scratch.array("class_logs", (T, len(classes)), FLOAT)
+    log_emit, alpha = _scratch.array("lmatch", (T, S), FLOAT), _scratch.array("epath", (T, S), FLOAT)
+    kernels.match_table(log_emit, class_logs, outputs, classes.astype(np.uint64), state_slot.astype(np.uint64),
+                        LOG_FLOOR, LOG_FLOOR, False)
+    skip_mask = _skip_mask(state_class)
+    log_likelihood = kernels.ctc_forward_algorithm(alpha, _scratch.array("offsets", (T,)), log_emit, skip_mask)
+    kernels.ctc_backward_posteriors(log_emit, skip_mask, _scratch.array("rows", (2, S), FLOAT), alpha)
+    return log_likelihood, alpha, state_class, classes, class_logs
 
 
 def ctc_loss(outputs, labels):

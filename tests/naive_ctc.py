@@ -112,6 +112,22 @@ def brute_force_ctc(outputs, labels):
     return total, posteriors
 
 
+def naive_ctc_nll(outputs, labels):
+    """``-log p(labels | outputs)`` by a float64 forward pass over the blank-interleaved states (log space)."""
+    outputs = np.asarray(outputs, float)
+    states = np.zeros(2 * len(labels) + 1, int)
+    states[1::2] = labels
+    emit = np.log(np.maximum(outputs[:, states], 1e-30))
+    skip = np.zeros(len(states), bool)
+    skip[2:] = (states[2:] != 0) & (states[2:] != states[:-2])
+    alpha = np.full(len(states), -np.inf)
+    alpha[:2] = emit[0, :2]
+    for t in range(1, len(outputs)):
+        stay, advance, jump = alpha, np.r_[-np.inf, alpha[:-1]], np.r_[-np.inf, -np.inf, alpha[:-2]]
+        alpha = np.logaddexp(np.logaddexp(stay, advance), np.where(skip, jump, -np.inf)) + emit[t]
+    return -np.logaddexp(alpha[-1], alpha[-2]) if len(states) > 1 else -alpha[-1]
+
+
 def brute_force_labelling_probabilities(outputs):
     """``{labelling: p(labelling)}`` over all labellings reachable in T steps."""
     outputs = np.asarray(outputs, float)

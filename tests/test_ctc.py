@@ -14,6 +14,7 @@ from naive_ctc import (
     naive_clstm_logadd,
     naive_clstm_logadd_pairs,
     naive_ctc_align_targets,
+    naive_ctc_nll,
     naive_mktargets,
     naive_trivial_decode,
     softmax,
@@ -76,12 +77,17 @@ def test_vectorized_log_adds_match_numpy_on_a_dense_grid():
     # the shift is subtracted from every state
     kernels.clstm_forward_row(row, values32, zeros, np.float32(-np.inf), np.float32(2.5))
     np.testing.assert_allclose(row[1:], expected - 2.5, rtol=2e-7, atol=2e-7)
-    # all blank states: no skips, so each state is logaddexp(logaddexp(stay, advance), -inf)
-    row, zeros = np.empty_like(values), np.zeros_like(values)
-    kernels.ctc_forward_step(row, values, zeros, np.zeros(len(values), np.int64))
+    # standard CTC's rows, all blank states: no skips (a mask of -inf), so each state is
+    # logaddexp(logaddexp(stay, advance), -inf), without a cut-off
+    no_skips = np.full_like(values32, -np.inf)
+    top = kernels.ctc_forward_row(row, values32, zeros, no_skips, np.float32(0))
     with np.errstate(invalid="ignore"):
-        np.testing.assert_allclose(row[1:], np.logaddexp(values[1:], values[:-1]), rtol=1e-15, atol=1e-13)
-    assert row[-6:].tolist() == exact_tail
+        expected = np.logaddexp(values32[1:].astype(float), values32[:-1].astype(float))
+    np.testing.assert_allclose(row[1:], expected, rtol=2e-7, atol=2e-7)
+    assert row[-6:].tolist() == exact_tail and top == row.max()
+    top = kernels.ctc_backward_row(row, values32, zeros, no_skips, np.float32(0))
+    np.testing.assert_allclose(row[:-1], expected, rtol=2e-7, atol=2e-7)
+    assert row[-7:-1].tolist() == exact_tail and top == row.max()
 
 
 def test_exp_and_log_helpers_match_numpy():
@@ -95,14 +101,12 @@ def test_exp_and_log_helpers_match_numpy():
     rng = np.random.default_rng(4)
     near_sqrt2 = np.sqrt(2) * 2.0 ** np.arange(-60, 1)
     outputs = np.concatenate([np.geomspace(1e-38, 1, 1000), near_sqrt2, rng.random(937), [0, 1e-45]])
-    outputs = outputs.astype(np.float32).reshape(20, 100)
-    classes = np.arange(100)
-    log_out = np.empty(outputs.shape)
-    kernels.log_class_outputs(log_out, outputs, classes, 1e-30)
+    outputs = outputs.astype(np.float32)
+    floor, log_floor = 1e-30, np.log(1e-30)
+    log_out = np.array([kernels.log_float32(v, floor, log_floor) for v in outputs])
     np.testing.assert_allclose(log_out, np.log(np.maximum(outputs.astype(np.float64), 1e-30)), rtol=1e-15, atol=1e-15)
-    outputs[0, :3] = [np.nan, np.inf, -1.0]
-    kernels.log_class_outputs(log_out, outputs, classes, 1e-30)
-    assert np.isnan(log_out[0, 0]) and log_out[0, 1] == np.inf and log_out[0, 2] == np.log(1e-30)
+    log_out = [kernels.log_float32(np.float32(v), floor, log_floor) for v in (np.nan, np.inf, -1.0)]
+    assert np.isnan(log_out[0]) and log_out[1] == np.inf and log_out[2] == np.log(1e-30)
 
 
 def test_float32_exp_and_log_helpers_match_numpy():
@@ -221,8 +225,8 @@ def _lmatch(outputs, state_class):
     classes, slots = np.unique(state_class, return_inverse=True)
     lmatch = np.empty((len(outputs), len(state_class)), np.float32)
     class_logs = np.empty((len(outputs), len(classes)), np.float32)
-    kernels.clstm_match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), slots.astype(np.uint64),
-                              ctc.ALIGN_FLOOR, ctc.LOG_FLOOR)
+    kernels.match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), slots.astype(np.uint64),
+                        ctc.ALIGN_FLOOR, ctc.LOG_FLOOR, True)
     np.testing.assert_allclose(class_logs, np.log(np.maximum(outputs[:, classes].astype(float), 1e-30)), atol=2e-6)
     return lmatch
 
@@ -334,16 +338,22 @@ def test_ctc_gradient_matches_finite_differences_long():
     np.testing.assert_allclose(softmax(activations) - aligned, numeric, atol=1e-3)
 
 
-def test_forward_and_backward_likelihoods_agree():
-    rng = np.random.default_rng(5)
-    outputs = random_outputs(rng, 200, 20, sharpness=3.0)
-    states = np.zeros(41, np.int64)
-    states[1::2] = random_labels(rng, 20, 20)
-    shape = (200, 41)
-    log_emit, log_alpha, log_beta = np.log(outputs[:, states].astype(float)), np.empty(shape), np.empty(shape)
-    forward = kernels.ctc_forward(log_alpha, log_emit, states)
-    backward = kernels.ctc_backward(log_beta, log_emit, states)
-    assert np.isfinite(forward) and forward == pytest.approx(backward, rel=1e-12)
+@pytest.mark.parametrize("T, L, sharpness", [(200, 20, 3.0), (800, 80, 3.0), (800, 80, 12.0), (300, 140, 1.0)])
+def test_long_ctc_loss_matches_numpy_forward(T, L, sharpness):
+    # float32 rows, shifted by their maxima, against a float64 forward pass in NumPy; the backward pass
+    # gives the same likelihood, and every row of posteriors is a probability vector
+    rng = np.random.default_rng(T + L)
+    outputs = random_outputs(rng, T, 100, sharpness=sharpness, blank_bias=1.0)
+    labels = random_labels(rng, L, 100)
+    nll, aligned = ctc.ctc_loss(outputs, labels)
+    assert nll == pytest.approx(naive_ctc_nll(outputs, labels), rel=1e-5)
+    np.testing.assert_allclose(aligned.sum(axis=1), 1, rtol=1e-5)
+    state_class = ctc._state_classes(np.array(labels))
+    emit = np.log(np.maximum(outputs[:, state_class], 1e-30)).astype(np.float32)
+    alpha, offsets, rows = np.empty(emit.shape, np.float32), np.empty(T), np.empty((2, len(state_class)), np.float32)
+    forward = kernels.ctc_forward_algorithm(alpha, offsets, emit, ctc._skip_mask(state_class))
+    backward = kernels.ctc_backward_posteriors(emit, ctc._skip_mask(state_class), rows, alpha)
+    assert forward == pytest.approx(-nll, rel=1e-6) and backward == pytest.approx(forward, rel=1e-5)
 
 
 def test_tight_case_is_finite_and_infeasible_case_is_inf():

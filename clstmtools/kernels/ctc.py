@@ -144,12 +144,17 @@ SQRT_HALF_BITS = np.int32(F32(np.sqrt(0.5)).view(np.int32))
 EXPONENT_SHIFT, MANTISSA_BITS = np.int32(23), np.int32(0x7FFFFF)
 #: clstm's log-add returns the larger term when the two are further apart than this
 CLSTM_LOGADD_CUTOFF = F32(10.0)
+#: float32 log-adds ignore a term this far below the other: log1p(exp(-17)) < 5e-8
+LOGADD32_RANGE = F32(17.0)
+#: state posteriors below exp(-69) ~ 1e-30 of their step's most probable state are dropped (to 0)
+POSTERIOR_CUTOFF_32 = F32(-69.0)
 #: clstm clamps path-weight exponents at +-30; the lower clamp and the weight it gives
 EXP_CLAMP_32 = F32(-30.0)
 EXP_AT_LOWER_CLAMP_32 = F32(np.exp(np.float32(-30.0)))
-FLOAT32_MAX_32 = F32(FLOAT32_MAX)
+FLOAT32_TINY_32, FLOAT32_MAX_32 = F32(FLOAT32_TINY), F32(FLOAT32_MAX)
 #: for ``ordered_key``: the int32 masks that make the keys, and -inf's key
 SIGN_SHIFT, MAGNITUDE_BITS = np.int32(31), np.int32(0x7FFFFFFF)
+NEG_INF_32 = F32(-np.inf)
 ORDERED_NEG_INF = np.int32(np.int32(np.float32(-np.inf).view(np.int32)) ^ MAGNITUDE_BITS)
 ONE_INT32 = np.int32(1)
 #: path-weight column sums are taken in float32 over this many rows at a time, then in float64
@@ -181,16 +186,29 @@ def log1p_moderate32(f):
 
 
 @kernel
-def clstm_logadd(x, y):
-    """clstm's ``log(exp(x) + exp(y))`` in float32: ``max(x, y)`` once the two are more than 10 apart.
+def logadd_within(x, y, cutoff):
+    """``log(exp(x) + exp(y))`` in float32, taken as ``max(x, y)`` once the two are more than ``cutoff`` apart.
 
     Branch-free so that row updates vectorize; -inf-safe: one -inf gives the other value, two give
-    -inf (clstm's own version gives NaN there, which only a target row of zeros can produce). The
-    correction term is computed for every pair (a NaN or inf gap included) and then selected."""
+    -inf. The correction term is computed for every pair (a NaN or inf gap included) and then
+    selected."""
     top = max(x, y)
     gap = abs(x - y)
-    bonus = log1p_moderate32(exp_nonpositive32(-min(gap, CLSTM_LOGADD_CUTOFF)))
-    return top + bonus if gap <= CLSTM_LOGADD_CUTOFF else top
+    bonus = log1p_moderate32(exp_nonpositive32(-min(gap, cutoff)))
+    return top + bonus if gap <= cutoff else top
+
+
+@kernel
+def clstm_logadd(x, y):
+    """clstm's ``log(exp(x) + exp(y))``: ``max(x, y)`` once the two are more than 10 apart (clstm's own version
+    gives NaN for two -infs, which only a target row of zeros can produce; this gives -inf)."""
+    return logadd_within(x, y, CLSTM_LOGADD_CUTOFF)
+
+
+@kernel
+def logaddexp32(x, y):
+    """``log(exp(x) + exp(y))`` in float32 (beyond a gap of 17 the smaller term adds under 5e-8)."""
+    return logadd_within(x, y, LOGADD32_RANGE)
 
 
 @kernel
@@ -216,19 +234,20 @@ def log_float32_32(x, floor, log_floor):
 
 
 @kernel
-def clstm_match_table(lmatch, class_logs, outputs, classes, state_slot, align_floor, log_floor):
-    """clstm's ``lmatch`` for one-hot target states, and the logs of the outputs of the classes in use.
+def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor, renormalize):
+    """The log-probability of each target state's class at each step, and the logs of the classes in use.
 
-    ``class_logs[t, j] = log(max(outputs[t, classes[j]], log_floor))`` (for the loss); ``lmatch[t, s]``
-    is the log of state ``s``'s class output (``classes[state_slot[s]]``) after clstm floors each
-    step's outputs at ``align_floor`` (> ``log_floor``) and divides them by their sum: O(T*(C+S))
-    instead of the O(T*S*C) matrix product. A ``log_floor`` below the smallest normal float32
+    ``class_logs[t, j] = log(max(outputs[t, classes[j]], log_floor))``; ``lmatch[t, s]`` is the log
+    of state ``s``'s class output (``classes[state_slot[s]]``) floored at ``floor`` (>= ``log_floor``)
+    and, with ``renormalize``, divided by the step's sum of floored outputs: clstm's ``lmatch`` for
+    one-hot target states (floor 1e-5), in O(T*(C+S)) instead of the O(T*S*C) matrix product;
+    without it, standard CTC's emission table. A ``log_floor`` below the smallest normal float32
     counts as that."""
     T, C = outputs.shape
     D = classes.shape[0]
     S = state_slot.shape[0]
-    align_floor, log_floor = F32(align_floor), F32(max(log_floor, FLOAT32_TINY))
-    log_align_floor, log_log_floor = F32(np.log(align_floor)), F32(np.log(log_floor))
+    floor, log_floor = F32(floor), F32(max(log_floor, FLOAT32_TINY))
+    log_of_floor, log_of_log_floor = F32(np.log(floor)), F32(np.log(log_floor))
     # gather, then take the logs in one pass over the whole table (vectorized; short rows would
     # leave a scalar remainder each)
     for t in range(T):
@@ -236,15 +255,17 @@ def clstm_match_table(lmatch, class_logs, outputs, classes, state_slot, align_fl
             class_logs[t, j] = outputs[t, classes[j]]
     flat_logs = class_logs.ravel()
     for i in range(flat_logs.shape[0]):
-        flat_logs[i] = log_float32_32(flat_logs[i], log_floor, log_log_floor)
+        flat_logs[i] = log_float32_32(flat_logs[i], log_floor, log_of_log_floor)
     for t in range(T):
-        total = ZERO_32
-        for c in range(C):
-            total += max(outputs[t, c], align_floor)
-        log_total = F32(np.log(total))
+        log_total = ZERO_32
+        if renormalize:
+            total = ZERO_32
+            for c in range(C):
+                total += max(outputs[t, c], floor)
+            log_total = F32(np.log(total))
         logs = class_logs[t]
         for s in range(S):
-            lmatch[t, s] = max(logs[state_slot[s]], log_align_floor) - log_total
+            lmatch[t, s] = max(logs[state_slot[s]], log_of_floor) - log_total
 
 
 @kernel
@@ -485,117 +506,129 @@ def states_to_classes(aligned, weights, band, outside_weight, column_scale, stat
 
 
 # --- standard CTC (Graves et al. 2006) --------------------------------------------------------
+# In float32 with shifted rows, as clstm's alignment above. The states are a blank-interleaved
+# transcript; a path stays, advances by one, or skips the blank between two different labels.
+# ``skip_mask[s]`` is 0 where a skip may enter state s (a label other than the one two states
+# back) and -inf elsewhere, so that every state log-adds three terms and the loops stay branch-free.
 
 
 @kernel
-def log_class_outputs(log_out, outputs, classes, floor):
-    """``log_out[t, j] = log(max(outputs[t, classes[j]], floor))``: one log per class in use, not per state.
-
-    A transcript's states share few classes (every other one is the blank, and letters repeat).
-    A ``floor`` below the smallest normal float32 counts as that (``log_float32`` reads exponent bits)."""
-    T = outputs.shape[0]
-    D = classes.shape[0]
-    floor = max(floor, FLOAT32_TINY)
-    log_floor = np.log(floor)
-    for t in range(T):
-        row = log_out[t]
-        # gather first, then take the logs in a separate loop over contiguous memory, which vectorizes
-        for j in range(D):
-            row[j] = outputs[t, classes[j]]
-        for j in range(D):
-            row[j] = log_float32(np.float32(row[j]), floor, log_floor)
-
-
-@kernel
-def ctc_forward_step(row, previous, emit, state_class):
-    """One step of the CTC forward pass: each state log-adds staying, advancing by one, and (for a label
-    that differs from the one two states back) skipping the blank between them, plus ``emit``.
-
-    Every state log-adds three terms (-inf where the skip is not allowed), so that the loop over
-    states is branch-free and vectorizes."""
+def ctc_forward_row(row, previous, emit, skip_mask, shift):
+    """One step of the CTC forward pass: ``row[s] = logadd(previous[s], previous[s-1], previous[s-2] +
+    skip_mask[s]) + emit[s] - shift`` (the terms that exist); returns the row's maximum."""
     S = row.shape[0]
-    row[0] = previous[0] + emit[0]
+    row[0] = previous[0] + (emit[0] - shift)
+    key = ordered_key(row[0])
     if S > 1:
-        row[1] = logaddexp(previous[1], previous[0]) + emit[1]
+        row[1] = logaddexp32(previous[1], previous[0]) + (emit[1] - shift)
+        key = max(key, ordered_key(row[1]))
     # indexed from the skipped state, so that no index is a difference (numba checks those for
-    # wraparound, which keeps the loop scalar); the loads are unconditional for the same reason
+    # wraparound, which keeps the loop scalar)
     for s in range(S - 2):
-        skipped, allowed = previous[s], (state_class[s + 2] != 0) & (state_class[s + 2] != state_class[s])
-        skipped = skipped if allowed else NEG_INF
-        row[s + 2] = logaddexp(logaddexp(previous[s + 2], previous[s + 1]), skipped) + emit[s + 2]
+        skipped = previous[s] + skip_mask[s + 2]
+        value = logaddexp32(logaddexp32(previous[s + 2], previous[s + 1]), skipped) + (emit[s + 2] - shift)
+        row[s + 2] = value
+        key = max(key, ordered_key(value))
+    return key_value(key)
 
 
 @kernel
-def ctc_backward_step(row, following, emit, state_class):
-    """One step of the CTC backward pass: ``ctc_forward_step`` with the states in reverse order."""
+def ctc_backward_row(row, following, emit, skip_mask, shift):
+    """One step of the CTC backward pass: ``ctc_forward_row`` with the states in reverse order."""
     S = row.shape[0]
-    row[S - 1] = following[S - 1] + emit[S - 1]
+    row[S - 1] = following[S - 1] + (emit[S - 1] - shift)
+    key = ordered_key(row[S - 1])
     if S > 1:
-        row[S - 2] = logaddexp(following[S - 2], following[S - 1]) + emit[S - 2]
+        row[S - 2] = logaddexp32(following[S - 2], following[S - 1]) + (emit[S - 2] - shift)
+        key = max(key, ordered_key(row[S - 2]))
     for s in range(S - 2):
-        skipped, allowed = following[s + 2], (state_class[s] != 0) & (state_class[s] != state_class[s + 2])
-        skipped = skipped if allowed else NEG_INF
-        row[s] = logaddexp(logaddexp(following[s], following[s + 1]), skipped) + emit[s]
+        skipped = following[s + 2] + skip_mask[s + 2]
+        value = logaddexp32(logaddexp32(following[s], following[s + 1]), skipped) + (emit[s] - shift)
+        row[s] = value
+        key = max(key, ordered_key(value))
+    return key_value(key)
 
 
 @kernel
-def ctc_forward(log_alpha, log_emit, state_class):
-    """Fill the CTC forward table; return ``log p(labels)`` (-inf: the labels cannot be emitted in T steps).
+def ctc_forward_algorithm(alpha, offsets, emit, skip_mask):
+    """Fill the CTC forward table; return ``log p(labels)`` in float64 (-inf: the labels cannot be emitted).
 
-    The states are a blank-interleaved transcript (``S = 2L+1``, even states blank). A path stays,
-    advances by one, or skips the blank between two different labels. ``log_alpha[t, s]``
-    includes the emission at step ``t`` (as in warp-ctc)."""
-    T, S = log_emit.shape
-    log_alpha[:, :] = NEG_INF
+    Row t of the log forward scores, emission at step t included (as in warp-ctc), is
+    ``alpha[t] + offsets[t]``: each row is stored shifted by the previous one's maximum."""
+    T, S = emit.shape
     if T == 0:
-        return 0.0 if S == 1 else NEG_INF
-    log_alpha[0, 0] = log_emit[0, 0]
+        return 0.0 if S == 1 else -np.inf
+    first = alpha[0]
+    for s in range(S):
+        first[s] = NEG_INF_32
+    first[0] = emit[0, 0]
     if S > 1:
-        log_alpha[0, 1] = log_emit[0, 1]
+        first[1] = emit[0, 1]
+    offsets[0] = 0.0
+    offset, shift = 0.0, first[0] if S == 1 else max(first[0], first[1])
     for t in range(1, T):
-        ctc_forward_step(log_alpha[t], log_alpha[t - 1], log_emit[t], state_class)
-    return log_alpha[T - 1, S - 1] if S == 1 else logaddexp(log_alpha[T - 1, S - 1], log_alpha[T - 1, S - 2])
+        top = ctc_forward_row(alpha[t], alpha[t - 1], emit[t], skip_mask, shift)
+        offset += shift
+        offsets[t] = offset
+        shift = top if np.isfinite(top) else ZERO_32
+    last = alpha[T - 1]
+    return np.float64(last[S - 1] if S == 1 else logaddexp32(last[S - 1], last[S - 2])) + offsets[T - 1]
 
 
 @kernel
-def ctc_backward(log_beta, log_emit, state_class):
-    """Fill the CTC backward table (``ctc_forward`` run from the end); return ``log p(labels)`` again.
+def posterior_row(alpha_row, beta_row, emit):
+    """``alpha_row`` becomes the step's state posteriors ``exp(alpha + beta - emit)``, normalized to sum 1.
 
-    ``log_beta[t, s]`` includes the emission at step ``t``, so the state posterior is
-    ``alpha + beta - log_emit - log p``; the two likelihoods agree up to rounding."""
-    T, S = log_emit.shape
-    log_beta[:, :] = NEG_INF
+    Normalizing each row by its own total (rather than by the likelihood) keeps the rows exact
+    probability vectors however much precision the long sums lost; posteriors below exp(-69) of
+    the row's largest are dropped (to 0)."""
+    S = alpha_row.shape[0]
+    key = ORDERED_NEG_INF
+    for s in range(S):
+        value = (alpha_row[s] + beta_row[s]) - emit[s]
+        alpha_row[s] = value
+        key = max(key, ordered_key(value))
+    top = key_value(key)
+    top = top if np.isfinite(top) else ZERO_32
+    total = ZERO_32
+    for s in range(S):
+        gap = alpha_row[s] - top
+        weight = exp_nonpositive32(max(gap, POSTERIOR_CUTOFF_32))
+        weight = weight if gap > POSTERIOR_CUTOFF_32 else ZERO_32
+        alpha_row[s] = weight
+        total += weight
+    inverse = ONE_32 / max(total, FLOAT32_TINY_32)
+    for s in range(S):
+        alpha_row[s] *= inverse
+
+
+@kernel
+def ctc_backward_posteriors(emit, skip_mask, rows, alpha):
+    """The CTC backward pass, turning ``alpha`` (``ctc_forward_algorithm``'s table) into the state posteriors
+    row by row; returns ``log p(labels)`` again, from the backward pass (float64).
+
+    Only two backward rows are kept (``rows``, (2, S) float32), shifted as the forward rows are;
+    each step's posteriors replace its forward row as soon as its backward row is known (the
+    shifts cancel in the per-row normalization)."""
+    T, S = emit.shape
     if T == 0:
-        return 0.0 if S == 1 else NEG_INF
-    log_beta[T - 1, S - 1] = log_emit[T - 1, S - 1]
+        return 0.0 if S == 1 else -np.inf
+    following = rows[1]
+    for s in range(S):
+        following[s] = NEG_INF_32
+    following[S - 1] = emit[T - 1, S - 1]
     if S > 1:
-        log_beta[T - 1, S - 2] = log_emit[T - 1, S - 2]
+        following[S - 2] = emit[T - 1, S - 2]
+    posterior_row(alpha[T - 1], following, emit[T - 1])
+    offset, shift = 0.0, following[S - 1] if S == 1 else max(following[S - 1], following[S - 2])
     for t in range(T - 2, -1, -1):
-        ctc_backward_step(log_beta[t], log_beta[t + 1], log_emit[t], state_class)
-    return log_beta[0, 0] if S == 1 else logaddexp(log_beta[0, 0], log_beta[0, 1])
-
-
-@kernel
-def ctc_state_posteriors(posteriors, log_alpha, log_beta, log_emit):
-    """``posteriors[t, s] = p(path in state s at step t | labels)``, each row normalized to sum 1.
-
-    Normalizing each row by its own total (rather than dividing by the global likelihood) keeps
-    the rows exact probability vectors however much precision the long sums lost. ``posteriors``
-    may be the same array as ``log_alpha``."""
-    T, S = log_emit.shape
-    for t in range(T):
-        top = NEG_INF
-        for s in range(S):
-            value = log_alpha[t, s] + log_beta[t, s] - log_emit[t, s]
-            posteriors[t, s] = value
-            top = max(top, value)
-        total = 0.0
-        for s in range(S):
-            gap = posteriors[t, s] - top
-            posteriors[t, s] = exp_nonpositive(max(gap, POSTERIOR_CUTOFF)) if gap > POSTERIOR_CUTOFF else 0.0
-            total += posteriors[t, s]
-        for s in range(S):
-            posteriors[t, s] /= total
+        row = rows[(T - t) % 2]
+        top = ctc_backward_row(row, following, emit[t], skip_mask, shift)
+        posterior_row(alpha[t], row, emit[t])
+        offset += shift
+        shift = top if np.isfinite(top) else ZERO_32
+        following = row
+    return np.float64(following[0] if S == 1 else logaddexp32(following[0], following[1])) + offset
 
 
 # --- decoders ---------------------------------------------------------------------------------
