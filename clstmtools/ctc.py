@@ -110,20 +110,28 @@ def _onehot_classes(targets):
     return None
 
 
-def _path_weights(lmatch):
-    """clstm's path weights for a (T, S) float32 ``lmatch``: ``(epath, band, column_scale)``, in scratch memory.
+def padded_width(nstates):
+    """The row length of the alignment tables for ``nstates`` states: whole vectors, and room after the last
+    state for the row loops to run whole vectors (see ``kernels.ROW_MULTIPLE``)."""
+    multiple = kernels.ROW_MULTIPLE
+    return -(-nstates // multiple) * multiple + multiple
+
+
+def _path_weights(lmatch, nstates):
+    """clstm's path weights for a (T, padded_width(nstates)) float32 ``lmatch``: ``(epath, band, column_scale)``,
+    in scratch memory, as wide as ``lmatch``.
 
     Row t of clstm's column-normalized ``epath`` is ``epath[t, s] * column_scale[s]`` for the states
     in ``band[t, 0] <= s < band[t, 1]`` and ``exp(-30) * column_scale[s]`` for the others."""
-    T, S = lmatch.shape
-    epath, offsets, tops = (_scratch.array("epath", (T, S), FLOAT), _scratch.array("offsets", (T,)),
+    T, W = lmatch.shape
+    epath, offsets, tops = (_scratch.array("epath", (T, W), FLOAT), _scratch.array("offsets", (T,)),
                             _scratch.array("tops", (T,), FLOAT))
-    rows = _scratch.array("rows", (2, S), FLOAT)
-    kernels.clstm_forward_algorithm(epath, offsets, lmatch, ALIGN_SKIP, rows[0])
-    top = kernels.clstm_backward_algorithm(lmatch, ALIGN_SKIP, rows, epath, offsets, tops)
-    band, column_scale = _scratch.array("band", (T, 2), np.int32), _scratch.array("column_scale", (S,))
-    kernels.clstm_path_weights(epath, offsets, tops, top, band, column_scale, rows[0], rows[1],
-                               _scratch.array("band_edges", (S + 1,), np.int64))
+    rows = _scratch.array("rows", (2, W), FLOAT)
+    kernels.clstm_forward_algorithm(epath, offsets, lmatch, nstates, ALIGN_SKIP, rows[0])
+    top = kernels.clstm_backward_algorithm(lmatch, nstates, ALIGN_SKIP, rows, epath, offsets, tops)
+    band, column_scale = _scratch.array("band", (T, 2), np.int32), _scratch.array("column_scale", (W,))
+    kernels.clstm_path_weights(epath, nstates, offsets, tops, top, band, column_scale, rows[0], rows[1],
+                               _scratch.array("band_edges", (W + 1,), np.int64))
     return epath, band, column_scale
 
 
@@ -147,10 +155,10 @@ def _align_states(outputs, state_class):
     (T, C), S = outputs.shape, len(state_class)
     classes, state_slot = _class_slots(state_class, C)
     class_logs = _scratch.array("class_logs", (T, len(classes)), FLOAT)
-    lmatch = _scratch.array("lmatch", (T, S), FLOAT)
+    lmatch = _scratch.array("lmatch", (T, padded_width(S)), FLOAT)
     kernels.match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), state_slot.astype(np.uint64),
                         ALIGN_FLOOR, LOG_FLOOR, True)
-    epath, band, column_scale = _path_weights(lmatch)
+    epath, band, column_scale = _path_weights(lmatch, S)
     return _states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, C, classes,
                               class_logs)
 
@@ -171,11 +179,14 @@ def ctc_align_targets(outputs, targets):
         return _align_states(outputs, state_class)[0]
     normed = np.maximum(outputs, ALIGN_FLOOR, dtype=np.float64)
     normed /= normed.sum(axis=1, keepdims=True)
+    S = len(targets)
+    lmatch = np.empty((len(outputs), padded_width(S)), FLOAT)
     with np.errstate(divide="ignore"):
-        lmatch = np.log(normed @ targets.T).astype(FLOAT)
-    epath, band, column_scale = _path_weights(lmatch)
+        lmatch[:, :S] = np.log(normed @ targets.T)
+    kernels.fill_padding(lmatch, S)
+    epath, band, column_scale = _path_weights(lmatch, S)
     kernels.fill_outside_bands(epath, band, kernels.EXP_AT_LOWER_CLAMP_32)
-    aligned = (epath * column_scale) @ targets
+    aligned = (epath[:, :S] * column_scale[:S]) @ targets
     aligned /= np.maximum(aligned.sum(axis=1, keepdims=True), ROW_FLOOR)
     return aligned.astype(FLOAT)
 
@@ -201,28 +212,32 @@ def seq_ctc_align(aligned, outputs, targets):
 
 
 def _skip_mask(state_class):
-    """0 where a path may skip into the state (a label other than the one two states back), -inf elsewhere."""
-    allowed = np.zeros(len(state_class), bool)
-    allowed[2:] = (state_class[2:] != 0) & (state_class[2:] != state_class[:-2])
-    return np.where(allowed, 0.0, -np.inf).astype(FLOAT)
+    """0 where a path may skip into the state (a label other than the one two states back), -inf elsewhere
+    (and in the padding, to ``padded_width``)."""
+    S = len(state_class)
+    mask = np.full(padded_width(S), -np.inf, FLOAT)
+    mask[2:S][(state_class[2:] != 0) & (state_class[2:] != state_class[:-2])] = 0
+    return mask
 
 
 def _ctc_posteriors(outputs, labels):
-    """``(log p(labels | outputs), (T, S) state posteriors, state classes, classes in use, their (T, D) logs)``
-    by forward-backward.
+    """``(log p(labels | outputs), (T, padded_width(S)) state posteriors, the (T, 2) ranges of states outside
+    which they are 0, state classes, classes in use, their (T, D) logs)`` by forward-backward.
 
     The posteriors and logs live in scratch memory: use them before the next call."""
     state_class = _state_classes(labels)
     (T, C), S = outputs.shape, len(state_class)
     classes, state_slot = _class_slots(state_class, C)
     class_logs = _scratch.array("class_logs", (T, len(classes)), FLOAT)
-    log_emit, alpha = _scratch.array("lmatch", (T, S), FLOAT), _scratch.array("epath", (T, S), FLOAT)
+    W = padded_width(S)
+    log_emit, alpha = _scratch.array("lmatch", (T, W), FLOAT), _scratch.array("epath", (T, W), FLOAT)
     kernels.match_table(log_emit, class_logs, outputs, classes.astype(np.uint64), state_slot.astype(np.uint64),
                         LOG_FLOOR, LOG_FLOOR, False)
     skip_mask = _skip_mask(state_class)
-    log_likelihood = kernels.ctc_forward_algorithm(alpha, _scratch.array("offsets", (T,)), log_emit, skip_mask)
-    kernels.ctc_backward_posteriors(log_emit, skip_mask, _scratch.array("rows", (2, S), FLOAT), alpha)
-    return log_likelihood, alpha, state_class, classes, class_logs
+    log_likelihood = kernels.ctc_forward_algorithm(alpha, _scratch.array("offsets", (T,)), log_emit, S, skip_mask)
+    band = _scratch.array("band", (T, 2), np.int32)
+    kernels.ctc_backward_posteriors(log_emit, S, skip_mask, _scratch.array("rows", (2, W), FLOAT), alpha, band)
+    return log_likelihood, alpha, band, state_class, classes, class_logs
 
 
 def ctc_loss(outputs, labels):
@@ -236,11 +251,9 @@ def ctc_loss(outputs, labels):
     labels = _label_array(labels, outputs.shape[1])
     if outputs.shape[0] < min_ctc_steps(labels):
         return float("inf"), outputs.copy()
-    log_likelihood, posteriors, state_class, *class_logs = _ctc_posteriors(outputs, labels)
-    T, S = posteriors.shape
-    band = np.empty((T, 2), np.int32)
-    band[:, 0], band[:, 1] = 0, S
-    aligned, _ = _states_to_classes(posteriors, band, 0.0, np.ones(S), state_class, outputs.shape[1], *class_logs)
+    log_likelihood, posteriors, band, state_class, *class_logs = _ctc_posteriors(outputs, labels)
+    aligned, _ = _states_to_classes(posteriors, band, 0.0, np.ones(len(state_class)), state_class, outputs.shape[1],
+                                    *class_logs)
     return -float(log_likelihood), aligned
 
 
@@ -299,7 +312,7 @@ def char_confidences(outputs, labels=None):
         if len(codes) == 0:
             return []
         posteriors = _ctc_posteriors(outputs, codes)[1]
-        steps = np.argmax(posteriors[:, 1::2], axis=0)
+        steps = np.argmax(posteriors[:, 1:2 * len(codes):2], axis=0)
     return [(int(t), float(outputs[t, c])) for t, c in zip(steps, codes)]
 
 

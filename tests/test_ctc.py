@@ -71,7 +71,9 @@ def test_vectorized_log_adds_match_numpy_on_a_dense_grid():
     top = kernels.clstm_forward_row(row, values32, zeros, np.float32(-np.inf), np.float32(0))
     assert row[0] == values32[0] and row[-6:].tolist() == exact_tail and top == row.max()
     np.testing.assert_allclose(row[1:], expected, rtol=2e-7, atol=2e-7)
-    top = kernels.clstm_backward_row(row, values32, zeros, np.float32(-np.inf), np.float32(0))
+    # the backward row reads one value past its states: what enters the last state (-inf here)
+    following = np.append(values32, np.float32(-np.inf))
+    top = kernels.clstm_backward_row(row, following, zeros, np.float32(0))
     assert row[-1] == values32[-1] and row[-7:-1].tolist() == exact_tail and top == row.max()
     np.testing.assert_allclose(row[:-1], expected, rtol=2e-7, atol=2e-7)
     # the shift is subtracted from every state
@@ -85,9 +87,11 @@ def test_vectorized_log_adds_match_numpy_on_a_dense_grid():
         expected = np.logaddexp(values32[1:].astype(float), values32[:-1].astype(float))
     np.testing.assert_allclose(row[1:], expected, rtol=2e-7, atol=2e-7)
     assert row[-6:].tolist() == exact_tail and top == row.max()
-    top = kernels.ctc_backward_row(row, values32, zeros, no_skips, np.float32(0))
+    # the backward row reads two values past its states, padding here
+    following = np.append(values32, [kernels.PAD_32, kernels.PAD_32])
+    top = kernels.ctc_backward_row(row, following, zeros, np.append(no_skips, [-np.inf, -np.inf]), np.float32(0))
     np.testing.assert_allclose(row[:-1], expected, rtol=2e-7, atol=2e-7)
-    assert row[-7:-1].tolist() == exact_tail and top == row.max()
+    assert row[-1] == values32[-1] and row[-7:-1].tolist() == exact_tail and top == row.max()
 
 
 def test_exp_and_log_helpers_match_numpy():
@@ -190,7 +194,9 @@ def test_path_weights_outside_the_band_are_exactly_the_clamp():
     outputs = random_outputs(rng, 400, 20, sharpness=10.0, blank_bias=1.0)
     state_class = np.zeros(61, np.int64)
     state_class[1::2] = random_labels(rng, 30, 20)
-    epath, band, column_scale = ctc._path_weights(_lmatch(outputs, state_class))
+    epath, band, column_scale = ctc._path_weights(_lmatch(outputs, state_class), len(state_class))
+    S = len(state_class)
+    epath, column_scale = epath[:, :S], column_scale[:S]
     assert np.mean(band[:, 1] - band[:, 0]) < 0.5 * len(state_class)
     full = epath.copy()
     kernels.fill_outside_bands(full, band, kernels.EXP_AT_LOWER_CLAMP_32)
@@ -218,16 +224,17 @@ def test_match_table_matches_numpy():
     state_class = np.array([0, 3, 0, 7, 0, 3, 0], np.int64)
     floored = np.maximum(outputs.astype(float), 1e-5)
     expected = np.log(floored / floored.sum(axis=1, keepdims=True))[:, state_class]
-    np.testing.assert_allclose(_lmatch(outputs, state_class), expected, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(_lmatch(outputs, state_class)[:, :len(state_class)], expected, rtol=0, atol=2e-6)
 
 
 def _lmatch(outputs, state_class):
     classes, slots = np.unique(state_class, return_inverse=True)
-    lmatch = np.empty((len(outputs), len(state_class)), np.float32)
+    lmatch = np.empty((len(outputs), ctc.padded_width(len(state_class))), np.float32)
     class_logs = np.empty((len(outputs), len(classes)), np.float32)
     kernels.match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), slots.astype(np.uint64),
                         ctc.ALIGN_FLOOR, ctc.LOG_FLOOR, True)
     np.testing.assert_allclose(class_logs, np.log(np.maximum(outputs[:, classes].astype(float), 1e-30)), atol=2e-6)
+    assert np.all(lmatch[:, len(state_class):] == kernels.PAD_32)
     return lmatch
 
 
@@ -350,9 +357,13 @@ def test_long_ctc_loss_matches_numpy_forward(T, L, sharpness):
     np.testing.assert_allclose(aligned.sum(axis=1), 1, rtol=1e-5)
     state_class = ctc._state_classes(np.array(labels))
     emit = np.log(np.maximum(outputs[:, state_class], 1e-30)).astype(np.float32)
-    alpha, offsets, rows = np.empty(emit.shape, np.float32), np.empty(T), np.empty((2, len(state_class)), np.float32)
-    forward = kernels.ctc_forward_algorithm(alpha, offsets, emit, ctc._skip_mask(state_class))
-    backward = kernels.ctc_backward_posteriors(emit, ctc._skip_mask(state_class), rows, alpha)
+    S, W = len(state_class), ctc.padded_width(len(state_class))
+    emit = np.concatenate([emit, np.full((T, W - S), kernels.PAD_32, np.float32)], axis=1)
+    alpha, offsets, rows = np.empty(emit.shape, np.float32), np.empty(T), np.empty((2, W), np.float32)
+    forward = kernels.ctc_forward_algorithm(alpha, offsets, emit, S, ctc._skip_mask(state_class))
+    band = np.empty((T, 2), np.int32)
+    backward = kernels.ctc_backward_posteriors(emit, S, ctc._skip_mask(state_class), rows, alpha, band)
+    assert np.all(alpha[:, :S][np.arange(S) < band[:, :1]] == 0) and np.all(alpha[:, :S][np.arange(S) >= band[:, 1:]] == 0)
     assert forward == pytest.approx(-nll, rel=1e-6) and backward == pytest.approx(forward, rel=1e-5)
 
 

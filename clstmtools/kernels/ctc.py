@@ -159,6 +159,12 @@ ORDERED_NEG_INF = np.int32(np.int32(np.float32(-np.inf).view(np.int32)) ^ MAGNIT
 ONE_INT32 = np.int32(1)
 #: path-weight column sums are taken in float32 over this many rows at a time, then in float64
 COLUMN_SUM_BLOCK = 32
+#: the tables' rows are padded so that every row loop runs a whole number of vectors of this many
+#: floats: a scalar remainder of a few log-adds costs as much as several vectors
+ROW_MULTIPLE = 8
+#: padding columns hold this where -inf would do: sums and differences of it stay finite, so padding
+#: never makes NaN, and a log-add with it returns the other term
+PAD_32 = F32(-1e30)
 
 
 @kernel
@@ -241,8 +247,8 @@ def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_flo
     of state ``s``'s class output (``classes[state_slot[s]]``) floored at ``floor`` (>= ``log_floor``)
     and, with ``renormalize``, divided by the step's sum of floored outputs: clstm's ``lmatch`` for
     one-hot target states (floor 1e-5), in O(T*(C+S)) instead of the O(T*S*C) matrix product;
-    without it, standard CTC's emission table. A ``log_floor`` below the smallest normal float32
-    counts as that."""
+    without it, standard CTC's emission table. ``lmatch`` may be wider than the ``S`` states: its
+    padding columns get PAD_32. A ``log_floor`` below the smallest normal float32 counts as that."""
     T, C = outputs.shape
     D = classes.shape[0]
     S = state_slot.shape[0]
@@ -266,6 +272,7 @@ def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_flo
         logs = class_logs[t]
         for s in range(S):
             lmatch[t, s] = max(logs[state_slot[s]], log_of_floor) - log_total
+    fill_padding(lmatch, S)
 
 
 @kernel
@@ -284,6 +291,20 @@ def key_value(key):
 
 
 @kernel
+def vector_length(n):
+    """``n`` rounded up to a whole number of vectors (a multiple of ROW_MULTIPLE)."""
+    return (n + ROW_MULTIPLE - 1) // ROW_MULTIPLE * ROW_MULTIPLE
+
+
+@kernel
+def fill_padding(table, nstates):
+    """Write PAD_32 into the columns of ``table`` from ``nstates`` on."""
+    for t in range(table.shape[0]):
+        for s in range(nstates, table.shape[1]):
+            table[t, s] = PAD_32
+
+
+@kernel
 def clstm_forward_row(row, previous, match, enter, shift):
     """One step of clstm's forward algorithm: ``row[s] = logadd(previous[s], previous[s-1]) + match[s] - shift``.
 
@@ -299,15 +320,12 @@ def clstm_forward_row(row, previous, match, enter, shift):
 
 
 @kernel
-def clstm_backward_row(row, following, match, enter, shift):
-    """One step of clstm's backward pass: ``row[s] = logadd(following[s], following[s+1]) + match[s] - shift``.
-
-    ``enter`` stands for ``following[S]``. Returns the row's maximum."""
-    S = row.shape[0]
-    last = clstm_logadd(following[S - 1], enter) + (match[S - 1] - shift)
-    row[S - 1] = last
-    key = ordered_key(last)
-    for s in range(S - 1):
+def clstm_backward_row(row, following, match, shift):
+    """One step of clstm's backward pass: ``row[s] = logadd(following[s], following[s+1]) + match[s] - shift``
+    for every state of ``row``; ``following`` is longer by one, its last value standing in for the
+    step entering the last state. Returns the row's maximum."""
+    key = ORDERED_NEG_INF
+    for s in range(row.shape[0]):
         value = clstm_logadd(following[s], following[s + 1]) + (match[s] - shift)
         row[s] = value
         key = max(key, ordered_key(value))
@@ -315,20 +333,25 @@ def clstm_backward_row(row, following, match, enter, shift):
 
 
 @kernel
-def clstm_forward_algorithm(forward, offsets, lmatch, skip, initial):
+def clstm_forward_algorithm(forward, offsets, lmatch, nstates, skip, initial):
     """clstm's ``forward_algorithm``: row ``t`` of its log scores over states is ``forward[t] + offsets[t]``.
 
     Before step 0 the row is ``skip*s``; at step ``t`` each state log-adds staying (its own score)
     and advancing (the previous state's score; ``skip*t`` for state 0), plus ``lmatch[t, s]``. Only
     "stay" and "advance by one" transitions: no skip over blanks. Each stored row is shifted by
-    the previous one's maximum (``offsets`` is float64). ``initial`` is an (S,) float32 work row."""
-    T, S = lmatch.shape
-    for s in range(S):
-        initial[s] = F32(skip * s)
+    the previous one's maximum (``offsets`` is float64). The tables are padded beyond the
+    ``nstates`` states (see ``padded_width``); ``initial`` is a work row as wide."""
+    T = lmatch.shape[0]
+    S = nstates
+    fill_padding(forward, S)
+    for s in range(initial.shape[0]):
+        initial[s] = F32(skip * s) if s < S else PAD_32
+    # a whole number of vectors after the first state (the padding's lmatch is PAD_32)
+    n = 1 + vector_length(S - 1)
     offset, shift = 0.0, ZERO_32
     previous = initial
     for t in range(T):
-        top = clstm_forward_row(forward[t], previous, lmatch[t], F32(skip * t - offset), shift)
+        top = clstm_forward_row(forward[t, :n], previous[:n], lmatch[t, :n], F32(skip * t - offset), shift)
         offset += shift
         offsets[t] = offset
         shift = top if np.isfinite(top) else ZERO_32
@@ -347,18 +370,24 @@ def add_into(total, row):
 
 
 @kernel
-def clstm_backward_algorithm(lmatch, skip, rows, both, both_offsets, both_tops):
+def clstm_backward_algorithm(lmatch, nstates, skip, rows, both, both_offsets, both_tops):
     """clstm's backward pass, added into the forward pass's table row by row: returns clstm's ``max(both)``.
 
     The backward pass is clstm's forward algorithm on ``lmatch`` reversed in both axes, reversed
     back. Run here from the last step down in the original orientation: state ``s`` log-adds itself
-    and state ``s + 1``, ``skip*(T-1-t)`` enters the last state, and the row before the last step is
-    ``skip*(S-1-s)``; rows are shifted as in ``clstm_forward_algorithm``. Only two rows are kept
-    (``rows``, (2, S) float32): each is added to its step's forward row at once. On entry
-    ``both[t] + both_offsets[t]`` is the forward algorithm's row t; on return it is row t of clstm's
-    ``both = forward + backward``, ``both_tops[t]`` (float32) is the largest value of ``both[t]``,
-    and the result is the largest value of ``both`` (-inf for an empty table)."""
-    T, S = lmatch.shape
+    and state ``s + 1``, ``skip*(T-1-t)`` enters the last state (through the padding column just
+    after it), and the row before the last step is ``skip*(S-1-s)``; rows are shifted as in
+    ``clstm_forward_algorithm``. Only two rows are kept (``rows``, two padded rows): each is added
+    to its step's forward row at once. On entry ``both[t] + both_offsets[t]`` is the forward
+    algorithm's row t; on return it is row t of clstm's ``both = forward + backward``,
+    ``both_tops[t]`` (float32) is the largest value of ``both[t]``, and the result is the largest
+    value of ``both`` (-inf for an empty table)."""
+    T = lmatch.shape[0]
+    S = nstates
+    n = vector_length(S)
+    for k in range(2):
+        for s in range(rows.shape[1]):
+            rows[k, s] = PAD_32
     following = rows[0]
     for s in range(S):
         following[s] = F32(skip * (S - 1 - s))
@@ -366,10 +395,11 @@ def clstm_backward_algorithm(lmatch, skip, rows, both, both_offsets, both_tops):
     top = -np.inf
     for t in range(T - 1, -1, -1):
         row = rows[(T - t) % 2]
-        row_top = clstm_backward_row(row, following, lmatch[t], F32(skip * (T - 1 - t) - offset), shift)
+        following[S] = F32(skip * (T - 1 - t) - offset)
+        row_top = clstm_backward_row(row[:n], following, lmatch[t, :n], shift)
         offset += shift
         shift = row_top if np.isfinite(row_top) else ZERO_32
-        both_tops[t] = add_into(both[t], row)
+        both_tops[t] = add_into(both[t, :n], row[:n])
         both_offsets[t] += offset
         top = max(top, np.float64(both_tops[t]) + both_offsets[t])
         following = row
@@ -377,25 +407,22 @@ def clstm_backward_algorithm(lmatch, skip, rows, both, both_offsets, both_tops):
 
 
 @kernel
-def exponent_row(exponents, both_row, base):
-    """``exponents = both_row + base``; returns ``(lo, hi)``, the smallest range of states holding every
-    exponent above clstm's clamp of -30 (``lo == hi`` when none is).
-
-    The range is found with vectorized int32 minimum and maximum reductions over the row."""
-    S = exponents.shape[0]
+def band_above(values, threshold):
+    """``(lo, hi)``: the smallest range of indices holding every value above ``threshold`` (``lo == hi`` when
+    none is), by vectorized int32 minimum and maximum reductions."""
+    S = values.shape[0]
     lo, hi = np.int32(S), np.int32(0)
     for s in range(S):
-        exponent = both_row[s] + base
-        exponents[s] = exponent
-        state = np.int32(s)
-        above = exponent > EXP_CLAMP_32
-        lo = min(lo, state if above else np.int32(S))
-        hi = max(hi, np.int32(state + ONE_INT32) if above else np.int32(0))
+        index = np.int32(s)
+        above = values[s] > threshold
+        lo = min(lo, index if above else np.int32(S))
+        hi = max(hi, np.int32(index + ONE_INT32) if above else np.int32(0))
     return (lo, hi) if lo < hi else (np.int32(0), np.int32(0))
 
 
 @kernel
-def clstm_path_weights(epath, both_offsets, both_tops, top, band, column_scale, exponents, block_sums, band_edges):
+def clstm_path_weights(epath, nstates, both_offsets, both_tops, top, band, column_scale, exponents, block_sums,
+                       band_edges):
     """The end of clstm's forward-backward: ``epath`` (clstm's ``both``, as ``clstm_backward_algorithm`` leaves
     it) becomes the path weights.
 
@@ -405,8 +432,10 @@ def clstm_path_weights(epath, both_offsets, both_tops, top, band, column_scale, 
     are computed and written, and a row whose largest value is at the clamp is skipped; the rest of
     the row weighs exp(-30). Each column is to be divided by its sum (1e-9 for a zero column):
     ``column_scale`` (S,) float64 gets those reciprocals, and ``states_to_classes`` applies them.
-    Work arrays: ``exponents`` and ``block_sums`` (S,) float32, ``band_edges`` (S+1,) int64."""
-    T, S = epath.shape
+    ``epath`` is padded beyond the ``nstates`` states; ``column_scale`` and the work arrays
+    ``exponents``, ``block_sums`` (float32) and ``band_edges`` (int64, one more) are as wide."""
+    T = epath.shape[0]
+    S = vector_length(nstates)
     if not np.isfinite(top):
         top = 0.0
     for s in range(S):
@@ -423,7 +452,10 @@ def clstm_path_weights(epath, both_offsets, both_tops, top, band, column_scale, 
             if both_tops[t] + base <= EXP_CLAMP_32:
                 band[t, 0], band[t, 1] = 0, 0
                 continue
-            lo, hi = exponent_row(exponents, epath[t], base)
+            row, row_exponents = epath[t, :S], exponents[:S]
+            for s in range(S):
+                row_exponents[s] = row[s] + base
+            lo, hi = band_above(row_exponents, EXP_CLAMP_32)
             band[t, 0], band[t, 1] = lo, hi
             band_edges[lo] += 1
             band_edges[hi] -= 1
@@ -469,9 +501,9 @@ def states_to_classes(aligned, weights, band, outside_weight, column_scale, stat
     that: a row costs its band and one pass over C, not all S states. Each row is divided by
     max(its sum, 1e-9); the blank's sum is kept in double precision, the other classes get their
     few states added in float32. ``classes`` must hold every class of ``state_class`` (the others
-    get 0, and add nothing to the cross-entropy)."""
+    get 0, and add nothing to the cross-entropy). ``weights`` may be padded beyond the states."""
     T, C = aligned.shape
-    S = weights.shape[1]
+    S = state_class.shape[0]
     D = classes.shape[0]
     for c in range(C):
         baseline[c] = 0.0
@@ -534,14 +566,11 @@ def ctc_forward_row(row, previous, emit, skip_mask, shift):
 
 @kernel
 def ctc_backward_row(row, following, emit, skip_mask, shift):
-    """One step of the CTC backward pass: ``ctc_forward_row`` with the states in reverse order."""
-    S = row.shape[0]
-    row[S - 1] = following[S - 1] + (emit[S - 1] - shift)
-    key = ordered_key(row[S - 1])
-    if S > 1:
-        row[S - 2] = logaddexp32(following[S - 2], following[S - 1]) + (emit[S - 2] - shift)
-        key = max(key, ordered_key(row[S - 2]))
-    for s in range(S - 2):
+    """One step of the CTC backward pass, ``ctc_forward_row`` with the states in reverse order, for every
+    state of ``row``: ``following`` and ``skip_mask`` are longer by two, with -inf or PAD_32 after
+    the last state. Returns the row's maximum."""
+    key = ORDERED_NEG_INF
+    for s in range(row.shape[0]):
         skipped = following[s + 2] + skip_mask[s + 2]
         value = logaddexp32(logaddexp32(following[s], following[s + 1]), skipped) + (emit[s] - shift)
         row[s] = value
@@ -550,24 +579,30 @@ def ctc_backward_row(row, following, emit, skip_mask, shift):
 
 
 @kernel
-def ctc_forward_algorithm(alpha, offsets, emit, skip_mask):
+def ctc_forward_algorithm(alpha, offsets, emit, nstates, skip_mask):
     """Fill the CTC forward table; return ``log p(labels)`` in float64 (-inf: the labels cannot be emitted).
 
     Row t of the log forward scores, emission at step t included (as in warp-ctc), is
-    ``alpha[t] + offsets[t]``: each row is stored shifted by the previous one's maximum."""
-    T, S = emit.shape
+    ``alpha[t] + offsets[t]``: each row is stored shifted by the previous one's maximum. The tables
+    are padded beyond the ``nstates`` states (see ``padded_width``; ``emit``'s padding is PAD_32,
+    ``skip_mask``'s -inf)."""
+    T = emit.shape[0]
+    S = nstates
     if T == 0:
         return 0.0 if S == 1 else -np.inf
+    fill_padding(alpha, S)
     first = alpha[0]
     for s in range(S):
         first[s] = NEG_INF_32
     first[0] = emit[0, 0]
     if S > 1:
         first[1] = emit[0, 1]
+    # a whole number of vectors after the first two states
+    n = 2 + vector_length(S - 2) if S > 2 else S
     offsets[0] = 0.0
     offset, shift = 0.0, first[0] if S == 1 else max(first[0], first[1])
     for t in range(1, T):
-        top = ctc_forward_row(alpha[t], alpha[t - 1], emit[t], skip_mask, shift)
+        top = ctc_forward_row(alpha[t, :n], alpha[t - 1, :n], emit[t, :n], skip_mask[:n], shift)
         offset += shift
         offsets[t] = offset
         shift = top if np.isfinite(top) else ZERO_32
@@ -577,11 +612,13 @@ def ctc_forward_algorithm(alpha, offsets, emit, skip_mask):
 
 @kernel
 def posterior_row(alpha_row, beta_row, emit):
-    """``alpha_row`` becomes the step's state posteriors ``exp(alpha + beta - emit)``, normalized to sum 1.
+    """``alpha_row`` becomes the step's state posteriors ``exp(alpha + beta - emit)``, normalized to sum 1;
+    returns ``(lo, hi)``, the range of states outside which they are 0.
 
     Normalizing each row by its own total (rather than by the likelihood) keeps the rows exact
     probability vectors however much precision the long sums lost; posteriors below exp(-69) of
-    the row's largest are dropped (to 0)."""
+    the row's largest are dropped (to 0), and the exponentials are taken only between the first
+    and the last state above that."""
     S = alpha_row.shape[0]
     key = ORDERED_NEG_INF
     for s in range(S):
@@ -590,41 +627,53 @@ def posterior_row(alpha_row, beta_row, emit):
         key = max(key, ordered_key(value))
     top = key_value(key)
     top = top if np.isfinite(top) else ZERO_32
+    lo, hi = band_above(alpha_row, top + POSTERIOR_CUTOFF_32)
+    # a slice, so that the loop index starts at 0 (see clstm_path_weights)
+    band = alpha_row[lo:hi]
     total = ZERO_32
-    for s in range(S):
-        gap = alpha_row[s] - top
+    for i in range(band.shape[0]):
+        gap = band[i] - top
         weight = exp_nonpositive32(max(gap, POSTERIOR_CUTOFF_32))
         weight = weight if gap > POSTERIOR_CUTOFF_32 else ZERO_32
-        alpha_row[s] = weight
+        band[i] = weight
         total += weight
     inverse = ONE_32 / max(total, FLOAT32_TINY_32)
-    for s in range(S):
-        alpha_row[s] *= inverse
+    for i in range(band.shape[0]):
+        band[i] *= inverse
+    alpha_row[:lo] = ZERO_32
+    alpha_row[hi:] = ZERO_32
+    return lo, hi
 
 
 @kernel
-def ctc_backward_posteriors(emit, skip_mask, rows, alpha):
+def ctc_backward_posteriors(emit, nstates, skip_mask, rows, alpha, band):
     """The CTC backward pass, turning ``alpha`` (``ctc_forward_algorithm``'s table) into the state posteriors
     row by row; returns ``log p(labels)`` again, from the backward pass (float64).
 
-    Only two backward rows are kept (``rows``, (2, S) float32), shifted as the forward rows are;
+    Only two backward rows are kept (``rows``, two padded rows), shifted as the forward rows are;
     each step's posteriors replace its forward row as soon as its backward row is known (the
-    shifts cancel in the per-row normalization)."""
-    T, S = emit.shape
+    shifts cancel in the per-row normalization; the padding gets posterior 0), and ``band[t]``
+    gets the range of states outside which row t's posteriors are 0."""
+    T = emit.shape[0]
+    S = nstates
     if T == 0:
         return 0.0 if S == 1 else -np.inf
+    n = vector_length(S)
+    for k in range(2):
+        for s in range(rows.shape[1]):
+            rows[k, s] = PAD_32
     following = rows[1]
     for s in range(S):
         following[s] = NEG_INF_32
     following[S - 1] = emit[T - 1, S - 1]
     if S > 1:
         following[S - 2] = emit[T - 1, S - 2]
-    posterior_row(alpha[T - 1], following, emit[T - 1])
+    band[T - 1, 0], band[T - 1, 1] = posterior_row(alpha[T - 1, :n], following[:n], emit[T - 1, :n])
     offset, shift = 0.0, following[S - 1] if S == 1 else max(following[S - 1], following[S - 2])
     for t in range(T - 2, -1, -1):
         row = rows[(T - t) % 2]
-        top = ctc_backward_row(row, following, emit[t], skip_mask, shift)
-        posterior_row(alpha[t], row, emit[t])
+        top = ctc_backward_row(row[:n], following, emit[t, :n], skip_mask, shift)
+        band[t, 0], band[t, 1] = posterior_row(alpha[t, :n], row[:n], emit[t, :n])
         offset += shift
         shift = top if np.isfinite(top) else ZERO_32
         following = row
