@@ -72,18 +72,11 @@ def _label_array(labels, nclasses):
 
 
 def _state_classes(labels):
-    """The class of each state of the blank-interleaved transcript: blank, c_1, blank, ..., c_L, blank."""
-    states = np.zeros(2 * len(labels) + 1, np.int64)
+    """The class of each state of the blank-interleaved transcript: blank, c_1, blank, ..., c_L, blank (unsigned:
+    numba checks a signed index for wraparound on every use)."""
+    states = np.zeros(2 * len(labels) + 1, np.uint64)
     states[1::2] = labels
     return states
-
-
-def _class_slots(state_class, nclasses):
-    """``(classes, state_slot)``: the distinct classes of the states, ascending, and each state's index among
-    them (``np.unique(state_class, return_inverse=True)``, a few times faster)."""
-    present = np.zeros(nclasses, bool)
-    present[state_class] = True
-    return np.flatnonzero(present), (np.cumsum(present) - 1)[state_class]
 
 
 def min_ctc_steps(labels):
@@ -110,11 +103,13 @@ def _onehot_classes(targets):
     return None
 
 
-def padded_width(nstates):
-    """The row length of the alignment tables for ``nstates`` states: whole vectors, and room after the last
-    state for the row loops to run whole vectors (see ``kernels.ROW_MULTIPLE``)."""
-    multiple = kernels.ROW_MULTIPLE
-    return -(-nstates // multiple) * multiple + multiple
+def _workspace(T, C, S):
+    """The flat work buffers (float32, float64, uint64, int64) and the (T, 2) int32 band table of the one-call
+    alignments (``kernels.clstm_align``, ``kernels.ctc_align``) for a (T, C) line with S states."""
+    size32, size64, size_index, size_count = kernels.workspace_sizes(T, C, S)
+    return (_scratch.array("work32", (size32,), FLOAT), _scratch.array("work64", (size64,)),
+            _scratch.array("indices", (size_index,), np.uint64), _scratch.array("counts", (size_count,), np.int64),
+            _scratch.array("band", (T, 2), np.int32))
 
 
 def _path_weights(lmatch, nstates):
@@ -135,32 +130,14 @@ def _path_weights(lmatch, nstates):
     return epath, band, column_scale
 
 
-def _states_to_classes(weights, band, outside_weight, column_scale, state_class, nclasses, classes, class_logs):
-    """``(aligned, cross-entropy)``: the ``(T, nclasses)`` float32 rows of the state weights summed by state
-    class, each summing to 1, and ``-sum(aligned[:, classes] * class_logs)``.
-
-    Row t's state weights are ``weights[t, s] * column_scale[s]`` inside its band and
-    ``outside_weight * column_scale[s]`` outside (see ``kernels.states_to_classes``)."""
-    aligned = np.empty((weights.shape[0], nclasses), FLOAT)
-    # unsigned indices: numba checks a signed index for wraparound on every use
-    loss = kernels.states_to_classes(aligned, weights, band, outside_weight, column_scale, state_class.astype(np.uint64),
-                                     _scratch.array("baseline", (nclasses,)), classes.astype(np.uint64), class_logs)
-    return aligned, loss
-
-
 def _align_states(outputs, state_class):
     """clstm's alignment for one-hot targets given as the class of each state: ``(aligned, cross-entropy)``.
 
     O(T*C + T*S); the cross-entropy is ``-sum(aligned * log(max(outputs, 1e-30)))``."""
-    (T, C), S = outputs.shape, len(state_class)
-    classes, state_slot = _class_slots(state_class, C)
-    class_logs = _scratch.array("class_logs", (T, len(classes)), FLOAT)
-    lmatch = _scratch.array("lmatch", (T, padded_width(S)), FLOAT)
-    kernels.match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), state_slot.astype(np.uint64),
-                        ALIGN_FLOOR, LOG_FLOOR, True)
-    epath, band, column_scale = _path_weights(lmatch, S)
-    return _states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, C, classes,
-                              class_logs)
+    aligned = np.empty_like(outputs)
+    loss = kernels.clstm_align(aligned, outputs, np.asarray(state_class, np.uint64), ALIGN_FLOOR, LOG_FLOOR,
+                               ALIGN_SKIP, *_workspace(*outputs.shape, len(state_class)))
+    return aligned, loss
 
 
 def ctc_align_targets(outputs, targets):
@@ -180,7 +157,7 @@ def ctc_align_targets(outputs, targets):
     normed = np.maximum(outputs, ALIGN_FLOOR, dtype=np.float64)
     normed /= normed.sum(axis=1, keepdims=True)
     S = len(targets)
-    lmatch = np.empty((len(outputs), padded_width(S)), FLOAT)
+    lmatch = np.empty((len(outputs), kernels.padded_width(S)), FLOAT)
     with np.errstate(divide="ignore"):
         lmatch[:, :S] = np.log(normed @ targets.T)
     kernels.fill_padding(lmatch, S)
@@ -211,35 +188,6 @@ def seq_ctc_align(aligned, outputs, targets):
 # --- standard CTC -----------------------------------------------------------------------------
 
 
-def _skip_mask(state_class):
-    """0 where a path may skip into the state (a label other than the one two states back), -inf elsewhere
-    (and in the padding, to ``padded_width``)."""
-    S = len(state_class)
-    mask = np.full(padded_width(S), -np.inf, FLOAT)
-    mask[2:S][(state_class[2:] != 0) & (state_class[2:] != state_class[:-2])] = 0
-    return mask
-
-
-def _ctc_posteriors(outputs, labels):
-    """``(log p(labels | outputs), (T, padded_width(S)) state posteriors, the (T, 2) ranges of states outside
-    which they are 0, state classes, classes in use, their (T, D) logs)`` by forward-backward.
-
-    The posteriors and logs live in scratch memory: use them before the next call."""
-    state_class = _state_classes(labels)
-    (T, C), S = outputs.shape, len(state_class)
-    classes, state_slot = _class_slots(state_class, C)
-    class_logs = _scratch.array("class_logs", (T, len(classes)), FLOAT)
-    W = padded_width(S)
-    log_emit, alpha = _scratch.array("lmatch", (T, W), FLOAT), _scratch.array("epath", (T, W), FLOAT)
-    kernels.match_table(log_emit, class_logs, outputs, classes.astype(np.uint64), state_slot.astype(np.uint64),
-                        LOG_FLOOR, LOG_FLOOR, False)
-    skip_mask = _skip_mask(state_class)
-    log_likelihood = kernels.ctc_forward_algorithm(alpha, _scratch.array("offsets", (T,)), log_emit, S, skip_mask)
-    band = _scratch.array("band", (T, 2), np.int32)
-    kernels.ctc_backward_posteriors(log_emit, S, skip_mask, _scratch.array("rows", (2, W), FLOAT), alpha, band)
-    return log_likelihood, alpha, band, state_class, classes, class_logs
-
-
 def ctc_loss(outputs, labels):
     """Standard CTC: ``(nll, aligned)`` for ``(T, C)`` softmax outputs and a label list (blank 0).
 
@@ -251,9 +199,10 @@ def ctc_loss(outputs, labels):
     labels = _label_array(labels, outputs.shape[1])
     if outputs.shape[0] < min_ctc_steps(labels):
         return float("inf"), outputs.copy()
-    log_likelihood, posteriors, band, state_class, *class_logs = _ctc_posteriors(outputs, labels)
-    aligned, _ = _states_to_classes(posteriors, band, 0.0, np.ones(len(state_class)), state_class, outputs.shape[1],
-                                    *class_logs)
+    aligned = np.empty_like(outputs)
+    work32, work64, indices, _, band = _workspace(*outputs.shape, 2 * len(labels) + 1)
+    log_likelihood = kernels.ctc_align(aligned, outputs, _state_classes(labels), LOG_FLOOR, work32, work64, indices,
+                                       band)
     return -float(log_likelihood), aligned
 
 
@@ -311,7 +260,9 @@ def char_confidences(outputs, labels=None):
             raise ValueError(f"{len(codes)} labels cannot be aligned to {outputs.shape[0]} time steps")
         if len(codes) == 0:
             return []
-        posteriors = _ctc_posteriors(outputs, codes)[1]
+        work32, work64, indices, _, band = _workspace(*outputs.shape, 2 * len(codes) + 1)
+        posteriors = kernels.ctc_state_posteriors(outputs, _state_classes(codes), LOG_FLOOR, work32, work64, indices,
+                                                  band)[1]
         steps = np.argmax(posteriors[:, 1:2 * len(codes):2], axis=0)
     return [(int(t), float(outputs[t, c])) for t, c in zip(steps, codes)]
 

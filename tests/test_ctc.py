@@ -211,8 +211,9 @@ def test_path_weights_outside_the_band_are_exactly_the_clamp():
     dense /= dense.sum(axis=1, keepdims=True)
     classes = np.unique(state_class)
     logs = np.log(outputs[:, classes])
-    aligned, loss = ctc._states_to_classes(epath, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale, state_class, 20,
-                                           classes, logs)
+    aligned = np.empty((len(outputs), 20), np.float32)
+    loss = kernels.states_to_classes(aligned, full, band, kernels.EXP_AT_LOWER_CLAMP_32, column_scale,
+                                     state_class.astype(np.uint64), np.empty(20), classes.astype(np.uint64), logs)
     np.testing.assert_allclose(aligned, dense, rtol=1e-5, atol=1e-7)
     assert loss == pytest.approx(-np.sum(dense[:, classes] * logs), rel=1e-5)
 
@@ -229,7 +230,7 @@ def test_match_table_matches_numpy():
 
 def _lmatch(outputs, state_class):
     classes, slots = np.unique(state_class, return_inverse=True)
-    lmatch = np.empty((len(outputs), ctc.padded_width(len(state_class))), np.float32)
+    lmatch = np.empty((len(outputs), kernels.padded_width(len(state_class))), np.float32)
     class_logs = np.empty((len(outputs), len(classes)), np.float32)
     kernels.match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), slots.astype(np.uint64),
                         ctc.ALIGN_FLOOR, ctc.LOG_FLOOR, True)
@@ -357,12 +358,14 @@ def test_long_ctc_loss_matches_numpy_forward(T, L, sharpness):
     np.testing.assert_allclose(aligned.sum(axis=1), 1, rtol=1e-5)
     state_class = ctc._state_classes(np.array(labels))
     emit = np.log(np.maximum(outputs[:, state_class], 1e-30)).astype(np.float32)
-    S, W = len(state_class), ctc.padded_width(len(state_class))
+    S, W = len(state_class), kernels.padded_width(len(state_class))
+    skip_mask = np.full(W, -np.inf, np.float32)
+    skip_mask[2:S][(state_class[2:] != 0) & (state_class[2:] != state_class[:-2])] = 0
     emit = np.concatenate([emit, np.full((T, W - S), kernels.PAD_32, np.float32)], axis=1)
     alpha, offsets, rows = np.empty(emit.shape, np.float32), np.empty(T), np.empty((2, W), np.float32)
-    forward = kernels.ctc_forward_algorithm(alpha, offsets, emit, S, ctc._skip_mask(state_class))
+    forward = kernels.ctc_forward_algorithm(alpha, offsets, emit, S, skip_mask)
     band = np.empty((T, 2), np.int32)
-    backward = kernels.ctc_backward_posteriors(emit, S, ctc._skip_mask(state_class), rows, alpha, band)
+    backward = kernels.ctc_backward_posteriors(emit, S, skip_mask, rows, alpha, band)
     assert np.all(alpha[:, :S][np.arange(S) < band[:, :1]] == 0) and np.all(alpha[:, :S][np.arange(S) >= band[:, 1:]] == 0)
     assert forward == pytest.approx(-nll, rel=1e-6) and backward == pytest.approx(forward, rel=1e-5)
 

@@ -297,6 +297,13 @@ def vector_length(n):
 
 
 @kernel
+def padded_width(nstates):
+    """The row length of the alignment tables for ``nstates`` states: whole vectors, and a vector more for
+    the row loops that read past the last state."""
+    return vector_length(nstates) + ROW_MULTIPLE
+
+
+@kernel
 def fill_padding(table, nstates):
     """Write PAD_32 into the columns of ``table`` from ``nstates`` on."""
     for t in range(table.shape[0]):
@@ -678,6 +685,118 @@ def ctc_backward_posteriors(emit, nstates, skip_mask, rows, alpha, band):
         shift = top if np.isfinite(top) else ZERO_32
         following = row
     return np.float64(following[0] if S == 1 else logaddexp32(following[0], following[1])) + offset
+
+
+# --- whole alignments in one call ------------------------------------------------------------
+# The steps above, chained inside one kernel over a few flat work buffers, so that a line costs one
+# call from Python: the NumPy calls that would glue the steps together cost a quarter of the work
+# in a training loop, where their memory is never in cache.
+
+
+@kernel
+def workspace_sizes(T, C, S):
+    """``(float32, float64, index, count)`` lengths of the flat work buffers for a (T, C) line with S states."""
+    W = padded_width(S)
+    return T * (2 * W + min(C, S)) + 3 * W + T, T + W + C, 2 * C + S, W + 1
+
+
+@kernel
+def table(buffer, start, rows, cols):
+    """``(view, end)``: a C-contiguous (rows, cols) view of ``buffer`` from ``start``, and where it ends."""
+    end = start + rows * cols
+    return buffer[start:end].reshape((rows, cols)), end
+
+
+@kernel
+def class_slots(state_class, slot_of_class, classes, state_slot):
+    """The distinct classes of the states, ascending, into ``classes`` (returns how many, D) and each state's
+    index among them into ``state_slot``; ``slot_of_class`` is a (C,) work vector."""
+    C = slot_of_class.shape[0]
+    for c in range(C):
+        slot_of_class[c] = 0
+    for s in range(state_class.shape[0]):
+        slot_of_class[state_class[s]] = 1
+    D = 0
+    for c in range(C):
+        if slot_of_class[c] != 0:
+            classes[D] = c
+            slot_of_class[c] = D
+            D += 1
+    for s in range(state_class.shape[0]):
+        state_slot[s] = slot_of_class[state_class[s]]
+    return D
+
+
+@kernel
+def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, work32, work64, indices, counts, band):
+    """clstm's alignment of ``outputs`` (T, C) to one-hot target states (``state_class``, uint64), start to end:
+    fills ``aligned`` (T, C) and returns the cross-entropy ``-sum(aligned * log(max(outputs, log_floor)))``.
+
+    ``floor`` and ``skip`` are clstm's 1e-5 and -5; the work buffers are flat (``workspace_sizes``:
+    float32, float64, uint64 and int64) and ``band`` is (T, 2) int32."""
+    T, C = outputs.shape
+    S = state_class.shape[0]
+    W = padded_width(S)
+    classes, state_slot = indices[:C], indices[C:C + S]
+    D = class_slots(state_class, indices[C + S:2 * C + S], classes, state_slot)
+    lmatch, end = table(work32, 0, T, W)
+    epath, end = table(work32, end, T, W)
+    class_logs, end = table(work32, end, T, D)
+    rows, end = table(work32, end, 2, W)
+    tops, offsets, column_scale = work32[end:end + T], work64[:T], work64[T:T + W]
+    match_table(lmatch, class_logs, outputs, classes[:D], state_slot, floor, log_floor, True)
+    clstm_forward_algorithm(epath, offsets, lmatch, S, skip, rows[0])
+    top = clstm_backward_algorithm(lmatch, S, skip, rows, epath, offsets, tops)
+    clstm_path_weights(epath, S, offsets, tops, top, band, column_scale, rows[0], rows[1], counts)
+    return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class,
+                             work64[T + W:T + W + C], classes[:D], class_logs)
+
+
+@kernel
+def ctc_state_posteriors(outputs, state_class, log_floor, work32, work64, indices, band):
+    """Standard CTC's forward-backward for ``outputs`` (T, C) and a blank-interleaved transcript's states
+    (``state_class``, uint64): ``(log p(labels), posteriors, class_logs, D)``.
+
+    ``posteriors`` is a (T, padded_width(S)) view of ``work32``, 0 outside ``band[t]`` in row t;
+    the D classes in use are ``indices[:D]``, and ``class_logs`` (T, D) their logs. The work
+    buffers are as for ``clstm_align``."""
+    T, C = outputs.shape
+    S = state_class.shape[0]
+    W = padded_width(S)
+    classes, state_slot = indices[:C], indices[C:C + S]
+    D = class_slots(state_class, indices[C + S:2 * C + S], classes, state_slot)
+    emit, end = table(work32, 0, T, W)
+    alpha, end = table(work32, end, T, W)
+    class_logs, end = table(work32, end, T, D)
+    rows, end = table(work32, end, 2, W)
+    skip_mask = work32[end:end + W]
+    for s in range(W):
+        skip_mask[s] = NEG_INF_32
+    for s in range(2, S):
+        if state_class[s] != 0 and state_class[s] != state_class[s - 2]:
+            skip_mask[s] = ZERO_32
+    match_table(emit, class_logs, outputs, classes[:D], state_slot, log_floor, log_floor, False)
+    log_likelihood = ctc_forward_algorithm(alpha, work64[:T], emit, S, skip_mask)
+    ctc_backward_posteriors(emit, S, skip_mask, rows, alpha, band)
+    return log_likelihood, alpha, class_logs, D
+
+
+@kernel
+def ctc_align(aligned, outputs, state_class, log_floor, work32, work64, indices, band):
+    """Standard CTC for ``outputs`` (T, C) and a blank-interleaved transcript's states (``state_class``,
+    uint64): fills ``aligned`` (T, C) with the class posteriors and returns ``log p(labels)``.
+
+    The work buffers are as for ``clstm_align``; ``band`` is (T, 2) int32."""
+    T, C = outputs.shape
+    S = state_class.shape[0]
+    log_likelihood, posteriors, class_logs, D = ctc_state_posteriors(outputs, state_class, log_floor, work32, work64,
+                                                                    indices, band)
+    ones = work64[T:T + S]
+    for s in range(S):
+        ones[s] = 1.0
+    states_to_classes(aligned, posteriors, band, 0.0, ones, state_class, work64[T + S:T + S + C], indices[:D],
+                      class_logs)
+    return log_likelihood
 
 
 # --- decoders ---------------------------------------------------------------------------------
