@@ -728,6 +728,23 @@ def class_slots(state_class, slot_of_class, classes, state_slot):
 
 
 @kernel
+def state_tables(outputs, state_class, work32, indices):
+    """The tables both alignments carve from their work buffers, and the classes in use: ``(classes, state_slot,
+    first, second, class_logs, rows, end)`` with two (T, padded_width(S)) tables, the (T, D) logs of the
+    D classes in use, two padded rows, and where ``work32``'s use ends."""
+    T, C = outputs.shape
+    S = state_class.shape[0]
+    W = padded_width(S)
+    classes, state_slot = indices[:C], indices[C:C + S]
+    D = class_slots(state_class, indices[C + S:2 * C + S], classes, state_slot)
+    first, end = table(work32, 0, T, W)
+    second, end = table(work32, end, T, W)
+    class_logs, end = table(work32, end, T, D)
+    rows, end = table(work32, end, 2, W)
+    return classes[:D], state_slot, first, second, class_logs, rows, end
+
+
+@kernel
 def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, work32, work64, indices, counts, band):
     """clstm's alignment of ``outputs`` (T, C) to one-hot target states (``state_class``, uint64), start to end:
     fills ``aligned`` (T, C) and returns the cross-entropy ``-sum(aligned * log(max(outputs, log_floor)))``.
@@ -737,48 +754,38 @@ def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, work32, w
     T, C = outputs.shape
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot = indices[:C], indices[C:C + S]
-    D = class_slots(state_class, indices[C + S:2 * C + S], classes, state_slot)
-    lmatch, end = table(work32, 0, T, W)
-    epath, end = table(work32, end, T, W)
-    class_logs, end = table(work32, end, T, D)
-    rows, end = table(work32, end, 2, W)
+    classes, state_slot, lmatch, epath, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
     tops, offsets, column_scale = work32[end:end + T], work64[:T], work64[T:T + W]
-    match_table(lmatch, class_logs, outputs, classes[:D], state_slot, floor, log_floor, True)
+    match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor, True)
     clstm_forward_algorithm(epath, offsets, lmatch, S, skip, rows[0])
     top = clstm_backward_algorithm(lmatch, S, skip, rows, epath, offsets, tops)
     clstm_path_weights(epath, S, offsets, tops, top, band, column_scale, rows[0], rows[1], counts)
     return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class,
-                             work64[T + W:T + W + C], classes[:D], class_logs)
+                             work64[T + W:T + W + C], classes, class_logs)
 
 
 @kernel
 def ctc_state_posteriors(outputs, state_class, log_floor, work32, work64, indices, band):
     """Standard CTC's forward-backward for ``outputs`` (T, C) and a blank-interleaved transcript's states
-    (``state_class``, uint64): ``(log p(labels), posteriors, class_logs, D)``.
+    (``state_class``, uint64): ``(log p(labels), posteriors, class_logs, classes)``.
 
     ``posteriors`` is a (T, padded_width(S)) view of ``work32``, 0 outside ``band[t]`` in row t;
-    the D classes in use are ``indices[:D]``, and ``class_logs`` (T, D) their logs. The work
+    ``classes`` are the D classes in use, and ``class_logs`` (T, D) their logs. The work
     buffers are as for ``clstm_align``."""
-    T, C = outputs.shape
+    T = outputs.shape[0]
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot = indices[:C], indices[C:C + S]
-    D = class_slots(state_class, indices[C + S:2 * C + S], classes, state_slot)
-    emit, end = table(work32, 0, T, W)
-    alpha, end = table(work32, end, T, W)
-    class_logs, end = table(work32, end, T, D)
-    rows, end = table(work32, end, 2, W)
+    classes, state_slot, emit, alpha, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
     skip_mask = work32[end:end + W]
     for s in range(W):
         skip_mask[s] = NEG_INF_32
     for s in range(2, S):
         if state_class[s] != 0 and state_class[s] != state_class[s - 2]:
             skip_mask[s] = ZERO_32
-    match_table(emit, class_logs, outputs, classes[:D], state_slot, log_floor, log_floor, False)
+    match_table(emit, class_logs, outputs, classes, state_slot, log_floor, log_floor, False)
     log_likelihood = ctc_forward_algorithm(alpha, work64[:T], emit, S, skip_mask)
     ctc_backward_posteriors(emit, S, skip_mask, rows, alpha, band)
-    return log_likelihood, alpha, class_logs, D
+    return log_likelihood, alpha, class_logs, classes
 
 
 @kernel
@@ -789,13 +796,12 @@ def ctc_align(aligned, outputs, state_class, log_floor, work32, work64, indices,
     The work buffers are as for ``clstm_align``; ``band`` is (T, 2) int32."""
     T, C = outputs.shape
     S = state_class.shape[0]
-    log_likelihood, posteriors, class_logs, D = ctc_state_posteriors(outputs, state_class, log_floor, work32, work64,
-                                                                    indices, band)
+    log_likelihood, posteriors, class_logs, classes = ctc_state_posteriors(outputs, state_class, log_floor, work32,
+                                                                          work64, indices, band)
     ones = work64[T:T + S]
     for s in range(S):
         ones[s] = 1.0
-    states_to_classes(aligned, posteriors, band, 0.0, ones, state_class, work64[T + S:T + S + C], indices[:D],
-                      class_logs)
+    states_to_classes(aligned, posteriors, band, 0.0, ones, state_class, work64[T + S:T + S + C], classes, class_logs)
     return log_likelihood
 
 
