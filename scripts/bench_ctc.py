@@ -1,17 +1,25 @@
 """Time the CTC kernels on one OCR-sized line (T=800, C=100, L=80): alignment, loss and decoders.
 
-Usage: python scripts/bench_ctc.py [--T 800] [--C 100] [--L 80] [--repeat 21] [--threads N] [--net]
+Usage: python scripts/bench_ctc.py [--T 800] [--C 100] [--L 80] [--repeat 21] [--threads N] [--net] [--uw3 N]
 Prints the median (and the minimum, less disturbed on a shared machine) wall time of each call
-after a warm-up (which also compiles the kernels). The forward and backward passes of the alignment
-and of the loss run on two threads when ``--threads`` allows (default: all cores).
+after a warm-up (which also compiles the kernels); the CTC kernels run on one thread.
 With --net it also times one BIDILSTM training step (ninput 48, nhidden 100, clstm alignment
-included) on the same T, alternating steps and alignments so that both see the same machine,
-and prints the alignment's share of a step (the median of the per-pair ratios).
+included; its two directions on ``--threads`` threads, default all cores) on the same T,
+alternating steps and alignments so that both see the same machine, and prints the alignment's
+share of a step (the median of the per-pair ratios). The alignments timed there work on data the
+step has pushed out of the caches, as they would be if the outputs did not come from the network.
+With --uw3 N it also trains clstmctc (clstm's defaults) on N lines of ../shared/data/uw3-500.tgz in
+this process and prints the share of the training steps' time spent in the CTC targets.
 """
 import argparse
+import os
 import statistics
+import sys
+import tarfile
+import tempfile
 import time
 import timeit
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -42,6 +50,55 @@ def side_by_side(first, second, repeat):
     return first_times, second_times
 
 
+UW3 = Path(__file__).resolve().parents[2] / "shared" / "data" / "uw3-500.tgz"
+
+
+def uw3_share(ntrain, threads):
+    """Train clstmctc in this process on ``ntrain`` uw3-500 lines; return ``(steps, step seconds, CTC seconds,
+    mean T, mean L)``, timing every training step and every CTC target computation within it."""
+    from clstmtools import trainer
+    from clstmtools.drivers import clstmctc
+
+    times = {"steps": [], "targets": [], "T": [], "L": []}
+    targets, step_batch = trainer.CtcTask.targets, trainer.CtcTask.step_batch
+
+    def timed_targets(task, i, outputs, labels):
+        start = time.perf_counter()
+        result = targets(task, i, outputs, labels)
+        times["targets"].append(time.perf_counter() - start)
+        times["T"].append(len(outputs))
+        times["L"].append(len(labels))
+        return result
+
+    def timed_step(task, *args, **kwargs):
+        start = time.perf_counter()
+        result = step_batch(task, *args, **kwargs)
+        times["steps"].append(time.perf_counter() - start)
+        return result
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(UW3) as tar:
+            tar.extractall(tmp, filter="data")
+        listfile = Path(tmp) / "train.txt"
+        listfile.write_text("".join(f"{p}\n" for p in sorted(Path(tmp).glob("book/*/*.bin.png"))))
+        os.environ.update(ntrain=str(ntrain), save_name=str(Path(tmp) / "model"), test_every="-1",
+                          report_every="1000000", seed="1", threads=str(threads))
+        trainer.CtcTask.targets, trainer.CtcTask.step_batch = timed_targets, timed_step
+        argv, sys.argv = sys.argv, ["clstmctc", str(listfile)]
+        try:
+            clstmctc.main()
+        except SystemExit as stop:
+            if stop.code:
+                raise
+        finally:
+            trainer.CtcTask.targets, trainer.CtcTask.step_batch = targets, step_batch
+            sys.argv = argv
+    # the first pass over the lines also loads and normalizes them: count the rest
+    skip = min(500, len(times["steps"]) // 2)
+    return (len(times["steps"]) - skip, sum(times["steps"][skip:]), sum(times["targets"][skip:]),
+            statistics.mean(times["T"]), statistics.mean(times["L"]))
+
+
 def bidi_step(T, noutput, labels, rng):
     """One BIDILSTM training step on a random line, CTC (clstm mode) included: the scale to compare with."""
     from clstmtools.network import make_net
@@ -69,6 +126,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--threads", type=int, default=0, help="threads (0: all cores)")
     parser.add_argument("--net", action="store_true", help="also time a BIDILSTM training step")
+    parser.add_argument("--uw3", type=int, default=0, metavar="N", help="also train clstmctc on N uw3-500 lines")
     args = parser.parse_args()
     threads = parallel.set_threads(args.threads)
 
@@ -103,6 +161,14 @@ def main():
                                                               *summary_ms(align_times)))
             share = statistics.median(a / s for a, s in zip(align_times, step_times))
             print(f"  alignment / training step: {100 * share:.1f} % (median of {len(step_times)} pairs)")
+    if args.uw3:
+        if not UW3.exists():
+            print(f"clstmctc on uw3-500: {UW3} not found")
+            return
+        steps, step_seconds, ctc_seconds, mean_T, mean_L = uw3_share(args.uw3, threads)
+        print(f"clstmctc on uw3-500 (mean T {mean_T:.0f}, L {mean_L:.0f}), {steps} steps after the first pass: "
+              f"{1e3 * step_seconds / steps:.2f} ms per step, CTC targets {1e3 * ctc_seconds / steps:.3f} ms "
+              f"= {100 * ctc_seconds / step_seconds:.1f} % of the steps' time")
 
 
 if __name__ == "__main__":
