@@ -3,9 +3,10 @@
 Conventions: ``outputs`` is a ``(T, C)`` float32 matrix of per-step class posteriors (rows are time
 steps, class 0 is the blank); target *states* are the rows of a ``(S, C)`` target matrix, and
 ``state_class[s]`` is the class of state ``s`` when that matrix is one-hot (for a transcript of
-``L`` labels, ``S = 2L+1`` and the states are blank, c_1, blank, ..., c_L, blank). clstm's
-alignment works in float32, as clstm did; standard CTC's log-space tables are float64; what goes
-back to the network is float32.
+``L`` labels, ``S = 2L+1`` and the states are blank, c_1, blank, ..., c_L, blank). Both
+alignments work in float32, as clstm did, eight lanes to a vector, with each row of their
+log-space tables stored relative to its largest value (the offsets in float64); the beam search
+works in float64.
 """
 import numpy as np
 
@@ -41,16 +42,13 @@ ATANH_COEFFICIENTS, ATANH_MIDDLE = _monomial_fit(_atanh_ratio, 8, 0.0, 1 / 9)
 EXP_FLOOR = -700.0
 #: beyond this gap, log(1 + exp(-gap)) < 5e-18 and is dropped
 LOGADD_RANGE = 40.0
-#: state posteriors below exp(-69) ~ 1e-30 of their step's most probable state are dropped (to 0):
-#: far below float32 resolution of the result, and it spares most of the exponentials
-POSTERIOR_CUTOFF = -69.0
 #: the smallest normal float32: log_float32 reads exponent bits, so its floor must be at least this
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 #: the largest finite float32: anything above (inf, and NaN by failing the comparison) passes through log_float32
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-# --- log-space helpers ------------------------------------------------------------------------
+# --- float64 log-space helpers (for the beam search) ------------------------------------------
 # Branch-free arithmetic only (selects, no table lookups), so that loops calling them vectorize.
 
 
@@ -127,9 +125,8 @@ def log_float32(x, floor, log_floor):
     return log_floor if x < floor else value
 
 
-# --- float32 helpers for clstm's alignment ----------------------------------------------------
-# clstm aligns in single precision; so does this, eight lanes to a vector. Every constant is a
-# float32, so that no operation is promoted to double.
+# --- float32 helpers for the alignments -------------------------------------------------------
+# Every constant is a float32, so that no operation is promoted to double.
 
 F32 = np.float32
 #: ``exp(r)`` for ``|r| <= ln(2)/2`` to about 2e-9 relative (degree 6)
@@ -687,7 +684,7 @@ def ctc_backward_posteriors(emit, nstates, skip_mask, rows, alpha, band):
     return np.float64(following[0] if S == 1 else logaddexp32(following[0], following[1])) + offset
 
 
-# --- whole alignments in one call ------------------------------------------------------------
+# --- whole alignments in one call -------------------------------------------------------------
 # The steps above, chained inside one kernel over a few flat work buffers, so that a line costs one
 # call from Python: the NumPy calls that would glue the steps together cost a quarter of the work
 # in a training loop, where their memory is never in cache.
