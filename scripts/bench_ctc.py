@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import sys
-import tarfile
 import tempfile
 import time
 import timeit
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from benchmark import UW3, uw3_line_list
 from clstmtools import ctc, parallel
 
 
@@ -50,9 +50,6 @@ def side_by_side(first, second, repeat):
     return first_times, second_times
 
 
-UW3 = Path(__file__).resolve().parents[2] / "shared" / "data" / "uw3-500.tgz"
-
-
 def uw3_share(ntrain, threads):
     """Train clstmctc in this process on ``ntrain`` uw3-500 lines; return ``(steps, step seconds, CTC seconds,
     mean T, mean L)``, timing every training step and every CTC target computation within it."""
@@ -77,10 +74,7 @@ def uw3_share(ntrain, threads):
         return result
 
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(UW3) as tar:
-            tar.extractall(tmp, filter="data")
-        listfile = Path(tmp) / "train.txt"
-        listfile.write_text("".join(f"{p}\n" for p in sorted(Path(tmp).glob("book/*/*.bin.png"))))
+        listfile = uw3_line_list(tmp)
         os.environ.update(ntrain=str(ntrain), save_name=str(Path(tmp) / "model"), test_every="-1",
                           report_every="1000000", seed="1", threads=str(threads))
         trainer.CtcTask.targets, trainer.CtcTask.step_batch = timed_targets, timed_step

@@ -122,6 +122,15 @@ def startup_seconds(numba_cache_dir):
     return time.perf_counter() - start
 
 
+def uw3_line_list(directory):
+    """Extract the uw3-500 lines into ``directory`` and return a list file of all 500 images, sorted."""
+    with tarfile.open(UW3) as tar:
+        tar.extractall(directory, filter="data")
+    listfile = Path(directory) / "train.txt"
+    listfile.write_text("".join(f"{p}\n" for p in sorted(Path(directory).glob("book/*/*.bin.png"))))
+    return listfile
+
+
 def end_to_end_lines_per_second(ntrain, threads):
     """clstmctc's training speed on the uw3-500 lines (height-48 centre normalization, BIDILSTM,
     nhidden 100): two runs of the real command, ``ntrain`` lines apart, so that start-up and
@@ -129,10 +138,7 @@ def end_to_end_lines_per_second(ntrain, threads):
     if not UW3.exists():
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(UW3) as tar:
-            tar.extractall(tmp, filter="data")
-        listfile = Path(tmp) / "train.txt"
-        listfile.write_text("".join(f"{p}\n" for p in sorted(Path(tmp).glob("book/*/*.bin.png"))))
+        listfile = uw3_line_list(tmp)
 
         def run(n):
             env = dict(os.environ, ntrain=str(n), save_name=str(Path(tmp) / "model"), test_every="-1",

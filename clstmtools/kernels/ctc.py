@@ -389,9 +389,7 @@ def clstm_backward_algorithm(lmatch, nstates, skip, rows, both, both_offsets, bo
     T = lmatch.shape[0]
     S = nstates
     n = vector_length(S)
-    for k in range(2):
-        for s in range(rows.shape[1]):
-            rows[k, s] = PAD_32
+    rows[:, :] = PAD_32
     following = rows[0]
     for s in range(S):
         following[s] = F32(skip * (S - 1 - s))
@@ -663,9 +661,7 @@ def ctc_backward_posteriors(emit, nstates, skip_mask, rows, alpha, band):
     if T == 0:
         return 0.0 if S == 1 else -np.inf
     n = vector_length(S)
-    for k in range(2):
-        for s in range(rows.shape[1]):
-            rows[k, s] = PAD_32
+    rows[:, :] = PAD_32
     following = rows[1]
     for s in range(S):
         following[s] = NEG_INF_32
