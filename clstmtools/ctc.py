@@ -121,12 +121,9 @@ def _path_weights(lmatch, nstates):
     T, W = lmatch.shape
     epath, offsets, tops = (_scratch.array("epath", (T, W), FLOAT), _scratch.array("offsets", (T,)),
                             _scratch.array("tops", (T,), FLOAT))
-    rows = _scratch.array("rows", (2, W), FLOAT)
-    kernels.clstm_forward_algorithm(epath, offsets, lmatch, nstates, ALIGN_SKIP, rows[0])
-    top = kernels.clstm_backward_algorithm(lmatch, nstates, ALIGN_SKIP, rows, epath, offsets, tops)
     band, column_scale = _scratch.array("band", (T, 2), np.int32), _scratch.array("column_scale", (W,))
-    kernels.clstm_path_weights(epath, nstates, offsets, tops, top, band, column_scale, rows[0], rows[1],
-                               _scratch.array("band_edges", (W + 1,), np.int64))
+    kernels.clstm_epath(lmatch, nstates, ALIGN_SKIP, epath, offsets, tops, _scratch.array("rows", (2, W), FLOAT), band,
+                        column_scale, _scratch.array("band_edges", (W + 1,), np.int64))
     return epath, band, column_scale
 
 

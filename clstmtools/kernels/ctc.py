@@ -433,7 +433,7 @@ def clstm_path_weights(epath, nstates, both_offsets, both_tops, top, band, colum
     the states ``band[t, 0] <= s < band[t, 1]`` of row t (the smallest range holding the others)
     are computed and written, and a row whose largest value is at the clamp is skipped; the rest of
     the row weighs exp(-30). Each column is to be divided by its sum (1e-9 for a zero column):
-    ``column_scale`` (S,) float64 gets those reciprocals, and ``states_to_classes`` applies them.
+    ``column_scale`` (float64) gets those reciprocals, and ``states_to_classes`` applies them.
     ``epath`` is padded beyond the ``nstates`` states; ``column_scale`` and the work arrays
     ``exponents``, ``block_sums`` (float32) and ``band_edges`` (int64, one more) are as wide."""
     T = epath.shape[0]
@@ -478,6 +478,17 @@ def clstm_path_weights(epath, nstates, both_offsets, both_tops, top, band, colum
         inside += band_edges[s]
         column_scale[s] += np.float64(EXP_AT_LOWER_CLAMP_32) * (T - inside)
         column_scale[s] = 1.0 / (column_scale[s] if column_scale[s] != 0.0 else 1e-9)
+
+
+@kernel
+def clstm_epath(lmatch, nstates, skip, epath, offsets, tops, rows, band, column_scale, band_edges):
+    """clstm's forward-backward from ``lmatch`` to the path weights: ``epath``, ``band`` and ``column_scale``
+    as ``clstm_path_weights`` leaves them. All tables are padded (``padded_width(nstates)`` wide);
+    ``offsets`` (T,) float64, ``tops`` (T,) float32, ``rows`` two padded rows and ``band_edges`` are
+    work arrays."""
+    clstm_forward_algorithm(epath, offsets, lmatch, nstates, skip, rows[0])
+    top = clstm_backward_algorithm(lmatch, nstates, skip, rows, epath, offsets, tops)
+    clstm_path_weights(epath, nstates, offsets, tops, top, band, column_scale, rows[0], rows[1], band_edges)
 
 
 @kernel
@@ -750,9 +761,7 @@ def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, work32, w
     classes, state_slot, lmatch, epath, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
     tops, offsets, column_scale = work32[end:end + T], work64[:T], work64[T:T + W]
     match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor, True)
-    clstm_forward_algorithm(epath, offsets, lmatch, S, skip, rows[0])
-    top = clstm_backward_algorithm(lmatch, S, skip, rows, epath, offsets, tops)
-    clstm_path_weights(epath, S, offsets, tops, top, band, column_scale, rows[0], rows[1], counts)
+    clstm_epath(lmatch, S, skip, epath, offsets, tops, rows, band, column_scale, counts)
     return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class,
                              work64[T + W:T + W + C], classes, class_logs)
 
