@@ -91,6 +91,12 @@ def test_reads_os_environ_by_default(monkeypatch):
     ({"seed": "1,5"}, "seed"),
     ({"seed": "-3"}, "seed"),
     ({"params": "0:1"}, "params"),
+    # decays and momentum of 1 or more never forget (beta2=1 trains until the weights turn NaN)
+    ({"momentum": "1"}, "momentum"),
+    ({"beta1": "1.5"}, "beta1"),
+    ({"beta2": "1"}, "beta2"),
+    ({"beta2": "0.9,1"}, "beta2"),
+    ({"eps": "0"}, "eps"),
 ])
 def test_bad_values_are_errors_naming_the_variable(environ, variable):
     with pytest.raises(ParamError) as caught:
@@ -110,6 +116,12 @@ def test_error_messages_say_what_is_accepted():
         read(dewarp="wobbly")
     with pytest.raises(ParamError, match=r"a positive integer or -1"):
         read(nhidden2="0")
+
+
+def test_fraction_bounds_say_what_is_accepted():
+    with pytest.raises(ParamError, match=r"^beta2='1': expected a float at least 0 and below 1, lo,hi"):
+        read(beta2="1")
+    assert read(momentum="0", beta1="0.99", beta2="0.999").beta2 == 0.999
 
 
 def test_aliases():
