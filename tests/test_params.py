@@ -1,6 +1,7 @@
 """Tests of the environment-parameter table: parsing, draws, seeds, echo, usage text and README table."""
 import io
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -278,6 +279,16 @@ def test_table_script_prints_writes_and_checks(tmp_path):
     missing = run_script("--check", str(readme))
     assert missing.returncode == 2 and "params:begin" in missing.stderr
 
+
+
+def test_table_script_replaces_the_readme_atomically(tmp_path):
+    readme, other = tmp_path / "README.md", tmp_path / "linked.md"
+    old = "<!-- params:begin -->\nold\n<!-- params:end -->\n"
+    readme.write_text(old, encoding="utf-8")
+    os.link(readme, other)  # a write in place would show through the second name; a rename does not
+    assert run_script("--write", str(readme)).returncode == 0
+    assert other.read_text(encoding="utf-8") == old and "| `nhidden`" in readme.read_text(encoding="utf-8")
+    assert sorted(os.listdir(tmp_path)) == ["README.md", "linked.md"]
 
 def test_suspicious_names():
     environ = {"lrat": "1", "nhiden": "1", "momentun": "1", "lrate": "1", "neps": "3", "http_proxy": "x",
