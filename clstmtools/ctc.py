@@ -2,7 +2,7 @@
 
 Outputs are ``(T, nclasses)`` matrices of per-step class posteriors (softmax outputs), class 0
 the blank; labels are lists of ints in ``1..nclasses-1``. Everything returned to the network is
-float32; the alignment and decoding work is done by the kernels in ``kernels/ctc.py``.
+float32; the alignments are the kernels of ``kernels/ctc.py``, the decoders those of ``kernels/decode.py``.
 """
 import math
 import threading
@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from .kernels import ctc as kernels
+from .kernels import decode as decode_kernels
 from .kernels.config import FLOAT
 from .sequence import Sequence
 
@@ -215,13 +216,13 @@ def _greedy_decode(decode_into, outputs):
 
 def trivial_decode(outputs):
     """clstm's decoder: the best class of each run of non-blank steps closed by a blank step."""
-    codes, _ = _greedy_decode(kernels.trivial_decode_into, _outputs_matrix(outputs))
+    codes, _ = _greedy_decode(decode_kernels.trivial_decode_into, _outputs_matrix(outputs))
     return codes.tolist()
 
 
 def best_path_decode(outputs):
     """Arg-max class per step, repeats collapsed, blanks dropped."""
-    codes, _ = _greedy_decode(kernels.best_path_decode_into, _outputs_matrix(outputs))
+    codes, _ = _greedy_decode(decode_kernels.best_path_decode_into, _outputs_matrix(outputs))
     return codes.tolist()
 
 
@@ -233,7 +234,7 @@ def beam_search_decode(outputs, beam_width=10):
     beam_width = int(beam_width)
     size = outputs.shape[0] * beam_width + 1
     parent, label, length = (np.empty(size, np.int64) for _ in range(3))
-    node, log_probability = kernels.beam_search_into(parent, label, length, outputs, beam_width, LOG_FLOOR)
+    node, log_probability = decode_kernels.beam_search_into(parent, label, length, outputs, beam_width, LOG_FLOOR)
     labels = []
     while node != 0:
         labels.append(int(label[node]))
@@ -250,7 +251,7 @@ def char_confidences(outputs, labels=None):
     for that character at that step."""
     outputs = _outputs_matrix(outputs)
     if labels is None:
-        codes, steps = _greedy_decode(kernels.best_path_decode_into, outputs)
+        codes, steps = _greedy_decode(decode_kernels.best_path_decode_into, outputs)
     else:
         codes = _label_array(labels, outputs.shape[1])
         if outputs.shape[0] < min_ctc_steps(codes):
