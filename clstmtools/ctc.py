@@ -20,8 +20,11 @@ CTC_MODES = ("clstm", "standard")
 ALIGN_FLOOR = 1e-5
 #: clstm's penalty for starting late or finishing early in its forward algorithm
 ALIGN_SKIP = -5.0
-#: probabilities are clamped at this before taking their log
+#: probabilities are clamped at this before taking their log (clstm's alignment, the beam search)
 LOG_FLOOR = 1e-30
+#: standard CTC takes log-probabilities below this (a probability of 0 included) as this: far below any
+#: path that matters, and finite, so that the float32 recursion never subtracts -inf from -inf
+LOG_PROBABILITY_FLOOR = -1e4
 #: clstm's floor on a row sum before dividing by it
 ROW_FLOOR = 1e-9
 
@@ -53,11 +56,33 @@ def check_ctc_mode(mode):
     return mode
 
 
-def _outputs_matrix(outputs):
+def _check_shape(shape, steps_needed=1):
+    """Refuse what no kernel should see: not a matrix, no class, or fewer than ``steps_needed`` steps."""
+    if len(shape) != 2:
+        raise ValueError(f"CTC outputs must be a (T, nclasses) matrix, got shape {shape}")
+    if shape[0] < steps_needed or shape[1] == 0:
+        raise ValueError(f"CTC outputs must have at least one time step and one class, got shape {shape}")
+
+
+def _outputs_matrix(outputs, steps_needed=1):
     matrix = np.ascontiguousarray(outputs, dtype=FLOAT)
-    if matrix.ndim != 2:
-        raise ValueError(f"CTC outputs must be a (T, nclasses) matrix, got shape {matrix.shape}")
+    _check_shape(matrix.shape, steps_needed)
     return matrix
+
+
+def _log_outputs_matrix(outputs, log_probs):
+    """The float32 log-probabilities of ``outputs`` (probabilities, or log-probabilities with ``log_probs``): the
+    logs are taken in the input's own precision, so that float64 probabilities far below float32's range
+    keep their exact logs; below LOG_PROBABILITY_FLOOR (and log 0) they count as that."""
+    array = np.asarray(outputs)
+    _check_shape(array.shape)
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)
+    if not log_probs:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            array = np.log(array)
+    logs = np.ascontiguousarray(array, dtype=FLOAT)
+    return np.maximum(logs, FLOAT(LOG_PROBABILITY_FLOOR), out=logs if logs is not array else None)
 
 
 def _label_array(labels, nclasses):
@@ -186,21 +211,23 @@ def seq_ctc_align(aligned, outputs, targets):
 # --- standard CTC -----------------------------------------------------------------------------
 
 
-def ctc_loss(outputs, labels):
-    """Standard CTC: ``(nll, aligned)`` for ``(T, C)`` softmax outputs and a label list (blank 0).
+def ctc_loss(outputs, labels, log_probs=False):
+    """Standard CTC: ``(nll, aligned)`` for ``(T, C)`` per-step class probabilities (softmax outputs) and a label
+    list (blank 0); with ``log_probs``, ``outputs`` are log-probabilities (a log-softmax), as PyTorch's CTCLoss
+    takes them.
 
     ``nll = -log p(labels | outputs)``; ``aligned`` is the ``(T, C)`` float32 class posterior, so that
-    ``outputs - aligned`` is the gradient of ``nll`` with respect to the pre-softmax activations.
-    When the labels cannot fit in T steps, ``nll`` is inf and ``aligned`` is a copy of ``outputs``,
-    which makes training on it a no-op."""
-    outputs = _outputs_matrix(outputs)
-    labels = _label_array(labels, outputs.shape[1])
-    if outputs.shape[0] < min_ctc_steps(labels):
-        return float("inf"), outputs.copy()
-    aligned = np.empty_like(outputs)
-    work32, work64, indices, _, band = _workspace(*outputs.shape, 2 * len(labels) + 1)
-    log_likelihood = kernels.ctc_align(aligned, outputs, _state_classes(labels), LOG_FLOOR, work32, work64, indices,
-                                       band)
+    ``softmax - aligned`` is the gradient of ``nll`` with respect to the pre-softmax activations. The
+    logs are taken in the input's precision (float64 probabilities of 1e-300 keep their logs) and the
+    recursion runs on them in float32. When the labels cannot fit in T steps, ``nll`` is inf and
+    ``aligned`` is the probabilities themselves, which makes training on it a no-op."""
+    logs = _log_outputs_matrix(outputs, log_probs)
+    labels = _label_array(labels, logs.shape[1])
+    if logs.shape[0] < min_ctc_steps(labels):
+        return float("inf"), (np.exp(logs) if log_probs else _outputs_matrix(outputs))
+    aligned = np.empty(logs.shape, FLOAT)
+    work32, work64, indices, _, band = _workspace(*logs.shape, 2 * len(labels) + 1)
+    log_likelihood = kernels.ctc_align(aligned, logs, _state_classes(labels), work32, work64, indices, band)
     return -float(log_likelihood), aligned
 
 
@@ -208,6 +235,8 @@ def ctc_loss(outputs, labels):
 
 
 def _greedy_decode(decode_into, outputs):
+    if len(outputs) == 0:  # nothing to decode: the kernels never see an empty matrix
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     codes = np.empty(outputs.shape[0], np.int64)
     steps = np.empty(outputs.shape[0], np.int64)
     count = decode_into(codes, steps, outputs)
@@ -216,13 +245,13 @@ def _greedy_decode(decode_into, outputs):
 
 def trivial_decode(outputs):
     """clstm's decoder: the best class of each run of non-blank steps closed by a blank step."""
-    codes, _ = _greedy_decode(decode_kernels.trivial_decode_into, _outputs_matrix(outputs))
+    codes, _ = _greedy_decode(decode_kernels.trivial_decode_into, _outputs_matrix(outputs, steps_needed=0))
     return codes.tolist()
 
 
 def best_path_decode(outputs):
     """Arg-max class per step, repeats collapsed, blanks dropped."""
-    codes, _ = _greedy_decode(decode_kernels.best_path_decode_into, _outputs_matrix(outputs))
+    codes, _ = _greedy_decode(decode_kernels.best_path_decode_into, _outputs_matrix(outputs, steps_needed=0))
     return codes.tolist()
 
 
@@ -259,8 +288,8 @@ def char_confidences(outputs, labels=None):
         if len(codes) == 0:
             return []
         work32, work64, indices, _, band = _workspace(*outputs.shape, 2 * len(codes) + 1)
-        posteriors = kernels.ctc_state_posteriors(outputs, _state_classes(codes), LOG_FLOOR, work32, work64, indices,
-                                                  band)[1]
+        posteriors = kernels.ctc_state_posteriors(_log_outputs_matrix(outputs, False), _state_classes(codes), work32,
+                                                  work64, indices, band)[1]
         steps = np.argmax(posteriors[:, 1:2 * len(codes):2], axis=0)
     return [(int(t), float(outputs[t, c])) for t, c in zip(steps, codes)]
 
@@ -268,15 +297,19 @@ def char_confidences(outputs, labels=None):
 # --- the trainer's interface ------------------------------------------------------------------
 
 
-def ctc_targets(outputs, labels, mode):
+def ctc_targets(outputs, labels, mode, log_outputs=None):
     """``(aligned, loss)`` for one line: the targets to train ``outputs`` towards, and the loss reported.
 
     ``mode`` "clstm": clstm's alignment, loss = ``-sum(aligned * log(max(outputs, 1e-30)))``;
-    "standard": ``ctc_loss`` (loss = negative log-likelihood, inf when the labels do not fit).
-    The network's deltas are ``aligned - outputs``."""
+    "standard": ``ctc_loss`` (loss = negative log-likelihood, inf when the labels do not fit), from
+    ``log_outputs`` (the log-softmax of the output layer's pre-activations, exact where the softmax
+    underflows) when given. The network's deltas are ``aligned - outputs``."""
     check_ctc_mode(mode)
     if mode == "standard":
-        loss, aligned = ctc_loss(outputs, labels)
+        if log_outputs is not None:
+            loss, aligned = ctc_loss(log_outputs, labels, log_probs=True)
+        else:
+            loss, aligned = ctc_loss(outputs, labels)
         return aligned, loss
     outputs = _outputs_matrix(outputs)
     aligned, loss = _align_states(outputs, _state_classes(_label_array(labels, outputs.shape[1])))

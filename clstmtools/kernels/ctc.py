@@ -124,15 +124,14 @@ def log_float32_32(x, floor, log_floor):
 
 
 @kernel
-def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor, renormalize):
+def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor):
     """The log-probability of each target state's class at each step, and the logs of the classes in use.
 
     ``class_logs[t, j] = log(max(outputs[t, classes[j]], log_floor))``; ``lmatch[t, s]`` is the log
     of state ``s``'s class output (``classes[state_slot[s]]``) floored at ``floor`` (>= ``log_floor``)
-    and, with ``renormalize``, divided by the step's sum of floored outputs: clstm's ``lmatch`` for
-    one-hot target states (floor 1e-5), in O(T*(C+S)) instead of the O(T*S*C) matrix product;
-    without it, standard CTC's emission table. ``lmatch`` may be wider than the ``S`` states: its
-    padding columns get PAD_32. A ``log_floor`` below the smallest normal float32 counts as that."""
+    and divided by the step's sum of floored outputs: clstm's ``lmatch`` for one-hot target states
+    (floor 1e-5), in O(T*(C+S)) instead of the O(T*S*C) matrix product. ``lmatch`` may be wider than
+    the ``S`` states: its padding columns get PAD_32. A ``log_floor`` below the smallest normal float32 counts as that."""
     T, C = outputs.shape
     D = classes.shape[0]
     S = state_slot.shape[0]
@@ -147,12 +146,10 @@ def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_flo
     for i in range(flat_logs.shape[0]):
         flat_logs[i] = log_float32_32(flat_logs[i], log_floor, log_of_log_floor)
     for t in range(T):
-        log_total = ZERO_32
-        if renormalize:
-            total = ZERO_32
-            for c in range(C):
-                total += max(outputs[t, c], floor)
-            log_total = F32(np.log(total))
+        total = ZERO_32
+        for c in range(C):
+            total += max(outputs[t, c], floor)
+        log_total = F32(np.log(total))
         logs = class_logs[t]
         for s in range(S):
             lmatch[t, s] = max(logs[state_slot[s]], log_of_floor) - log_total
@@ -647,46 +644,64 @@ def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, work32, w
     W = padded_width(S)
     classes, state_slot, lmatch, epath, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
     tops, offsets, column_scale = work32[end:end + T], work64[:T], work64[T:T + W]
-    match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor, True)
+    match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor)
     clstm_epath(lmatch, S, skip, epath, offsets, tops, rows, band, column_scale, counts)
     return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class,
                              work64[T + W:T + W + C], classes, class_logs)
 
 
 @kernel
-def ctc_state_posteriors(outputs, state_class, log_floor, work32, work64, indices, band):
-    """Standard CTC's forward-backward for ``outputs`` (T, C) and a blank-interleaved transcript's states
-    (``state_class``, uint64): ``(log p(labels), posteriors, class_logs, classes)``.
+def log_emission_table(emit, class_logs, log_outputs, classes, state_slot):
+    """Standard CTC's emission table from log-probabilities: ``class_logs[t, j] = log_outputs[t, classes[j]]``
+    and ``emit[t, s] = class_logs[t, state_slot[s]]``; ``emit``'s padding columns get PAD_32."""
+    T = log_outputs.shape[0]
+    D = classes.shape[0]
+    S = state_slot.shape[0]
+    for t in range(T):
+        for j in range(D):
+            class_logs[t, j] = log_outputs[t, classes[j]]
+        logs = class_logs[t]
+        for s in range(S):
+            emit[t, s] = logs[state_slot[s]]
+    fill_padding(emit, S)
+
+
+@kernel
+def ctc_state_posteriors(log_outputs, state_class, work32, work64, indices, band):
+    """Standard CTC's forward-backward for ``log_outputs`` (T, C, the per-step log-probabilities, finite) and a
+    blank-interleaved transcript's states (``state_class``, uint64): ``(log p(labels), posteriors, class_logs,
+    classes)``.
 
     ``posteriors`` is a (T, padded_width(S)) view of ``work32``, 0 outside ``band[t]`` in row t;
     ``classes`` are the D classes in use, and ``class_logs`` (T, D) their logs. The work
     buffers are as for ``clstm_align``."""
-    T = outputs.shape[0]
+    T = log_outputs.shape[0]
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot, emit, alpha, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
+    classes, state_slot, emit, alpha, class_logs, rows, end = state_tables(log_outputs, state_class, work32, indices)
     skip_mask = work32[end:end + W]
     for s in range(W):
         skip_mask[s] = NEG_INF_32
     for s in range(2, S):
         if state_class[s] != 0 and state_class[s] != state_class[s - 2]:
             skip_mask[s] = ZERO_32
-    match_table(emit, class_logs, outputs, classes, state_slot, log_floor, log_floor, False)
+    log_emission_table(emit, class_logs, log_outputs, classes, state_slot)
     log_likelihood = ctc_forward_algorithm(alpha, work64[:T], emit, S, skip_mask)
     ctc_backward_posteriors(emit, S, skip_mask, rows, alpha, band)
     return log_likelihood, alpha, class_logs, classes
 
 
 @kernel
-def ctc_align(aligned, outputs, state_class, log_floor, work32, work64, indices, band):
-    """Standard CTC for ``outputs`` (T, C) and a blank-interleaved transcript's states (``state_class``,
-    uint64): fills ``aligned`` (T, C) with the class posteriors and returns ``log p(labels)``.
+def ctc_align(aligned, log_outputs, state_class, work32, work64, indices, band):
+    """Standard CTC for ``log_outputs`` (T, C, finite per-step log-probabilities) and a blank-interleaved
+    transcript's states (``state_class``, uint64): fills ``aligned`` (T, C) with the class posteriors and
+    returns ``log p(labels)``.
 
     The work buffers are as for ``clstm_align``; ``band`` is (T, 2) int32."""
-    T, C = outputs.shape
+    T, C = log_outputs.shape
     S = state_class.shape[0]
-    log_likelihood, posteriors, class_logs, classes = ctc_state_posteriors(outputs, state_class, log_floor, work32,
-                                                                          work64, indices, band)
+    log_likelihood, posteriors, class_logs, classes = ctc_state_posteriors(log_outputs, state_class, work32, work64,
+                                                                          indices, band)
     ones = work64[T:T + S]
     for s in range(S):
         ones[s] = 1.0
