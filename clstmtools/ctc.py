@@ -45,8 +45,21 @@ class _Scratch(threading.local):
             buffer = self.buffers[name] = np.empty(size, dtype)
         return buffer[:size].reshape(shape)
 
+    def flat(self, name, length, dtype):
+        """The whole flat array ``name``, grown to at least ``length`` elements of ``dtype``."""
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < length or buffer.dtype != dtype:
+            buffer = self.buffers[name] = np.empty(max(length, 1), dtype)
+        return buffer
+
 
 _scratch = _Scratch()
+
+#: the named work buffers of the one-call alignments, in the kernels' order (see the table in kernels/ctc.py)
+WORK_BUFFERS = (("match", FLOAT), ("paths", FLOAT), ("class_logs", FLOAT), ("rows", FLOAT), ("row_tops", FLOAT),
+                ("skip_mask", FLOAT), ("offsets", np.float64), ("column_scale", np.float64),
+                ("baseline", np.float64), ("classes", np.uint64), ("state_slot", np.uint64),
+                ("slot_of_class", np.uint64), ("band_edges", np.int64), ("band", np.int32))
 
 
 def check_ctc_mode(mode):
@@ -129,13 +142,11 @@ def _onehot_classes(targets):
     return None
 
 
-def _workspace(T, C, S):
-    """The flat work buffers (float32, float64, uint64, int64) and the (T, 2) int32 band table of the one-call
-    alignments (``kernels.clstm_align``, ``kernels.ctc_align``) for a (T, C) line with S states."""
-    size32, size64, size_index, size_count = kernels.workspace_sizes(T, C, S)
-    return (_scratch.array("work32", (size32,), FLOAT), _scratch.array("work64", (size64,)),
-            _scratch.array("indices", (size_index,), np.uint64), _scratch.array("counts", (size_count,), np.int64),
-            _scratch.array("band", (T, 2), np.int32))
+def _work_buffers(T, C, S):
+    """The named work buffers (WORK_BUFFERS) of the one-call alignments (``kernels.clstm_align``,
+    ``kernels.ctc_align``) for a (T, C) line with S states, from this thread's scratch memory."""
+    lengths = kernels.work_lengths(T, C, S)
+    return [_scratch.flat(name, length, dtype) for (name, dtype), length in zip(WORK_BUFFERS, lengths)]
 
 
 def _path_weights(lmatch, nstates):
@@ -159,7 +170,7 @@ def _align_states(outputs, state_class):
     O(T*C + T*S); the cross-entropy is ``-sum(aligned * log(max(outputs, 1e-30)))``."""
     aligned = np.empty_like(outputs)
     loss = kernels.clstm_align(aligned, outputs, np.asarray(state_class, np.uint64), ALIGN_FLOOR, LOG_FLOOR,
-                               ALIGN_SKIP, *_workspace(*outputs.shape, len(state_class)))
+                               ALIGN_SKIP, *_work_buffers(*outputs.shape, len(state_class)))
     return aligned, loss
 
 
@@ -226,8 +237,8 @@ def ctc_loss(outputs, labels, log_probs=False):
     if logs.shape[0] < min_ctc_steps(labels):
         return float("inf"), (np.exp(logs) if log_probs else _outputs_matrix(outputs))
     aligned = np.empty(logs.shape, FLOAT)
-    work32, work64, indices, _, band = _workspace(*logs.shape, 2 * len(labels) + 1)
-    log_likelihood = kernels.ctc_align(aligned, logs, _state_classes(labels), work32, work64, indices, band)
+    work = _work_buffers(*logs.shape, 2 * len(labels) + 1)
+    log_likelihood = kernels.ctc_align(aligned, logs, _state_classes(labels), *work)
     return -float(log_likelihood), aligned
 
 
@@ -287,9 +298,8 @@ def char_confidences(outputs, labels=None):
             raise ValueError(f"{len(codes)} labels cannot be aligned to {outputs.shape[0]} time steps")
         if len(codes) == 0:
             return []
-        work32, work64, indices, _, band = _workspace(*outputs.shape, 2 * len(codes) + 1)
-        posteriors = kernels.ctc_state_posteriors(_log_outputs_matrix(outputs, False), _state_classes(codes), work32,
-                                                  work64, indices, band)[1]
+        posteriors = kernels.ctc_state_posteriors(_log_outputs_matrix(outputs, False), _state_classes(codes),
+                                                  *_work_buffers(*outputs.shape, 2 * len(codes) + 1))[1]
         steps = np.argmax(posteriors[:, 1:2 * len(codes):2], axis=0)
     return [(int(t), float(outputs[t, c])) for t, c in zip(steps, codes)]
 

@@ -131,7 +131,8 @@ def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_flo
     of state ``s``'s class output (``classes[state_slot[s]]``) floored at ``floor`` (>= ``log_floor``)
     and divided by the step's sum of floored outputs: clstm's ``lmatch`` for one-hot target states
     (floor 1e-5), in O(T*(C+S)) instead of the O(T*S*C) matrix product. ``lmatch`` may be wider than
-    the ``S`` states: its padding columns get PAD_32. A ``log_floor`` below the smallest normal float32 counts as that."""
+    the ``S`` states: its padding columns get PAD_32. A ``log_floor`` below the smallest normal float32
+    counts as that."""
     T, C = outputs.shape
     D = classes.shape[0]
     S = state_slot.shape[0]
@@ -576,23 +577,34 @@ def ctc_backward_posteriors(emit, nstates, skip_mask, rows, alpha, band):
 
 
 # --- whole alignments in one call -------------------------------------------------------------
-# The steps above, chained inside one kernel over a few flat work buffers, so that a line costs one
-# call from Python: the NumPy calls that would glue the steps together cost a quarter of the work
-# in a training loop, where their memory is never in cache.
+# The steps above, chained inside one kernel over named work buffers, so that a line costs one call
+# from Python: the NumPy calls that would glue the steps together cost a quarter of the work in a
+# training loop, where their memory is never in cache. Every buffer is flat, owned by the caller and
+# at least as long as ``work_lengths`` says; the kernels view its start with the shape they need.
+#
+#   match         float32 (T, W)   clstm's lmatch, or standard CTC's emission logs
+#   paths         float32 (T, W)   clstm's forward+backward then path weights, or CTC's alpha then posteriors
+#   class_logs    float32 (T, D)   logs of the D <= min(C, S) classes in use
+#   rows          float32 (2, W)   two rows of the backward pass
+#   row_tops      float32 (T,)     the largest value of each row of clstm's forward+backward
+#   skip_mask     float32 (W,)     0 where standard CTC may skip into a state, -inf elsewhere
+#   offsets       float64 (T,)     the rows' shifts
+#   column_scale  float64 (W,)     each state's weight in the class sums
+#   baseline      float64 (C,)     per-class sums of the weights outside the band
+#   classes       uint64  (C,)     the classes in use, ascending
+#   state_slot    uint64  (S,)     each state's index among them
+#   slot_of_class uint64  (C,)     work vector for ``class_slots``
+#   band_edges    int64   (W + 1,) where the bands of the rows start and end
+#   band          int32   (T, 2)   each row's band of states that matter
+#
+# with W = padded_width(S).
 
 
 @kernel
-def workspace_sizes(T, C, S):
-    """``(float32, float64, index, count)`` lengths of the flat work buffers for a (T, C) line with S states."""
+def work_lengths(T, C, S):
+    """The length of each named work buffer for a (T, C) line with S states, in the order of the table above."""
     W = padded_width(S)
-    return T * (2 * W + min(C, S)) + 3 * W + T, T + W + C, 2 * C + S, W + 1
-
-
-@kernel
-def table(buffer, start, rows, cols):
-    """``(view, end)``: a C-contiguous (rows, cols) view of ``buffer`` from ``start``, and where it ends."""
-    end = start + rows * cols
-    return buffer[start:end].reshape((rows, cols)), end
+    return (T * W, T * W, T * min(C, S), 2 * W, T, W, T, W, C, C, S, C, W + 1, 2 * T)
 
 
 @kernel
@@ -616,38 +628,35 @@ def class_slots(state_class, slot_of_class, classes, state_slot):
 
 
 @kernel
-def state_tables(outputs, state_class, work32, indices):
-    """The tables both alignments carve from their work buffers, and the classes in use: ``(classes, state_slot,
-    first, second, class_logs, rows, end)`` with two (T, padded_width(S)) tables, the (T, D) logs of the
-    D classes in use, two padded rows, and where ``work32``'s use ends."""
+def state_tables(outputs, state_class, match, paths, class_logs, rows, classes, state_slot, slot_of_class, band):
+    """The named buffers both alignments use, viewed with their shapes, and the classes in use: ``(classes,
+    state_slot, match, paths, class_logs, rows, band)``."""
     T, C = outputs.shape
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot = indices[:C], indices[C:C + S]
-    D = class_slots(state_class, indices[C + S:2 * C + S], classes, state_slot)
-    first, end = table(work32, 0, T, W)
-    second, end = table(work32, end, T, W)
-    class_logs, end = table(work32, end, T, D)
-    rows, end = table(work32, end, 2, W)
-    return classes[:D], state_slot, first, second, class_logs, rows, end
+    D = class_slots(state_class, slot_of_class[:C], classes[:C], state_slot[:S])
+    return (classes[:D], state_slot[:S], match[:T * W].reshape((T, W)), paths[:T * W].reshape((T, W)),
+            class_logs[:T * D].reshape((T, D)), rows[:2 * W].reshape((2, W)), band[:2 * T].reshape((T, 2)))
 
 
 @kernel
-def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, work32, work64, indices, counts, band):
+def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, match, paths, class_logs, rows, row_tops,
+                skip_mask, offsets, column_scale, baseline, classes, state_slot, slot_of_class, band_edges, band):
     """clstm's alignment of ``outputs`` (T, C) to one-hot target states (``state_class``, uint64), start to end:
     fills ``aligned`` (T, C) and returns the cross-entropy ``-sum(aligned * log(max(outputs, log_floor)))``.
 
-    ``floor`` and ``skip`` are clstm's 1e-5 and -5; the work buffers are flat (``workspace_sizes``:
-    float32, float64, uint64 and int64) and ``band`` is (T, 2) int32."""
+    ``floor`` and ``skip`` are clstm's 1e-5 and -5; the work buffers are the named ones above
+    (``skip_mask`` unused)."""
     T, C = outputs.shape
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot, lmatch, epath, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
-    tops, offsets, column_scale = work32[end:end + T], work64[:T], work64[T:T + W]
+    classes, state_slot, lmatch, epath, class_logs, rows, band = state_tables(
+        outputs, state_class, match, paths, class_logs, rows, classes, state_slot, slot_of_class, band)
     match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor)
-    clstm_epath(lmatch, S, skip, epath, offsets, tops, rows, band, column_scale, counts)
-    return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class,
-                             work64[T + W:T + W + C], classes, class_logs)
+    column_scale = column_scale[:W]
+    clstm_epath(lmatch, S, skip, epath, offsets[:T], row_tops[:T], rows, band, column_scale, band_edges[:W + 1])
+    return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class, baseline[:C],
+                             classes, class_logs)
 
 
 @kernel
@@ -667,43 +676,45 @@ def log_emission_table(emit, class_logs, log_outputs, classes, state_slot):
 
 
 @kernel
-def ctc_state_posteriors(log_outputs, state_class, work32, work64, indices, band):
+def ctc_state_posteriors(log_outputs, state_class, match, paths, class_logs, rows, row_tops, skip_mask, offsets,
+                         column_scale, baseline, classes, state_slot, slot_of_class, band_edges, band):
     """Standard CTC's forward-backward for ``log_outputs`` (T, C, the per-step log-probabilities, finite) and a
     blank-interleaved transcript's states (``state_class``, uint64): ``(log p(labels), posteriors, class_logs,
-    classes)``.
+    classes, band)``.
 
-    ``posteriors`` is a (T, padded_width(S)) view of ``work32``, 0 outside ``band[t]`` in row t;
-    ``classes`` are the D classes in use, and ``class_logs`` (T, D) their logs. The work
-    buffers are as for ``clstm_align``."""
+    ``posteriors`` is a (T, padded_width(S)) view of ``paths``, 0 outside ``band[t]`` in row t;
+    ``classes`` are the D classes in use, and ``class_logs`` (T, D) their logs. The work buffers are
+    the named ones above (``row_tops``, ``column_scale``, ``baseline`` and ``band_edges`` unused)."""
     T = log_outputs.shape[0]
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot, emit, alpha, class_logs, rows, end = state_tables(log_outputs, state_class, work32, indices)
-    skip_mask = work32[end:end + W]
+    classes, state_slot, emit, alpha, class_logs, rows, band = state_tables(
+        log_outputs, state_class, match, paths, class_logs, rows, classes, state_slot, slot_of_class, band)
+    skip_mask = skip_mask[:W]
     for s in range(W):
         skip_mask[s] = NEG_INF_32
     for s in range(2, S):
         if state_class[s] != 0 and state_class[s] != state_class[s - 2]:
             skip_mask[s] = ZERO_32
     log_emission_table(emit, class_logs, log_outputs, classes, state_slot)
-    log_likelihood = ctc_forward_algorithm(alpha, work64[:T], emit, S, skip_mask)
+    log_likelihood = ctc_forward_algorithm(alpha, offsets[:T], emit, S, skip_mask)
     ctc_backward_posteriors(emit, S, skip_mask, rows, alpha, band)
-    return log_likelihood, alpha, class_logs, classes
+    return log_likelihood, alpha, class_logs, classes, band
 
 
 @kernel
-def ctc_align(aligned, log_outputs, state_class, work32, work64, indices, band):
+def ctc_align(aligned, log_outputs, state_class, match, paths, class_logs, rows, row_tops, skip_mask, offsets,
+              column_scale, baseline, classes, state_slot, slot_of_class, band_edges, band):
     """Standard CTC for ``log_outputs`` (T, C, finite per-step log-probabilities) and a blank-interleaved
     transcript's states (``state_class``, uint64): fills ``aligned`` (T, C) with the class posteriors and
-    returns ``log p(labels)``.
-
-    The work buffers are as for ``clstm_align``; ``band`` is (T, 2) int32."""
-    T, C = log_outputs.shape
+    returns ``log p(labels)``. The work buffers are the named ones above."""
+    C = log_outputs.shape[1]
     S = state_class.shape[0]
-    log_likelihood, posteriors, class_logs, classes = ctc_state_posteriors(log_outputs, state_class, work32, work64,
-                                                                          indices, band)
-    ones = work64[T:T + S]
+    log_likelihood, posteriors, class_logs, classes, band = ctc_state_posteriors(
+        log_outputs, state_class, match, paths, class_logs, rows, row_tops, skip_mask, offsets, column_scale,
+        baseline, classes, state_slot, slot_of_class, band_edges, band)
+    ones = column_scale[:S]
     for s in range(S):
         ones[s] = 1.0
-    states_to_classes(aligned, posteriors, band, 0.0, ones, state_class, work64[T + S:T + S + C], classes, class_logs)
+    states_to_classes(aligned, posteriors, band, 0.0, ones, state_class, baseline[:C], classes, class_logs)
     return log_likelihood
