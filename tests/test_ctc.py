@@ -9,7 +9,7 @@ from clstmtools.kernels import decode as decode_kernels
 from clstmtools.codec import Codec
 from clstmtools.kernels import layers as layer_kernels
 from clstmtools.network import make_net
-from clstmtools.trainer import CtcTask
+from clstmtools.tasks import CtcTask
 
 from naive_ctc import (
     brute_force_ctc,
