@@ -14,7 +14,7 @@ LEVELS = [
     {"sequence", "codec", "filenames", "images", "dewarp", "parallel"},
     {"datasets", "network", "display"},
     {"modelfile", "ctc", "params", "generate"},
-    {"ocropy", "trainer"},
+    {"ocropy", "trainer", "onnx_export"},
     {"drivers"},
 ]
 
