@@ -182,8 +182,8 @@ def build_model(net):
     x = g.op("Transpose", ["lines"], perm=[1, 0, 2])
     y = _Exporter(g, "lengths").emit(net, x)
     # padding to zero (Where, not Mul: garbage in the padding may be infinite)
-    steps = g.op("Range", [g.const(0, "zero", np.int64), g.op("Gather", [g.op("Shape", [x]), g.const(0, "t", np.int64)]),
-                           g.const(1, "one", np.int64)])
+    time = g.op("Gather", [g.op("Shape", [x]), g.const(0, "t", np.int64)])
+    steps = g.op("Range", [g.const(0, "zero", np.int64), time, g.const(1, "one", np.int64)])
     real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), "lengths"])  # (time, batch)
     y = g.op("Where", [g.op("Unsqueeze", [real, g.const([2], "ax", np.int64)]), y, g.const(0.0, "zero")])
     g.nodes.append(helper.make_node("Transpose", [y], ["outputs"], perm=[1, 0, 2]))
