@@ -14,6 +14,7 @@ LEVELS = [
     {"sequence", "codec", "filenames", "images", "dewarp", "parallel"},
     {"datasets", "network", "display"},
     {"modelfile", "ctc", "params", "generate"},
+    {"tasks"},
     {"ocropy", "trainer", "onnx_export"},
     {"drivers"},
 ]
