@@ -15,7 +15,7 @@ LEVELS = [
     {"datasets", "network", "display"},
     {"modelfile", "ctc", "params", "generate"},
     {"tasks"},
-    {"ocropy", "trainer"},
+    {"ocropy", "trainer", "onnx_export"},
     {"drivers"},
 ]
 
