@@ -4,6 +4,7 @@ import numpy as np
 
 from . import ctc as ctcmod
 from .kernels.layers import all_finite
+from .network import MAX_STEPS
 
 
 class TrainingError(RuntimeError):
@@ -47,9 +48,13 @@ class CtcTask:
 
     def check(self, i, x, labels):
         need = ctcmod.min_ctc_steps(labels)
+        message = None
         if len(x) < need:
             message = (f"{self.name(i)}: the sequence has {len(x)} steps, too short for its "
                        f"{len(labels)}-character transcript (needs at least {need})")
+        elif len(x) > MAX_STEPS:
+            message = f"{self.name(i)}: the sequence has {len(x)} steps, more than the {MAX_STEPS} a line may have"
+        if message:
             raise TrainingError(message) if self.strict else SkipSample(message)
 
     def forward(self, net, i):

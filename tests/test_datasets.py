@@ -1,4 +1,5 @@
 """Tests for codecs, file-name labels and the dataset readers (HDF5, text pairs, line lists, image folders)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -623,3 +624,38 @@ def test_lines2h5_uw3_test_lines_centred(uw3_lists, tmp_path):
     assert "wrote 50 lines (depth 32" in result.stdout
     with OcrH5Dataset(tmp_path / "uw3-test.h5") as written:
         assert_same_lines(written, LineListDataset(uw3_lists[1], normalizer="center", target_height=32))
+
+
+def test_nan_or_infinity_in_images_and_sequences_is_an_error_naming_file_and_sample(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(0, 1, (10, 6)).astype(np.float32) for _ in range(3)]
+    images[1][4, 2] = np.nan
+    write_ocr_h5(tmp_path / "ocr.h5", images, [[1], [2], [1]], [0, 65, 66])
+    with OcrH5Dataset(tmp_path / "ocr.h5") as data:
+        data.input(0)
+        with pytest.raises(DatasetError, match=r"ocr\.h5: sample 1: images contains NaN or infinity$"):
+            data.input(1)
+    inputs = [rng.uniform(0, 1, (5, 2)) for _ in range(3)]
+    outputs = [rng.uniform(0, 1, (5, 1)) for _ in range(3)]
+    outputs[2][3, 0] = -np.inf
+    inputs[0][1, 1] = np.inf
+    write_seq_h5(tmp_path / "seq.h5", inputs, outputs)
+    with SeqH5Dataset(tmp_path / "seq.h5") as data:
+        with pytest.raises(DatasetError, match=r"seq\.h5: sample 0: inputs contains NaN or infinity$"):
+            data.input(0)
+        data.output(1)
+        with pytest.raises(DatasetError, match=r"seq\.h5: sample 2: outputs contains NaN or infinity$"):
+            data.output(2)
+
+
+def test_a_nan_target_stops_clstmseq_with_a_one_line_error_naming_file_and_sample(tmp_path):
+    rng = np.random.default_rng(1)
+    outputs = [rng.uniform(0, 1, (6, 1)) for _ in range(8)]
+    outputs[5][2, 0] = np.nan
+    write_seq_h5(tmp_path / "nan.h5", [rng.uniform(0, 1, (6, 2)) for _ in range(8)], outputs)
+    env = dict(os.environ, ntrain="40", save_name="x", test_every="-1", report_every="0", threads="1")
+    result = subprocess.run([sys.executable, "-m", "clstmtools.drivers.clstmseq", "nan.h5"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == ["clstmseq: error: nan.h5: sample 5: outputs contains NaN or infinity"]
+    assert not (tmp_path / "x.h5").exists()

@@ -38,6 +38,8 @@ class OcrDataset:
         for i, x in enumerate(self._inputs):
             if x.ndim != 2 or x.shape[0] < 1:
                 raise DatasetError(f"{names[i]}: an input must be a non-empty (T, depth) array, not {x.shape}")
+            if not np.isfinite(x).all():
+                raise DatasetError(f"{names[i]}: the input contains NaN or infinity")
             if x.shape[1] != self._inputs[0].shape[1]:
                 raise DatasetError(f"{names[i]}: depth {x.shape[1]} differs from the first line's "
                                    f"{self._inputs[0].shape[1]}")
@@ -58,6 +60,9 @@ class OcrDataset:
             self.codec = codec
             self._labels = None
             return
+        for where, text in zip(wheres or names, self._texts):
+            if "\0" in text:
+                raise DatasetError(f"{where}: the text contains U+0000, which is reserved for the blank")
         self.codec = codec or file_codec or Codec.from_texts(self._texts)
         self._labels = []
         for where, text in zip(wheres or names, self._texts):

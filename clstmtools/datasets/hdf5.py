@@ -1,4 +1,5 @@
 """clstm's HDF5 files: OCR lines and clstmseq sequence pairs, written in one call and read lazily."""
+import contextlib
 import os
 
 import h5py
@@ -44,17 +45,56 @@ def write_seq_h5(path, inputs, outputs):
             f.create_dataset(name + "_dims", data=np.array([s.shape for s in seqs], np.int32).reshape(-1, 2))
 
 
+#: h5py's errors on a damaged file (a bad address, a broken B-tree, a truncated heap)
+H5_ERRORS = (OSError, RuntimeError, KeyError, TypeError, ValueError)
+#: a dataset read whole may declare at most this many times the file's size (or 1 MiB): more is a compression bomb
+MAX_EXPANSION = 64
+
+
+@contextlib.contextmanager
+def _damage_reported(where):
+    """Turn h5py's errors on a damaged file into a one-line DatasetError naming ``where``."""
+    try:
+        yield
+    except DatasetError:
+        raise
+    except H5_ERRORS as error:
+        lines = str(error).strip().splitlines()
+        raise DatasetError(f"{where}: damaged HDF5 data ({type(error).__name__}: "
+                           f"{lines[0] if lines else 'no message'})") from None
+
+
 def _open_h5(path, required, kind):
-    """Open an HDF5 file for reading and check that it has the datasets in ``required``."""
+    """Open an HDF5 file for reading and check that it has the datasets in ``required``: arrays of numbers, of a
+    declared size the file could hold."""
     try:
         f = h5py.File(path, "r")
     except OSError as error:
         raise DatasetError(f"{path}: cannot open as HDF5: {error}") from None
-    for name in required:
-        if name not in f:
-            f.close()
-            raise DatasetError(f"{path}: missing dataset {name!r} (a {kind} file has {', '.join(required)})")
+    try:
+        with _damage_reported(path):
+            limit = MAX_EXPANSION * os.path.getsize(path) + (1 << 20)
+            for name in required:
+                dataset = f.get(name, getlink=False)
+                if dataset is None:
+                    raise DatasetError(f"{path}: missing dataset {name!r} (a {kind} file has {', '.join(required)})")
+                _check_dataset(dataset, path, limit)
+    except BaseException:
+        f.close()
+        raise
     return f
+
+
+def _check_dataset(dataset, path, limit):
+    """Refuse anything but an array of numbers (or of variable-length number arrays) not larger than ``limit``."""
+    name = getattr(dataset, "name", "?").lstrip("/")
+    if not isinstance(dataset, h5py.Dataset):
+        raise DatasetError(f"{path}: {name} is not a dataset")
+    base = h5py.check_vlen_dtype(dataset.dtype) or dataset.dtype
+    if base.kind not in "fiu":
+        raise DatasetError(f"{path}: {name} holds {base}, not numbers")
+    if dataset.size * max(dataset.dtype.itemsize, 8) > limit:
+        raise DatasetError(f"{path}: {name} declares {dataset.size} entries, more than the file can hold")
 
 
 def _dims(f, path, name, count):
@@ -69,13 +109,17 @@ def _dims(f, path, name, count):
 
 
 def _read_array(dataset, path, dims, i):
-    """Sample ``i`` of a variable-length dataset as a ``dims[i]``-shaped float32 array."""
+    """Sample ``i`` of a variable-length dataset as a ``dims[i]``-shaped float32 array, checked to be finite
+    (one vectorized test as it is read: a NaN pixel or target must be blamed on the data, not the network)."""
     name = dataset.name.lstrip("/")
-    values = np.asarray(dataset[i], np.float32)
+    with _damage_reported(f"{path}: sample {i}"):
+        values = np.asarray(dataset[i], np.float32)
     rows, columns = dims[i]
     if values.size != rows * columns:
         raise DatasetError(f"{path}: sample {i}: {name} has {values.size} values but {name}_dims says "
                            f"{rows}x{columns}")
+    if not np.isfinite(values).all():
+        raise DatasetError(f"{path}: sample {i}: {name} contains NaN or infinity")
     return values.reshape(rows, columns)
 
 
@@ -114,7 +158,9 @@ class OcrH5Dataset(_H5File, OcrDataset):
         self.path = path = os.fspath(path)
         self._file = f = _open_h5(path, self.REQUIRED, "clstm OCR")
         try:
-            self._read_header(f, path, codec, resolve_normalizer(normalizer, target_height, norm), target_name)
+            normalizer = resolve_normalizer(normalizer, target_height, norm)
+            with _damage_reported(path):
+                self._read_header(f, path, codec, normalizer, target_name)
         except BaseException:
             f.close()
             raise
@@ -154,6 +200,7 @@ class OcrH5Dataset(_H5File, OcrDataset):
                 if name not in f:
                     raise DatasetError(f"{path}: no pre-aligned target dataset {name!r} "
                                        f"(target_name={target_name})")
+                _check_dataset(f[name], path, MAX_EXPANSION * os.path.getsize(path) + (1 << 20))
             self._target_dims = _dims(f, path, target_name + "_dims", count)
 
     def input(self, i):
@@ -196,24 +243,25 @@ class SeqH5Dataset(_H5File):
         self.path = path = os.fspath(path)
         self._file = f = _open_h5(path, self.REQUIRED, "clstmseq")
         try:
-            count = len(f["inputs"])
-            if count == 0:
-                raise DatasetError(f"{path}: no samples")
-            if len(f["outputs"]) != count:
-                raise DatasetError(f"{path}: {count} inputs but {len(f['outputs'])} outputs")
-            self._input_dims = _dims(f, path, "inputs_dims", count)
-            self._output_dims = _dims(f, path, "outputs_dims", count)
-            bad = np.flatnonzero(self._input_dims[:, 0] != self._output_dims[:, 0])
-            if bad.size:
-                i = bad[0]
-                raise DatasetError(f"{path}: sample {i}: input has {self._input_dims[i, 0]} steps but "
-                                   f"output has {self._output_dims[i, 0]}")
-            _consistent(path, "inputs_dims", self._input_dims[:, 1], "depth")
-            _consistent(path, "outputs_dims", self._output_dims[:, 1], "depth")
+            with _damage_reported(path):
+                count = len(f["inputs"])
+                if count == 0:
+                    raise DatasetError(f"{path}: no samples")
+                if len(f["outputs"]) != count:
+                    raise DatasetError(f"{path}: {count} inputs but {len(f['outputs'])} outputs")
+                self._input_dims = _dims(f, path, "inputs_dims", count)
+                self._output_dims = _dims(f, path, "outputs_dims", count)
+                bad = np.flatnonzero(self._input_dims[:, 0] != self._output_dims[:, 0])
+                if bad.size:
+                    i = bad[0]
+                    raise DatasetError(f"{path}: sample {i}: input has {self._input_dims[i, 0]} steps but "
+                                       f"output has {self._output_dims[i, 0]}")
+                _consistent(path, "inputs_dims", self._input_dims[:, 1], "depth")
+                _consistent(path, "outputs_dims", self._output_dims[:, 1], "depth")
+                self._inputs, self._outputs = f["inputs"], f["outputs"]
         except BaseException:
             f.close()
             raise
-        self._inputs, self._outputs = f["inputs"], f["outputs"]
         self.ninput = int(self._input_dims[0, 1])
         self.noutput = max(2, int(self._output_dims[0, 1]))
 

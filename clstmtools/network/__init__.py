@@ -25,5 +25,5 @@ from .kinds import (  # noqa: F401
 )
 from .lstm import LINLSTM, LSTM, NPLSTM, RELU2LSTM, RELULSTM, RELUTANHLSTM  # noqa: F401
 from .ports import (  # noqa: F401
-    GRADIENT_CLIP, INIT_RANGE, INITS, NORMALIZATIONS, OPTIMIZERS, Layer, Network, NetworkError,
+    GRADIENT_CLIP, INIT_RANGE, INITS, MAX_STEPS, NORMALIZATIONS, OPTIMIZERS, Layer, Network, NetworkError,
 )

@@ -15,6 +15,11 @@ OPTIMIZERS = ("sgd", "adam")
 INITS = ("clstm", "scaled")
 
 
+#: the longest sequence a network runs (its buffers grow with T: a hostile 10^6-character line would take
+#: gigabytes); real lines are a few thousand steps
+MAX_STEPS = 1 << 15
+
+
 class NetworkError(ValueError):
     """A network was built, fed or loaded with something it cannot use."""
 
@@ -128,6 +133,9 @@ class Network:
             raise NetworkError(
                 f"{self.name}: inputs have shape (T={self.inputs.T}, depth={self.inputs.depth}), "
                 f"expected depth {self.ninput()} and T > 0")
+        if self.inputs.T > MAX_STEPS:
+            raise NetworkError(f"{self.name}: inputs have {self.inputs.T} steps, more than the {MAX_STEPS} a "
+                               f"sequence may have")
 
     def _check_d_outputs(self):
         if self.d_outputs.shape != self.outputs.shape:
