@@ -10,7 +10,6 @@ line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``); th
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 import onnx
@@ -18,6 +17,7 @@ import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
 from . import network as N
+from .atomic import write_bytes
 from .modelfile import load_net
 
 #: opset and IR version of the written files: onnxruntime 1.14 and later (2023) run them
@@ -245,27 +245,11 @@ def session_of(model_bytes):
 
 
 def write_atomically(path, data):
-    """Write ``data`` to ``path`` through a temporary file in the same folder: never a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write ``data`` to ``path`` atomically (``atomic.write_bytes``): never a half-written file."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+        write_bytes(path, data)
     except OSError as error:
         raise ExportError(f"{path}: cannot write: {error.strerror or error}") from None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # what open() would have given, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as error:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(error, OSError):
-            raise ExportError(f"{path}: cannot write: {error.strerror or error}") from None
-        raise
 
 
 def export(model_path, out_path):

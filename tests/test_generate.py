@@ -351,3 +351,16 @@ def test_the_project_readers_take_the_output(out):
     assert len(pairs.inputs) == 10 and set("".join(pairs.inputs)) <= set("0123456789")
     folder = ImageFolderDataset(os.path.join(out, "expr-test"), strict=True)
     assert len(folder) == 6 and all(check_expression(folder.text(i)) is None for i in range(6))
+
+
+def test_outputs_replace_old_files_atomically(tmp_path):
+    """The HDF5 and text outputs are renamed into place: a hard link to the old file keeps the old content."""
+    names = ("delay1.h5", "text-upper-train.txt")
+    for name in names:
+        (tmp_path / name).write_bytes(b"old")
+        os.link(tmp_path / name, tmp_path / f"{name}.link")
+    assert generate.main(["-o", str(tmp_path), "-q", "--seed", "1", "--tasks", "delay1,text-upper", "-n", "20",
+                          "--text-train", "5", "--text-test", "2"]) == 0
+    for name in names:
+        assert (tmp_path / f"{name}.link").read_bytes() == b"old" and (tmp_path / name).read_bytes() != b"old"
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]

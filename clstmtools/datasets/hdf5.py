@@ -5,6 +5,7 @@ import os
 import h5py
 import numpy as np
 
+from ..atomic import atomic_write
 from ..codec import Codec
 from .base import DatasetError, OcrDataset, _context, resolve_normalizer
 
@@ -14,8 +15,8 @@ def write_ocr_h5(path, images, transcripts, codec):
 
     ``images``: list of ``(width, height)`` float arrays (row t is image column t, ink high);
     ``transcripts``: list of label lists (each label >= 1); ``codec``: list of code points,
-    entry 0 the blank (stored as 0)."""
-    with h5py.File(path, "w") as f:
+    entry 0 the blank (stored as 0). Written atomically."""
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
         fvlen = h5py.vlen_dtype(np.float32)
         ivlen = h5py.vlen_dtype(np.int32)
         ds = f.create_dataset("images", (len(images),), dtype=fvlen)
@@ -32,8 +33,8 @@ def write_ocr_h5(path, images, transcripts, codec):
 
 
 def write_seq_h5(path, inputs, outputs):
-    """Write sequence pairs in clstmseq's layout: lists of ``(T, depth)`` arrays."""
-    with h5py.File(path, "w") as f:
+    """Write sequence pairs in clstmseq's layout: lists of ``(T, depth)`` arrays (atomically)."""
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
         for name, seqs in (("inputs", inputs), ("outputs", outputs)):
             seqs = [np.asarray(s, np.float32) for s in seqs]
             seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]

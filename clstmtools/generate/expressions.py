@@ -4,6 +4,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..atomic import atomic_write, write_text
 from ..filenames import escape_label
 from .fonts import drawable_characters, font_label, load_font
 
@@ -80,10 +81,10 @@ def write_expression_folder(folder, count, style, rng, noise=0.08, progress=None
     for i in range(count):
         label = random_expression(rng)
         name = f"{i:0{digits}d}_{escape_label(label)}.png"
-        style.render(label, rng, noise).save(os.path.join(folder, name), format="PNG")
+        with atomic_write(os.path.join(folder, name)) as tmp:
+            style.render(label, rng, noise).save(tmp, format="PNG")
         lines.append(f"{name}\t{label}\n")
         if progress:
             progress.update(i + 1)
-    with open(os.path.join(folder, "labels.txt"), "w", encoding="utf-8", newline="\n") as f:
-        f.writelines(lines)
+    write_text(os.path.join(folder, "labels.txt"), "".join(lines))
     return folder

@@ -1,6 +1,7 @@
 """Text-transform pairs for clstmtext (reverse, upper, rot13, spelled digits)."""
 import codecs
 
+from ..atomic import write_text
 from .common import WORDS
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -34,7 +35,5 @@ def make_text_pairs(name, count, rng):
 
 
 def write_text_pairs(path, pairs):
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for source, target in pairs:
-            f.write(f"{source}\t{target}\n")
+    write_text(path, "".join(f"{source}\t{target}\n" for source, target in pairs))
     return path
