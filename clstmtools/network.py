@@ -382,7 +382,7 @@ class LSTM(Layer):
             self._shape = (T, B)
             self.S = np.empty((T, B, self.nf), FLOAT)
             self.G = np.empty((T, B, 4 * self.no), FLOAT)
-            self.dG = np.empty((T, B, 4 * self.no), FLOAT)
+            self.dG = None  # made by the first backward pass: recognition never needs it
             self.C = np.empty((T, B, self.no), FLOAT)
             self.HC = np.empty((T, B, self.no), FLOAT)
 
@@ -410,6 +410,8 @@ class LSTM(Layer):
         self._check_d_outputs()
         T, B, ni = self.inputs.data.shape
         lengths = self.inputs.column_lengths()
+        if self.dG is None:
+            self.dG = np.empty_like(self.G)
         if self.inputs.lengths is not None:
             K.zero_padding(self.dG, lengths)
         KL.lstm_backward(self.dG, self.d_outputs.data, self.G, self.C, self.HC, self.W, self.P, lengths, ni,

@@ -7,12 +7,12 @@ import time
 import warnings
 from collections import deque
 
-import Levenshtein
 import numpy as np
 
 from . import ctc as ctcmod
 from .kernels.layers import all_finite
 from .modelfile import save_net
+from .recognize import edit_distance, evaluate_lines
 
 
 #: attributes that describe the network itself; the run's parameters never overwrite them
@@ -38,10 +38,6 @@ class Interrupted(Exception):
 def hits(every, lo, hi):
     """True when a positive ``every`` has a multiple in ``[lo, hi)`` (periodic events of a run)."""
     return every > 0 and hi > lo and (hi - 1) // every >= -(-lo // every)
-
-
-def edit_distance(a, b):
-    return Levenshtein.distance(a, b)
 
 
 def finite(array):
@@ -137,11 +133,7 @@ class CtcTask:
 
     def evaluate(self, net, i):
         """(errors, ground-truth length, output text, ground truth) for sample i."""
-        labels = self.labels(i)
-        _, outputs = self.forward(net, i)
-        truth = self.codec.decode(labels)
-        out = self.codec.decode(self.decode(outputs))
-        return edit_distance(truth, out), len(truth), out, truth
+        return next(evaluate_lines(net, self, [i]))
 
     def report(self, record):
         lines = []
@@ -406,13 +398,3 @@ class Trainer:
         self.say(f"# done: {t['lines']} lines in {elapsed:.1f} s ({t['lines'] / max(elapsed, 1e-9):.1f} lines/s), "
                  f"training error {rate:.4f}{best}; saved {len(self.saved)} model file(s)"
                  + (f", last {self.saved[-1]}" if self.saved else ""))
-
-
-def evaluate_ctc(net, task, indices):
-    """Total edit distance and ground-truth length of ``task`` over ``indices``."""
-    errors = count = 0
-    for i in indices:
-        e, n, _, _ = task.evaluate(net, i)
-        errors += e
-        count += n
-    return errors, count

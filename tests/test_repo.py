@@ -13,7 +13,7 @@ LEVELS = [
     {"kernels"},
     {"sequence", "codec", "filenames", "images", "dewarp", "parallel"},
     {"datasets", "network", "display"},
-    {"modelfile", "ctc", "params", "generate"},
+    {"modelfile", "ctc", "params", "generate", "recognize"},
     {"ocropy", "trainer"},
     {"drivers"},
 ]

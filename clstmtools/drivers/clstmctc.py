@@ -9,6 +9,7 @@ from .. import ctc as ctcmod
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, open_ocr_dataset
 from ..modelfile import load_net
+from ..recognize import evaluate_lines, network_outputs
 from ..trainer import CtcTask, Trainer, TrainingError
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, show_info, start_trial)
@@ -96,8 +97,7 @@ def evaluate(settings, path, mode):
     n = min(len(data), settings.maxeval)
     by_index = isinstance(data, OcrH5Dataset)
     if mode == "text":
-        for i in range(n):
-            _, outputs = task.forward(net, i)
+        for i, _, outputs in network_outputs(net, task.inputs, range(n)):
             labels = task.decode(outputs)
             line = f"{i if by_index else data.name(i)}\t{codec.decode(labels)}"
             if settings.conf:
@@ -107,8 +107,7 @@ def evaluate(settings, path, mode):
             print(line)
         return 0
     errors = total = 0
-    for i in range(n):
-        e, count, out, truth = task.evaluate(net, i)
+    for i, (e, count, out, truth) in enumerate(evaluate_lines(net, task, range(n))):
         errors += e
         total += count
         if mode == "errs":

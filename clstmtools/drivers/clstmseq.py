@@ -3,6 +3,7 @@ import numpy as np
 
 from ..datasets import SeqH5Dataset
 from ..modelfile import load_net
+from ..recognize import network_outputs
 from ..trainer import TrainingError, Trainer, finite
 from .common import (UsageError, build_network, configure_learning, display_path, main_of, need_files, protect_inputs,
                      show_info, start_trial)
@@ -70,8 +71,7 @@ class SeqTask:
     def test(self, net, indices):
         """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
         mse = mse0 = errs = errs0 = steps = 0.0
-        for i in indices:
-            _, outputs = self.forward(net, i)
+        for i, _, outputs in network_outputs(net, self.data.input, indices):
             target = self.data.output(i)
             zero = np.zeros_like(target)
             zero[:, 0] = 1
