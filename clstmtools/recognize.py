@@ -1,6 +1,7 @@
 """Recognition in bulk: a network run over many lines as padded minibatches of lines of similar width, the next lines loading meanwhile.
 
-Every program's tests, validation and evaluation modes go through :func:`network_outputs`. A
+Every program's tests, validation and evaluation modes go through :func:`network_outputs`
+(:func:`clstmtools.tasks.evaluate_lines` for CTC). A
 padded minibatch gives each line what it gives alone (padding never changes a result, see
 :mod:`clstmtools.network`), so the order in which lines are batched changes nothing but speed:
 lines are read a window ahead on a thread of their own, sorted by width within the window and
@@ -8,8 +9,6 @@ cut into minibatches, which keeps padding small and lets the recurrence reuse ea
 for every line of the batch while it is in cache.
 """
 from concurrent.futures import ThreadPoolExecutor
-
-import Levenshtein
 
 #: lines in one minibatch (the recurrence gains little beyond this, and buffers grow with it)
 BATCH_LINES = 16
@@ -73,25 +72,3 @@ def network_outputs(net, load, indices, batch_lines=BATCH_LINES, window=WINDOW):
             if len(lines) < len(loaded):
                 ahead.cancel()
                 raise loaded[-1][1]
-
-
-def edit_distance(a, b):
-    return Levenshtein.distance(a, b)
-
-
-def evaluate_ctc(net, task, indices):
-    """Total edit distance and ground-truth length of ``task`` (a CTC task) over ``indices``."""
-    errors = count = 0
-    for e, n, _, _ in evaluate_lines(net, task, indices):
-        errors += e
-        count += n
-    return errors, count
-
-
-def evaluate_lines(net, task, indices):
-    """``(errors, ground-truth length, output text, ground truth)`` for each of ``indices``, in
-    order, from ``task`` (a CTC task: ``inputs``, ``labels``, ``codec``, ``decode``)."""
-    for i, _, outputs in network_outputs(net, task.inputs, indices):
-        truth = task.codec.decode(task.labels(i))
-        out = task.codec.decode(task.decode(outputs))
-        yield edit_distance(truth, out), len(truth), out, truth

@@ -5,8 +5,8 @@ import pytest
 
 import clstmtools as clstm
 from clstmtools.codec import Codec
-from clstmtools.recognize import evaluate_ctc, evaluate_lines, network_outputs, width_batches
-from clstmtools.trainer import CtcTask, edit_distance
+from clstmtools.recognize import network_outputs, width_batches
+from clstmtools.tasks import CtcTask, edit_distance, evaluate_ctc, evaluate_lines
 
 WIDTHS = (9, 30, 4, 13, 1, 30, 7, 22, 5, 17, 11)
 
