@@ -381,3 +381,79 @@ def test_bad_pages_are_one_line_errors_and_nothing_is_written(sample, page_model
             assert_one_line_error(result, "clstmctc", str(tmp_path / name), *words)
         assert not (tmp_path / f"out-{name}").exists() and not (tmp_path / f"model-{name}.h5").exists()
     assert sorted(p.name for p in Path(tmp_path).iterdir() if p.suffix == ".h5") == []
+
+
+# --- TIFF ------------------------------------------------------------------------------------------
+def test_tiff_lines_in_a_list_one_bit_sixteen_bit_and_multi_page(tmp_path):
+    from test_images import GREY8
+    Image.fromarray(GREY8 > 127).save(tmp_path / "a.tif")  # mode 1
+    Image.fromarray(GREY8.astype(np.uint16) * 257).save(tmp_path / "b.bin.tif")
+    Image.fromarray(GREY8).save(tmp_path / "c.tiff", save_all=True, append_images=[Image.fromarray(GREY8)])
+    for name, text in (("a", "one"), ("b", "sixteen"), ("c", "pages")):
+        (tmp_path / f"{name}.gt.txt").write_text(text + "\n")
+    (tmp_path / "list.txt").write_text("a.tif\nb.bin.tif\nc.tiff\n")
+    with pytest.warns(UserWarning, match=r"1 image\(s\) with several pages.*c\.tiff \(2 pages\)"):
+        data = open_ocr_dataset(tmp_path / "list.txt", dewarp="none", target_height=GREY8.shape[0])
+    assert [data.text(i) for i in range(3)] == ["one", "sixteen", "pages"]
+    for i in range(3):
+        np.testing.assert_allclose(data.input(i), data.input(2), atol=0.02)  # the same ink, whatever the depth
+
+
+def test_a_one_bit_multi_page_tiff_page(synthetic):
+    grey = np.asarray(Image.open(synthetic / "page.png"))
+    Image.fromarray(grey > 127).save(synthetic / "page.tif", save_all=True, append_images=[Image.fromarray(grey)])
+    (synthetic / "p.xml").write_text(page_xml([("a", box(10), "x"), ("b", box(50), "y")], image="page.tif"))
+    with pytest.warns(UserWarning, match=r"page\.tif \(2 pages\)"):
+        data = open_ocr_dataset(synthetic / "p.xml", dewarp="none", target_height=25)
+    ink = data.input(0)
+    assert ink.shape == (181 + 4, 25) and ink.max() == 1 and (ink[:, :2] == 0).all()  # dark bars, white padding
+
+
+# --- Unicode normalization -------------------------------------------------------------------------
+def chars(codec):
+    return "".join(map(chr, list(codec.codepoints)[1:]))
+
+
+def test_unicode_normalization_of_transcripts_builds_the_codec(sample):
+    from clstmtools.datasets import OcrDataset, TextPairs
+    texts = ["a\u0308b", "\u00e4c"]  # ä decomposed, then precomposed
+    inputs = [np.zeros((5, 3), np.float32)] * 2
+    nfc = OcrDataset(inputs, texts)  # NFC by default
+    assert [nfc.text(i) for i in range(2)] == ["\u00e4b", "\u00e4c"] and "\u0308" not in chars(nfc.codec)
+    nfd = OcrDataset(inputs, texts, unicode="NFD")
+    assert nfd.text(1) == "a\u0308c" and "\u00e4" not in chars(nfd.codec)
+    kept = OcrDataset(inputs, texts, unicode="none")
+    assert [kept.text(i) for i in range(2)] == texts
+    pairs = TextPairs(["a\u0308"], ["\u00e4"], unicode="NFD")
+    assert pairs.inputs == pairs.outputs == ["a\u0308"]
+    # the sample's "o" + U+0364 has no precomposed form: NFC keeps it; NFKC makes the long s an s
+    page = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    assert "o\u0364" in page.text(2)
+    compatible = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT, unicode="NFKC")
+    assert compatible.text(0) == "Berlinische Monatsschrift." and "\u017f" not in chars(compatible.codec)
+
+
+def test_models_keep_their_unicode_normalization(tmp_path):
+    from test_images import GREY8
+    for name, text in (("a", "a\u0308a"), ("b", "\u00e4b")):
+        Image.fromarray(GREY8).save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.gt.txt").write_text(text)
+    (tmp_path / "train.txt").write_text("a.png\nb.png\n")
+    (tmp_path / "pairs.txt").write_text("\u00e4\ta\u0308\n")
+    ctc, text = run_all([
+        Job("clstmctc", ["train.txt"], tmp_path, dict(save_name="ocr", ntrain=4, unicode="NFD", target_height=24)),
+        Job("clstmtext", ["pairs.txt"], tmp_path, dict(save_name="g2p", ntrain=4, unicode="NFD"))])
+    succeeded(ctc), succeeded(text)
+    from clstmtools.modelfile import load_net
+    net = load_net(tmp_path / "ocr.h5")
+    assert net.attributes["unicode"] == "NFD" and 0xE4 not in list(net.codec) and 0x308 in list(net.codec)
+    assert load_net(tmp_path / "g2p.h5").attributes["unicode"] == "NFD"
+    # the precomposed ä of the test data is decomposed as the model's training text was, whatever unicode= says
+    errs, dump, filtered = run_all([
+        Job("clstmctc", ["train.txt"], tmp_path, dict(load="ocr.h5", mode="full", unicode="NFC", target_height=24)),
+        Job("clstmctc", ["train.txt"], tmp_path, dict(mode="dump", unicode="NFC")),
+        Job("clstmtext", ["pairs.txt"], tmp_path, dict(load="g2p.h5", mode="filter", unicode="NFC"))])
+    truths = [line.split("\t")[3] for line in succeeded(errs).stdout.splitlines()[:-1]]
+    assert truths == ["a\u0308a", "a\u0308b"]
+    assert [line.split("\t")[1] for line in succeeded(dump).stdout.splitlines()] == ["\u00e4a", "\u00e4b"]
+    succeeded(filtered)
