@@ -13,16 +13,13 @@ import Levenshtein
 import numpy as np
 
 from .codec import UNICODE_FORMS
+from .network.kinds import LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
 
 CTC, SEQ, TEXT = "clstmctc", "clstmseq", "clstmtext"
 PROGRAMS = (CTC, SEQ, TEXT)
 ALL = frozenset(PROGRAMS)
 CTC_TEXT = frozenset({CTC, TEXT})
 
-NETWORK_KINDS = ("BIDILSTM", "LSTM1", "REVLSTM1", "LRBIDILSTM", "LINBIDILSTM", "BIDILSTM2",
-                 "bidi", "bidi2", "lstm1", "uni", "lrbidi")
-LSTM_TYPES = ("LSTM", "NPLSTM", "LINLSTM", "RELUTANHLSTM", "RELULSTM", "RELU2LSTM")
-OUTPUT_TYPES = ("SoftmaxLayer", "SigmoidLayer", "LinearLayer", "TanhLayer", "ReluLayer")
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -161,7 +158,7 @@ PARAMS = (
        {CTC}, bound="nonnegative"),
     _param("norm_smooth1d", float, 0.3, "smoothing of the center line, relative to the height", {CTC},
        bound="nonnegative"),
-    _param("lstm", Choice(NETWORK_KINDS), "BIDILSTM", "network kind"),
+    _param("lstm", Choice(PREFAB_KINDS), "BIDILSTM", "network kind"),
     _param("lstm_type", Choice(LSTM_TYPES), "LSTM", "LSTM cell type of BIDILSTM"),
     _param("output_type", Choice(OUTPUT_TYPES), "SoftmaxLayer", "output layer of BIDILSTM"),
     _param("target_name", str, "ctc", "ctc: align by CTC; else the name of a dataset of pre-aligned "

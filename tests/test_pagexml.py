@@ -180,7 +180,8 @@ def test_unusable_lines_are_reported_by_id_and_skipped_or_with_strict_an_error(s
                             ("outside", "outside the image (200x120)"), ("notext", "no text"),
                             ("bad", "coordinates '1,2 x,4 5,6' are not numbers")):
         assert f"line {line_id} ({reason}" in message, message
-    unlabelled = open_ocr_dataset(synthetic / "p.xml", labelled=False)
+    with pytest.warns(UserWarning, match="4 line"):
+        unlabelled = open_ocr_dataset(synthetic / "p.xml", labelled=False)
     assert len(unlabelled) == 2  # without ground truth, a line needs no text
     with pytest.raises(DatasetError, match=r"p\.xml: line nocoords: no coordinates"):
         open_ocr_dataset(synthetic / "p.xml", strict=True)

@@ -282,3 +282,16 @@ def test_log_draw_of_integers_covers_both_ends():
     assert set(values) == {1, 2, 3}
     # log-uniform over 1..3: P(1) = log 2 / log 4 = 1/2
     assert math.isclose(values.count(1) / 300, 0.5, abs_tol=0.1)
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_lstm_accepts_exactly_the_network_kinds_make_net_builds(program):
+    """``lstm=`` and ``make_net`` read one registry: every prefab and alias passes both (clstm's
+    ``revlstm1`` and ``linbidi`` once passed make_net only), and every choice of lstm= builds."""
+    from clstmtools.network import ALIASES, PREFABS, make_net
+    offered = set(BY_NAME["lstm"].type.for_program(program))
+    assert {"revlstm1", "linbidi"} <= set(ALIASES) <= offered
+    assert set(PREFABS) <= offered
+    for kind in sorted(offered):
+        assert read(program, lstm=kind).lstm == kind
+        assert make_net(kind, rng=0, ninput=3, nhidden=2, noutput=4).noutput() == 4
