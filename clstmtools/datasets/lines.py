@@ -64,6 +64,10 @@ class _ImageLineDataset(OcrDataset):
             image = read_image(self._paths[i])
         except ImageReadError as error:
             raise _context(self._wheres[i], error.reason) from None
+        return self._normalized(i, image)
+
+    def _normalized(self, i, image):
+        """Line ``i``'s ``(height, width)`` ink image normalized, as the ``(T, depth)`` input."""
         if self._normalizer is not None:
             try:
                 image = self._normalizer(image)

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from ..images import ImageReadError, image_info, ink_from_grey, read_grey
 from .alto import is_alto, read_alto, write_alto_text
-from .base import DatasetError, _context, read_text_lines, resolve_normalizer
+from .base import DatasetError, read_text_lines, resolve_normalizer
 from .layout import LineGeometry
 from .lines import _ImageLineDataset, _InkCache, report_pages
 from .page import is_page, read_page, write_page_text
@@ -177,13 +177,7 @@ class PageLineDataset(_ImageLineDataset):
         d, line = self._entries[i]
         geometry = self._geometry[i]
         pixels = line.polygon / np.array([geometry.unit_x, geometry.unit_y])
-        image = ink_from_grey(cut_line(grey, pixels, geometry, background))
-        if self._normalizer is not None:
-            try:
-                image = self._normalizer(image)
-            except ValueError as error:
-                raise _context(self._wheres[i], error) from None
-        return np.ascontiguousarray(image.T)
+        return self._normalized(i, ink_from_grey(cut_line(grey, pixels, geometry, background)))
 
     def _load(self, i):
         if i in self._pending:
