@@ -193,18 +193,11 @@ def recognition_seconds(runs):
             for _, _, outputs in network_outputs(net, data.input, range(len(data))):
                 task.decode(outputs)
 
-        ways = {"one line at a time": one_at_a_time, "padded minibatches": batched}
-        for fn in ways.values():  # warm-up: kernels loaded, buffers grown
-            fn()
-        times = {way: [] for way in ways}
-        for _ in range(runs):
-            for way, fn in ways.items():
-                start = time.perf_counter()
-                fn()
-                times[way].append(time.perf_counter() - start)
+        timed = alternating_seconds({"one line at a time": one_at_a_time, "padded minibatches": batched}, runs,
+                                    warmups=1)
         data = dataset()
         width = sum(len(data.input(i)) for i in range(len(data)))
-        return {way: statistics.median(t) for way, t in times.items()}, width
+        return {way: median for way, (median, _) in timed.items()}, width
 
 
 def main():
