@@ -1,0 +1,233 @@
+"""clstm's HDF5 files: OCR lines and clstmseq sequence pairs, written in one call and read lazily."""
+import os
+
+import h5py
+import numpy as np
+
+from ..codec import Codec
+from .base import DatasetError, OcrDataset, _context, resolve_normalizer
+
+
+def write_ocr_h5(path, images, transcripts, codec):
+    """Write OCR lines in clstm's layout.
+
+    ``images``: list of ``(width, height)`` float arrays (row t is image column t, ink high);
+    ``transcripts``: list of label lists (each label >= 1); ``codec``: list of code points,
+    entry 0 the blank (stored as 0)."""
+    with h5py.File(path, "w") as f:
+        fvlen = h5py.vlen_dtype(np.float32)
+        ivlen = h5py.vlen_dtype(np.int32)
+        ds = f.create_dataset("images", (len(images),), dtype=fvlen)
+        dims = np.zeros((len(images), 2), np.int32)
+        for i, image in enumerate(images):
+            image = np.asarray(image, np.float32)
+            ds[i] = image.ravel()
+            dims[i] = image.shape
+        f.create_dataset("images_dims", data=dims)
+        tr = f.create_dataset("transcripts", (len(transcripts),), dtype=ivlen)
+        for i, labels in enumerate(transcripts):
+            tr[i] = np.asarray(labels, np.int32)
+        f.create_dataset("codec", data=np.asarray(codec, np.int32))
+
+
+def write_seq_h5(path, inputs, outputs):
+    """Write sequence pairs in clstmseq's layout: lists of ``(T, depth)`` arrays."""
+    with h5py.File(path, "w") as f:
+        for name, seqs in (("inputs", inputs), ("outputs", outputs)):
+            seqs = [np.asarray(s, np.float32) for s in seqs]
+            seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
+            # one call with an object array: row-by-row writes are a hundred times slower
+            data = np.empty(len(seqs), object)
+            for i, s in enumerate(seqs):
+                data[i] = s.ravel()
+            f.create_dataset(name, data=data, dtype=h5py.vlen_dtype(np.float32))
+            f.create_dataset(name + "_dims", data=np.array([s.shape for s in seqs], np.int32).reshape(-1, 2))
+
+
+def _open_h5(path, required, kind):
+    """Open an HDF5 file for reading and check that it has the datasets in ``required``."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot open as HDF5: {error}") from None
+    for name in required:
+        if name not in f:
+            f.close()
+            raise DatasetError(f"{path}: missing dataset {name!r} (a {kind} file has {', '.join(required)})")
+    return f
+
+
+def _dims(f, path, name, count):
+    """The ``(count, 2)`` dims dataset ``name``, checked to be positive integers."""
+    dims = f[name][()]
+    if dims.shape != (count, 2):
+        raise DatasetError(f"{path}: {name} has shape {dims.shape}, expected ({count}, 2)")
+    bad = np.flatnonzero((dims <= 0).any(axis=1) | (dims != np.round(dims)).any(axis=1))
+    if bad.size:
+        raise DatasetError(f"{path}: sample {bad[0]}: {name} is {dims[bad[0]].tolist()}, not two positive integers")
+    return dims.astype(np.int64)
+
+
+def _read_array(dataset, path, dims, i):
+    """Sample ``i`` of a variable-length dataset as a ``dims[i]``-shaped float32 array."""
+    name = dataset.name.lstrip("/")
+    values = np.asarray(dataset[i], np.float32)
+    rows, columns = dims[i]
+    if values.size != rows * columns:
+        raise DatasetError(f"{path}: sample {i}: {name} has {values.size} values but {name}_dims says "
+                           f"{rows}x{columns}")
+    return values.reshape(rows, columns)
+
+
+def _consistent(path, name, values, what):
+    """Check that ``values`` (one per sample) are all equal; the error names the first that is not."""
+    bad = np.flatnonzero(values != values[0])
+    if bad.size:
+        raise DatasetError(f"{path}: sample {bad[0]}: {name} {what} {values[bad[0]]} differs from "
+                           f"sample 0's {values[0]}")
+
+
+class _H5File:
+    """An HDF5 file held open for lazy reading; ``close()``, or use the dataset as a context manager."""
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class OcrH5Dataset(_H5File, OcrDataset):
+    """OCR lines in clstm's HDF5 layout, read one line at a time from the open file.
+
+    Each image is divided by its maximum. ``codec``: a model's codec to re-encode the
+    transcripts into (by code point), else the file's. ``normalizer`` (callable or dewarp
+    method name) lets lines of different heights be resampled. ``target_name`` other than
+    ``ctc`` names a pre-aligned target dataset (with ``<name>_dims``) read by ``targets(i)``."""
+
+    REQUIRED = ("images", "images_dims", "transcripts", "codec")
+
+    def __init__(self, path, codec=None, normalizer=None, target_name="ctc", target_height=48, norm=None):
+        self.path = path = os.fspath(path)
+        self._file = f = _open_h5(path, self.REQUIRED, "clstm OCR")
+        try:
+            self._read_header(f, path, codec, resolve_normalizer(normalizer, target_height, norm), target_name)
+        except BaseException:
+            f.close()
+            raise
+
+    def _read_header(self, f, path, codec, normalizer, target_name):
+        count = len(f["images"])
+        if count == 0:
+            raise DatasetError(f"{path}: no lines")
+        self._dims = _dims(f, path, "images_dims", count)
+        self._images = f["images"]  # kept: looking a dataset up by name costs as much as reading a line
+        try:
+            file_codec = Codec(f["codec"][()])
+        except ValueError as error:
+            raise DatasetError(f"{path}: bad codec: {error}") from None
+        transcripts = f["transcripts"]
+        if len(transcripts) != count:
+            raise DatasetError(f"{path}: {len(transcripts)} transcripts for {count} images")
+        texts = []
+        for i, labels in enumerate(transcripts[()]):
+            labels = np.asarray(labels).ravel()
+            bad = labels[(labels < 1) | (labels >= len(file_codec))]
+            if bad.size:
+                raise DatasetError(f"{path}: sample {i}: label {int(bad[0])} is not in the file's codec "
+                                   f"(1..{len(file_codec) - 1})")
+            texts.append(file_codec.decode(labels))
+        self.file_codec = file_codec
+        self._setup([f"{path}[{i}]" for i in range(count)], texts, codec, file_codec)
+        self._normalizer = normalizer
+        if normalizer is None:
+            _consistent(path, "images_dims", self._dims[:, 1], "height")
+            self._depth = int(self._dims[0, 1])
+        else:
+            self._depth = getattr(normalizer, "target_height", None)
+        self.target_name = target_name
+        if target_name != "ctc":
+            for name in (target_name, target_name + "_dims"):
+                if name not in f:
+                    raise DatasetError(f"{path}: no pre-aligned target dataset {name!r} "
+                                       f"(target_name={target_name})")
+            self._target_dims = _dims(f, path, target_name + "_dims", count)
+
+    def input(self, i):
+        line = _read_array(self._images, self.path, self._dims, i)
+        top = line.max()
+        if top > 0:
+            line /= top
+        if self._normalizer is not None:
+            try:
+                line = np.ascontiguousarray(self._normalizer(line.T).T)
+            except ValueError as error:
+                raise _context(f"{self.path}: sample {i}", error) from None
+            if self._depth is not None and line.shape[1] != self._depth:
+                raise DatasetError(f"{self.path}: sample {i}: normalized height {line.shape[1]} differs "
+                                   f"from {self._depth}")
+        return line
+
+    def targets(self, i):
+        """The pre-aligned ``(T, classes)`` targets of sample ``i`` from the ``target_name`` dataset."""
+        if self.target_name == "ctc":
+            raise DatasetError(f"{self.path}: targets are computed by CTC (target_name=ctc); "
+                               f"there is no pre-aligned target dataset to read")
+        targets = _read_array(self._file[self.target_name], self.path, self._target_dims, i)
+        steps = self._dims[i, 0] if self._normalizer is None else self.input(i).shape[0]
+        if targets.shape[0] != steps:
+            raise DatasetError(f"{self.path}: sample {i}: {self.target_name} has {targets.shape[0]} steps "
+                               f"but the image has {steps} columns")
+        return targets
+
+
+class SeqH5Dataset(_H5File):
+    """Sequence pairs in clstmseq's HDF5 layout, read one sample at a time from the open file.
+
+    ``input(i)``: ``(T, ninput)``; ``output(i)``: ``(T, noutput)``, where an output depth of
+    1 is widened to 2 as ``[1 - y, y]``."""
+
+    REQUIRED = ("inputs", "inputs_dims", "outputs", "outputs_dims")
+
+    def __init__(self, path):
+        self.path = path = os.fspath(path)
+        self._file = f = _open_h5(path, self.REQUIRED, "clstmseq")
+        try:
+            count = len(f["inputs"])
+            if count == 0:
+                raise DatasetError(f"{path}: no samples")
+            if len(f["outputs"]) != count:
+                raise DatasetError(f"{path}: {count} inputs but {len(f['outputs'])} outputs")
+            self._input_dims = _dims(f, path, "inputs_dims", count)
+            self._output_dims = _dims(f, path, "outputs_dims", count)
+            bad = np.flatnonzero(self._input_dims[:, 0] != self._output_dims[:, 0])
+            if bad.size:
+                i = bad[0]
+                raise DatasetError(f"{path}: sample {i}: input has {self._input_dims[i, 0]} steps but "
+                                   f"output has {self._output_dims[i, 0]}")
+            _consistent(path, "inputs_dims", self._input_dims[:, 1], "depth")
+            _consistent(path, "outputs_dims", self._output_dims[:, 1], "depth")
+        except BaseException:
+            f.close()
+            raise
+        self._inputs, self._outputs = f["inputs"], f["outputs"]
+        self.ninput = int(self._input_dims[0, 1])
+        self.noutput = max(2, int(self._output_dims[0, 1]))
+
+    def __len__(self):
+        return len(self._input_dims)
+
+    def input(self, i):
+        return _read_array(self._inputs, self.path, self._input_dims, i)
+
+    def output(self, i):
+        y = _read_array(self._outputs, self.path, self._output_dims, i)
+        if y.shape[1] == 1:
+            y = np.concatenate([np.float32(1) - y, y], axis=1)
+        return y
+
+    def name(self, i):
+        return f"{self.path}[{i}]"

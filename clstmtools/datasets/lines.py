@@ -1,0 +1,136 @@
+"""Line images named in a list file, with ocropus ``.gt.txt`` ground truth, read on first use and cached."""
+import os
+
+import numpy as np
+
+from ..images import IMAGE_EXTENSIONS, ImageReadError, image_size, read_image
+from .base import DatasetError, OcrDataset, _context, read_text_lines, resolve_normalizer
+
+
+class _InkCache:
+    """Line inputs kept as uint8 (a quarter of float32): every read, first or later, gives the quantized value."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self._lines = {}
+
+    def get(self, i, load):
+        stored = self._lines.get(i)
+        if stored is None:
+            stored = np.rint(np.clip(load(i), 0, 1) * np.float32(255)).astype(np.uint8)
+            if self.enabled:
+                self._lines[i] = stored
+        return stored.astype(np.float32) / np.float32(255)
+
+    @property
+    def nbytes(self):
+        return sum(line.nbytes for line in self._lines.values())
+
+
+class _ImageLineDataset(OcrDataset):
+    """Lines stored as image files, read on first use, normalized and cached."""
+
+    def _setup_images(self, paths, wheres, normalizer, cache):
+        self._paths = paths
+        self._wheres = wheres
+        self._normalizer = normalizer
+        self._cache = _InkCache(cache)
+        self._depth = getattr(normalizer, "target_height", None)
+        # headers only (about 50 us each): unreadable files are reported now, not hours into training
+        heights = {}
+        for where, path in zip(wheres, paths):
+            heights.setdefault(self._image_size(where, path)[1], where)
+        if normalizer is None:
+            if len(heights) > 1:
+                (h0, w0), (h1, w1) = list(heights.items())[:2]
+                raise DatasetError(f"{w1}: height {h1} differs from {w0}'s {h0}; lines of different "
+                                   f"heights need a dewarping normalizer")
+            self._depth = next(iter(heights))
+
+    @staticmethod
+    def _image_size(where, path):
+        try:
+            return image_size(path)
+        except ImageReadError as error:
+            raise _context(where, error.reason) from None
+
+    def _load(self, i):
+        try:
+            image = read_image(self._paths[i])
+        except ImageReadError as error:
+            raise _context(self._wheres[i], error.reason) from None
+        if self._normalizer is not None:
+            try:
+                image = self._normalizer(image)
+            except ValueError as error:
+                raise _context(self._wheres[i], error) from None
+        return np.ascontiguousarray(image.T)
+
+    def input(self, i):
+        line = self._cache.get(i, self._load)
+        if self._depth is not None and line.shape[1] != self._depth:
+            raise DatasetError(f"{self._wheres[i]}: height {line.shape[1]} differs from the dataset's "
+                               f"depth {self._depth}")
+        return line
+
+    @property
+    def cache_nbytes(self):
+        """Bytes held by the cache of normalized lines."""
+        return self._cache.nbytes
+
+
+def ground_truth_path(image_path):
+    """The ocropus ground-truth file of a line image: ``x.bin.png``, ``x.nrm.png``, ``x.png`` -> ``x.gt.txt``."""
+    stem, extension = os.path.splitext(image_path)
+    if extension.lower() in IMAGE_EXTENSIONS:
+        inner, variant = os.path.splitext(stem)
+        if variant.lower() in (".bin", ".nrm"):
+            stem = inner
+    return stem + ".gt.txt"
+
+
+def read_ground_truth(path):
+    """A ``.gt.txt`` file's text without its trailing newline; UTF-8 errors name the file."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot read: {error.strerror}") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+class LineListDataset(_ImageLineDataset):
+    """Line images named in a text file, one path per line, with ocropus ``.gt.txt`` ground truth.
+
+    Relative paths are resolved against the list file's folder; blank lines and lines
+    starting with ``#`` are skipped. ``normalizer``: a callable, a dewarp method name
+    (``center``, ``mean``, ``none``, built with ``target_height`` and ``norm``), or None for
+    the images as they are (then they must share one height). Normalized lines are cached
+    as uint8 (``cache=False`` to read every time)."""
+
+    def __init__(self, listfile, codec=None, normalizer="center", target_height=48, norm=None,
+                 labelled=True, cache=True):
+        listfile = os.fspath(listfile)
+        folder = os.path.dirname(os.path.abspath(listfile))
+        paths, wheres, texts = [], [], []
+        for number, line in enumerate(read_text_lines(listfile), 1):
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            path = os.path.join(folder, entry)
+            where = f"{listfile}:{number}: {entry}"
+            if not os.path.isfile(path):
+                raise DatasetError(f"{where}: no such image file")
+            if labelled:
+                truth = ground_truth_path(path)
+                if not os.path.isfile(truth):
+                    raise DatasetError(f"{where}: no ground truth file {os.path.basename(truth)}")
+                texts.append(read_ground_truth(truth))
+            paths.append(path)
+            wheres.append(where)
+        if not paths:
+            raise DatasetError(f"{listfile}: the list names no images")
+        self._setup(paths, texts if labelled else None, codec, wheres=wheres)
+        self._setup_images(paths, wheres, resolve_normalizer(normalizer, target_height, norm), cache)

@@ -1,0 +1,29 @@
+"""clstm's network model: layers that own weights and buffers, composites, prefab networks, make_net.
+
+Every network has the four sequence ports ``inputs``, ``outputs``, ``d_inputs``, ``d_outputs``
+(:class:`~clstmtools.sequence.Sequence`, public shape ``(T, depth, batch)``); ``forward()`` fills
+``outputs`` from ``inputs``, ``backward()`` fills ``d_inputs`` from ``d_outputs`` (deltas are
+*target minus output*) and accumulates weight deltas, ``update()`` applies them.
+
+A minibatch is a padded batch with per-column lengths (``inputs.aset_batch(list_of_arrays)``,
+``outputs.column(b)``, ``d_outputs.aset_batch(list)``): padding never changes a result, and
+``update()`` after one minibatch equals pseudo-batching its lines one at a time. Composites hand
+buffers on without copying (``Sequence.share``); the two halves of a ``Parallel`` and the row
+chunks of a full layer run on the threads of :mod:`clstmtools.parallel`.
+
+The package: :mod:`.ports` (ports and the layer base), :mod:`.full` (full layers), :mod:`.lstm`
+(LSTMs), :mod:`.composites` and :mod:`.kinds` (the one registry of kinds, ``make_net``).
+"""
+from ..kernels.config import FLOAT  # noqa: F401  (the dtype of new layers: tests set it to float64)
+from .composites import Parallel, Reversed, Stacked  # noqa: F401
+from .full import (  # noqa: F401
+    MIN_CHUNK_ROWS, ROW_CHUNKS, FullLayer, LinearLayer, ReluLayer, SigmoidLayer, SoftmaxLayer, TanhLayer, row_chunks,
+)
+from .kinds import (  # noqa: F401
+    ALIASES, COMPOSITES, KINDS, LAYER_TYPES, LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS, PREFABS, build_net, canonical_kind, initialize,
+    make_net, make_net_init, network_info,
+)
+from .lstm import LINLSTM, LSTM, NPLSTM, RELU2LSTM, RELULSTM, RELUTANHLSTM  # noqa: F401
+from .ports import (  # noqa: F401
+    GRADIENT_CLIP, INIT_RANGE, INITS, NORMALIZATIONS, OPTIMIZERS, Layer, Network, NetworkError,
+)

@@ -1,0 +1,105 @@
+"""Composite networks: sub-networks run in order (``Stacked``), time-reversed (``Reversed``) or side by side (``Parallel``)."""
+from .. import parallel
+from ..kernels import layers as K
+from .lstm import LSTM
+from .ports import Network, NetworkError
+
+
+class Stacked(Network):
+    """Runs its sub-networks in order (outputs of one are inputs of the next)."""
+
+    kind, name = "Stacked", "stacked"
+
+    def forward(self):
+        if not self.sub:
+            raise NetworkError(f"{self.name}: no sub-networks")
+        current = self.inputs
+        for s in self.sub:
+            s.inputs.share(current)
+            s.forward()
+            current = s.outputs
+        self.outputs.share(current)
+
+    def backward(self):
+        self._check_d_outputs()
+        current = self.d_outputs
+        for s in reversed(self.sub):
+            s.d_outputs.share(current)
+            s.backward()
+            current = s.d_inputs
+        self.d_inputs.share(current)
+
+
+class Reversed(Network):
+    """Runs its one sub-network on the time-reversed sequence (each column within its own length).
+
+    An LSTM child runs its recurrence backwards in time on the shared buffers; any other child
+    gets reversed copies."""
+
+    kind, name = "Reversed", "reversed"
+
+    def forward(self):
+        s = self.sub[0]
+        if isinstance(s, LSTM):
+            s.inputs.share(self.inputs)
+            s.forward(reverse=True)
+            self.outputs.share(s.outputs)
+            return
+        _reverse_into(s.inputs, self.inputs)
+        s.forward()
+        _reverse_into(self.outputs, s.outputs)
+
+    def backward(self):
+        self._check_d_outputs()
+        s = self.sub[0]
+        if isinstance(s, LSTM):
+            s.d_outputs.share(self.d_outputs)
+            s.backward()
+            self.d_inputs.share(s.d_inputs)
+            return
+        _reverse_into(s.d_outputs, self.d_outputs)
+        s.backward()
+        _reverse_into(self.d_inputs, s.d_inputs)
+
+
+def _reverse_into(out, seq):
+    """``out`` = ``seq`` with every column reversed in time within its own length."""
+    out.like(seq)
+    K.reverse_columns(out.data, seq.data, seq.column_lengths())
+
+
+class Parallel(Network):
+    """Two sub-networks on the same inputs, outputs concatenated along depth; they run on
+    separate threads (see :mod:`clstmtools.parallel`)."""
+
+    kind, name = "Parallel", "parallel"
+
+    def noutput(self):
+        return sum(s.noutput() for s in self.sub)
+
+    def forward(self):
+        for s in self.sub:
+            s.inputs.share(self.inputs)
+        parallel.run_all([s.forward for s in self.sub])
+        T, B = self.inputs.T, self.inputs.batch
+        out = self.outputs.resize(T, self.noutput(), B)
+        self.outputs.lengths = self.inputs.lengths
+        start = 0
+        for s in self.sub:
+            n = s.noutput()
+            out[:, :, start:start + n] = s.outputs.data
+            start += n
+
+    def backward(self):
+        self._check_d_outputs()
+        start = 0
+        for s in self.sub:
+            n = s.noutput()
+            s.d_outputs.like(s.outputs)
+            s.d_outputs.data[...] = self.d_outputs.data[:, :, start:start + n]
+            start += n
+        parallel.run_all([s.backward for s in self.sub])
+        d = self.d_inputs.like(self.inputs)
+        d[...] = self.sub[0].d_inputs.data
+        for s in self.sub[1:]:
+            d += s.d_inputs.data

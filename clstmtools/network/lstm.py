@@ -1,0 +1,114 @@
+"""clstm's LSTM layers: the peephole LSTM and its variants, run by the recurrence kernels of :mod:`clstmtools.kernels.lstm`."""
+import numpy as np
+
+from ..kernels import layers as K
+from ..kernels import lstm as KL
+from .ports import Layer
+
+
+class LSTM(Layer):
+    """clstm's LSTM with peepholes; the variants change the cell-input (G) and output (H)
+    nonlinearities and drop the peepholes (see the reference, §2)."""
+
+    kind, name = "LSTM", "lstm"
+    g_kind, h_kind, peephole = KL.TANH, KL.TANH, True
+    GATES = ("WGI", "WGF", "WGO", "WCI")
+    PEEPHOLES = ("WIP", "WFP", "WOP")
+
+    def __init__(self, ninput, noutput):
+        super().__init__(ninput, noutput)
+        self.nf = 1 + self.ni + self.no
+        self.W = np.zeros((4 * self.no, self.nf), self.dtype)
+        self.dW = np.zeros_like(self.W)
+        self.P = np.zeros((3, self.no), self.dtype)  # stays zero without peepholes: the kernels rely on it
+        self.dP = np.zeros_like(self.P)
+        self._dW_tmp = np.zeros_like(self.W)
+        self._shape = None
+        self._reverse = False
+
+    def storage(self):
+        return [(self.W, self.dW), (self.P, self.dP)] if self.peephole else [(self.W, self.dW)]
+
+    def named_weights(self):
+        no = self.no
+        out = [(g, self.W[i * no:(i + 1) * no], self.dW[i * no:(i + 1) * no]) for i, g in enumerate(self.GATES)]
+        if self.peephole:
+            out += [(p, self.P[i].reshape(no, 1), self.dP[i].reshape(no, 1)) for i, p in enumerate(self.PEEPHOLES)]
+        return out
+
+    def init_weights(self, rng, init="clstm"):
+        if init == "scaled":
+            bound = 1.0 / np.sqrt(self.nf)
+            self.W[...] = rng.uniform(-bound, bound, size=self.W.shape)
+            self.W[:, 0] = 0
+            self.W[self.no:2 * self.no, 0] = 1.0  # forget-gate bias 1: remember by default
+            self.P[...] = 0
+        else:
+            super().init_weights(rng, init)
+
+    def _buffers(self, T, B):
+        if self._shape != (T, B):
+            self._shape = (T, B)
+            self.S = np.empty((T, B, self.nf), self.dtype)
+            self.G = np.empty((T, B, 4 * self.no), self.dtype)
+            self.dG = np.empty((T, B, 4 * self.no), self.dtype)
+            self.C = np.empty((T, B, self.no), self.dtype)
+            self.HC = np.empty((T, B, self.no), self.dtype)
+
+    def forward(self, reverse=False):
+        """Run the LSTM; with ``reverse`` every column runs from its last real step back to its
+        first (what ``Reversed`` asks for, without copying). ``backward`` follows the same order."""
+        self._check_inputs()
+        T, B, ni = self.inputs.data.shape
+        self._buffers(T, B)
+        self._reverse = bool(reverse)
+        lengths = self.inputs.column_lengths()
+        S = self.S
+        S[:, :, 0] = 1
+        S[:, :, 1:1 + ni] = self.inputs.data
+        np.matmul(S.reshape(T * B, self.nf)[:, :1 + ni], self.W[:, :1 + ni].T, out=self.G.reshape(T * B, -1))
+        Y = self.outputs.resize(T, self.no, B)
+        self.outputs.lengths = self.inputs.lengths
+        if self.inputs.lengths is not None:  # the kernels leave padding alone
+            for A in (S, self.G, self.C, self.HC, Y):
+                K.zero_padding(A, lengths)
+        KL.lstm_forward(self.G, self.C, self.HC, Y, S, self.W, self.P, lengths, ni, self.g_kind, self.h_kind,
+                        self.peephole, self._reverse)
+
+    def backward(self):
+        self._check_d_outputs()
+        T, B, ni = self.inputs.data.shape
+        lengths = self.inputs.column_lengths()
+        if self.inputs.lengths is not None:
+            K.zero_padding(self.dG, lengths)
+        KL.lstm_backward(self.dG, self.d_outputs.data, self.G, self.C, self.HC, self.W, self.P, lengths, ni,
+                         self.g_kind, self.h_kind, self.peephole, self._reverse)
+        dG2 = self.dG.reshape(T * B, -1)
+        dX = self.d_inputs.resize(T, ni, B)
+        np.matmul(dG2, self.W[:, 1:1 + ni], out=dX.reshape(T * B, ni))
+        self.d_inputs.lengths = self.inputs.lengths
+        KL.clip_accumulate_peepholes(self.dG, self.C, self.dP, lengths, np.float32(self.clip), self.peephole,
+                                     self._reverse)
+        np.matmul(dG2.T, self.S.reshape(T * B, self.nf), out=self._dW_tmp)
+        self.dW += self._dW_tmp
+        self._count()
+
+
+class NPLSTM(LSTM):
+    kind, peephole = "NPLSTM", False
+
+
+class LINLSTM(LSTM):
+    kind, h_kind = "LINLSTM", KL.IDENTITY
+
+
+class RELUTANHLSTM(LSTM):
+    kind, g_kind = "RELUTANHLSTM", KL.RELU
+
+
+class RELULSTM(LSTM):
+    kind, g_kind, h_kind = "RELULSTM", KL.RELU, KL.IDENTITY
+
+
+class RELU2LSTM(LSTM):
+    kind, g_kind, h_kind = "RELU2LSTM", KL.RELU, KL.RELU
