@@ -97,20 +97,23 @@ def test_bad_settings_are_refused_up_front(delay1, tmp_path):
 
 
 # --- workers sharing a study ---------------------------------------------------------------------
-def two_workers_then_designed_trials(folder, delay1, **study):
-    """Two workers at once (two trials each, good learning rates), then one hopeless trial that the
-    median pruner stops and one that fails; returns the study's trials as Optuna stored them."""
+def two_workers(folder, delay1, **study):
+    """Two workers started at once, two trials each, on learning rates that learn."""
     common = dict(TRIAL, save_name="m", **study)
     workers = [launch(folder, "clstmseq", delay1, trials=2, **{**common, "lrate": "5e-3,3e-2", "nhidden": "3:4"})
                for _ in range(2)]
     for result in map(finish, workers):
         assert succeeded(result).stdout.count(" started: ") == 2
+    return common
+
+
+def designed_trials(folder, delay1, common):
+    """A hopeless learning rate, which the median pruner stops, and a trial that fails."""
     pruned = succeeded(sweep(folder, "clstmseq", delay1, trials=1, lrate=1e-9, **common))
     assert re.search(r"^trial 4 pruned at \d+ lines \(error [0-9.]+\); model so far in m-trial4-interrupted.h5$",
                      pruned.stdout, re.M), pruned.stdout
     failed = succeeded(sweep(folder, "clstmseq", delay1, trials=1, load="missing.h5", **common))
     assert "trial 5 failed: missing.h5: no such model file" in failed.stdout
-    return common
 
 
 def stored_trials(study, storage):
@@ -120,34 +123,36 @@ def stored_trials(study, storage):
     return sorted(optuna.load_study(study_name=study, storage=storage).get_trials(), key=lambda t: t.number)
 
 
-def check_study(folder, study, storage):
+def check_study(folder, study, storage, designed):
     trials = stored_trials(study, storage)
     states = [t.state.name for t in trials]
-    assert [t.number for t in trials] == list(range(6))
+    assert [t.number for t in trials] == list(range(6 if designed else 4))
     assert set(states[:4]) <= {"COMPLETE", "PRUNED"} and states[:4].count("COMPLETE") >= 3, states
-    assert states[4:] == ["PRUNED", "FAIL"] and "missing.h5" in trials[5].user_attrs["fail_reason"]
     assert len({t.user_attrs["worker"] for t in trials[:4]}) == 2  # two workers, no trial run twice
     for t in trials[:4]:
         assert 5e-3 <= t.params["lrate"] <= 3e-2 and t.params["nhidden"] in (3, 4)
         if t.state.name == "COMPLETE":
             assert t.value == min(t.intermediate_values.values()) and t.user_attrs["lines"] == 300
-    assert trials[4].user_attrs["lines"] >= 100 and os.path.exists(folder / trials[4].user_attrs["last_model"])
+    if designed:
+        assert states[4:] == ["PRUNED", "FAIL"] and "missing.h5" in trials[5].user_attrs["fail_reason"]
+        assert trials[4].user_attrs["lines"] >= 100 and (folder / trials[4].user_attrs["last_model"]).exists()
     best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: (t.value, t.number))
     kept = attributes(folder / "m-best.h5")
-    assert float(kept["sweep_error"]) == best.value and kept["lrate"] == repr(trials[int(kept["sweep_trial"])].params["lrate"])
-    assert trials[int(kept["sweep_trial"])].value == best.value
-    chosen = weights(folder / f"m-trial{kept['sweep_trial']}.h5")
-    assert all(np.array_equal(w, chosen[name]) for name, w in weights(folder / "m-best.h5").items())
-    assert load_net(folder / "m-best.h5").attr_int("nhidden", 0) == trials[int(kept["sweep_trial"])].params["nhidden"]
+    chosen = trials[int(kept["sweep_trial"])]
+    assert float(kept["sweep_error"]) == chosen.value == best.value and kept["lrate"] == repr(chosen.params["lrate"])
+    trial_model = weights(folder / f"m-trial{chosen.number}.h5")
+    assert all(np.array_equal(w, trial_model[name]) for name, w in weights(folder / "m-best.h5").items())
+    assert load_net(folder / "m-best.h5").attr_int("nhidden", 0) == chosen.params["nhidden"]
     rows = report(folder, study=study, storage=storage)
-    assert sorted(int(row[0]) for row in rows) == list(range(6))
-    assert float(rows[0][2].split()[0]) == best.value and rows[-1][:2] == ["5", "FAIL"]
-    assert "missing.h5: no such model file" in rows[-1][2]
+    assert sorted(int(row[0]) for row in rows) == [t.number for t in trials]
+    assert float(rows[0][2].split()[0]) == best.value
+    if designed:
+        assert rows[-1][:2] == ["5", "FAIL"] and "missing.h5: no such model file" in rows[-1][2]
 
 
 def test_two_workers_share_a_journal_study_with_pruning_failures_and_the_best_model(delay1, tmp_path):
-    two_workers_then_designed_trials(tmp_path, delay1, study="j")
-    check_study(tmp_path, "j", str(tmp_path / "j.optuna"))
+    designed_trials(tmp_path, delay1, two_workers(tmp_path, delay1, study="j"))
+    check_study(tmp_path, "j", str(tmp_path / "j.optuna"), designed=True)
 
 
 def postgres_binaries():
@@ -195,8 +200,8 @@ def postgres_url():
 
 
 def test_two_workers_share_a_postgresql_study(delay1, tmp_path, postgres_url):
-    two_workers_then_designed_trials(tmp_path, delay1, study="pg", storage=postgres_url)
-    check_study(tmp_path, "pg", postgres_url)
+    two_workers(tmp_path, delay1, study="pg", storage=postgres_url)
+    check_study(tmp_path, "pg", postgres_url, designed=False)
     assert not list(tmp_path.glob("*.optuna"))
 
 

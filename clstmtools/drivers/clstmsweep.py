@@ -3,7 +3,7 @@ import io
 import os
 import sys
 
-from ..params import CTC, PROGRAMS, SEQ, TEXT, ParamError, read_params, search_space, suspicious_names
+from ..params import PROGRAMS, SEQ, TEXT, ParamError, read_params, search_space, suspicious_names
 from .common import UsageError, main_of
 
 PROGRAM = "clstmsweep"
@@ -82,8 +82,9 @@ def body(args, settings):
     if len(args) < 2 or args[0] not in PROGRAMS:
         raise UsageError(f"expected PROGRAM ({', '.join(PROGRAMS)}) and its data, got: {' '.join(args)}")
     program, data = args[0], args[1:]
-    if program in (CTC, TEXT, SEQ) and len(data) != 1:
-        raise UsageError(f"{program} takes one data file, got {len(data)}: {' '.join(data)}")
+    if len(data) > (2 if program == TEXT else 1):
+        raise UsageError(f"{program} takes {'one or two data files' if program == TEXT else 'one data file'}, "
+                         f"got {len(data)}: {' '.join(data)}")
     program_settings, space = check_program_settings(program, os.environ)
     objective = objective_of(settings, os.environ)
     optuna_available()
