@@ -59,7 +59,8 @@ def table(study):
                      str(trial.user_attrs.get("lines", "-")), "-" if seconds is None else f"{seconds:.1f}",
                      *(_shown(trial.params.get(name)) for name in names), reason])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    return [("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
+            for row in rows]
 
 
 # --- the picture ------------------------------------------------------------------------------------------
