@@ -659,3 +659,23 @@ def test_a_nan_target_stops_clstmseq_with_a_one_line_error_naming_file_and_sampl
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["clstmseq: error: nan.h5: sample 5: outputs contains NaN or infinity"]
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_ocr_h5_lines_are_normalized_once_and_cached_exactly(tmp_path, cache):
+    images, _, _ = ocr_lines()
+    write_ocr(tmp_path / "lines.h5", images=images)
+    calls = []
+
+    def normalizer(image):
+        calls.append(image.shape)
+        return scale_to_height(image, 4)
+    normalizer.target_height = 4
+    ds = OcrH5Dataset(tmp_path / "lines.h5", normalizer=normalizer, cache=cache)
+    first = ds.input(1)
+    first *= 0  # a caller's copy: scaling it in place leaves the cache alone
+    again = ds.input(1)
+    image = images[1] / images[1].max()
+    np.testing.assert_allclose(again, scale_to_height(np.ascontiguousarray(image.T), 4).T, atol=1e-6)
+    assert len(calls) == (1 if cache else 2)
+    assert ds.cache_nbytes == (again.nbytes if cache else 0)
