@@ -3,7 +3,7 @@
     python scripts/fuzz.py [--seed S] [--mutations N] [--programs M] [--json]
 
 Small real files (a model, clstm OCR and clstmseq HDF5 files, a line image with its ground truth
-and list, text pairs; PAGE and ALTO XML where the package reads them) are truncated, bit-flipped,
+and list, text pairs, a PAGE XML and an ALTO file with their page image) are truncated, bit-flipped,
 overwritten and spliced at random, and crafted to be hostile (absurd dims, a 10^6-character
 transcript, wrong dtypes and shapes, compression bombs, huge image headers). Each mutant goes
 through its reader in this process, each under a time limit and with its peak allocation
@@ -42,6 +42,23 @@ MEMORY_LIMIT = 256 << 20
 PROGRAM_TIME_LIMIT = 120
 
 
+#: the synthetic page's lines: (top, text), 20 pixels high across a 120 x 60 page
+PAGE_LINES = ((10, "abc"), (40, "cab"))
+ALTO_BOX = 'HPOS="5" VPOS="{top}" WIDTH="110" HEIGHT="20"'
+PAGE_DOCUMENT = ('<?xml version="1.0" encoding="UTF-8"?>\n<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/'
+                 'pagecontent/2019-07-15"><Page imageFilename="page.png" imageWidth="120" imageHeight="60">'
+                 '{lines}</Page></PcGts>\n')
+ALTO_DOCUMENT = ('<?xml version="1.0" encoding="UTF-8"?>\n<alto xmlns="http://www.loc.gov/standards/alto/ns-v2#">'
+                 '<Description><MeasurementUnit>pixel</MeasurementUnit><sourceImageInformation><fileName>page.png'
+                 '</fileName></sourceImageInformation></Description><Layout><Page WIDTH="120" HEIGHT="60">'
+                 '<PrintSpace><TextBlock ID="b">{lines}</TextBlock></PrintSpace></Page></Layout></alto>\n')
+
+
+def polygon(top):
+    """A line's PAGE polygon: its box from ``top``."""
+    return f"5,{top} 115,{top} 115,{top + 20} 5,{top + 20}"
+
+
 class Hang(Exception):
     """A reader ran past TIME_LIMIT."""
 
@@ -65,7 +82,22 @@ def make_seeds(folder):
     (lines / "l1.gt.txt").write_text("abc\n", "utf-8")
     (lines / "list.txt").write_text("l1.png\n", "utf-8")
     (folder / "pairs.txt").write_text("abc\tABC\nhello\tHELLO\n# a comment\nxy\tXY\n", "utf-8")
-    return {"model": folder / "model.h5", "ocr": folder / "ocr.h5", "seq": folder / "seq.h5",
+    pages = folder / "pages"
+    pages.mkdir()
+    grey = np.full((60, 120), 230, np.uint8)
+    grey[14:26, 10:110:5] = 20
+    grey[44:56, 10:110:5] = 20
+    Image.fromarray(grey).save(pages / "page.png")
+    # the two lines of the page, as (top, text): a PAGE TextLine and an ALTO TextLine each
+    page_lines = "".join(f'<TextRegion id="r{k}"><TextLine id="l{k}"><Coords points="{polygon(top)}"/>'
+                         f'<TextEquiv><Unicode>{text}</Unicode></TextEquiv></TextLine></TextRegion>'
+                         for k, (top, text) in enumerate(PAGE_LINES))
+    alto_lines = "".join(f'<TextLine ID="l{k}" {ALTO_BOX.format(top=top)}><String CONTENT="{text}" '
+                         f'{ALTO_BOX.format(top=top)}/></TextLine>' for k, (top, text) in enumerate(PAGE_LINES))
+    (pages / "page.xml").write_text(PAGE_DOCUMENT.format(lines=page_lines), "utf-8")
+    (pages / "alto.xml").write_text(ALTO_DOCUMENT.format(lines=alto_lines), "utf-8")
+    return {"page": pages / "page.xml", "alto": pages / "alto.xml", "model": folder / "model.h5",
+            "ocr": folder / "ocr.h5", "seq": folder / "seq.h5",
             "image": lines / "l1.png", "truth": lines / "l1.gt.txt", "list": lines / "list.txt",
             "pairs": folder / "pairs.txt"}
 
@@ -100,11 +132,21 @@ def read_pairs(path):
     datasets.TextPairs.read(path)
 
 
+def read_layout(path):
+    from clstmtools.datasets.pagelines import PageLineDataset, layout_sources
+
+    data = PageLineDataset(layout_sources(str(path)))
+    for i in range(len(data)):
+        data.input(i)
+        data.labels(i)
+
+
 #: kind of file -> (reader, the errors it may raise)
 READERS = {"model": (read_model, ModelFileError), "ocr": (read_ocr, datasets.DatasetError),
            "seq": (read_seq, datasets.DatasetError), "list": (read_lines, datasets.DatasetError),
            "image": (read_lines, datasets.DatasetError), "truth": (read_lines, datasets.DatasetError),
-           "pairs": (read_pairs, datasets.DatasetError)}
+           "pairs": (read_pairs, datasets.DatasetError), "page": (read_layout, datasets.DatasetError),
+           "alto": (read_layout, datasets.DatasetError)}
 
 
 # --- mutations --------------------------------------------------------------------------------------
@@ -338,6 +380,9 @@ def launch(kind, path, seeds, cwd):
         args = ["clstmseq", str(path)]
     elif kind == "pairs":
         args = ["clstmtext", str(path)]
+    elif kind in ("page", "alto"):
+        env.update(target_height="16")
+        args = ["clstmctc", str(path)]
     else:
         args = ["clstmctc", str(path)]
     command = [sys.executable, "-m", f"clstmtools.drivers.{args[0]}", *args[1:]]
@@ -361,7 +406,13 @@ def fuzz(seed=1, mutations=300, programs=8, parallel=4, log=None):
         for n in range(mutations):
             kind = kinds[int(rng.integers(len(kinds)))]
             name, data = mutate(seeds[kind].read_bytes(), rng)
-            if kind in ("image", "truth"):  # mutated in place beside a list that names it
+            if kind in ("page", "alto"):  # beside the page image it names
+                folder = tmp / "mutants" / f"page-{n}"
+                folder.mkdir()
+                (folder / "page.png").write_bytes((seeds[kind].parent / "page.png").read_bytes())
+                (folder / seeds[kind].name).write_bytes(data)
+                cases.append((kind, name, folder / seeds[kind].name))
+            elif kind in ("image", "truth"):  # mutated in place beside a list that names it
                 folder = tmp / "mutants" / f"lines-{n}"
                 folder.mkdir()
                 for other in ("image", "truth", "list"):

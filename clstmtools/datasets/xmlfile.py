@@ -4,6 +4,7 @@ import xml.parsers.expat
 from xml.etree.ElementTree import Comment, TreeBuilder
 from xml.sax.saxutils import escape, quoteattr
 
+from ..atomic import write_bytes
 from .base import DatasetError
 
 #: the largest XML file read (PAGE files with glyph outlines run to a few MB)
@@ -138,13 +139,8 @@ class _Writer:
 
 
 def write_atomically(path, data):
-    """Write ``data`` (bytes) to ``path`` through a temporary file beside it: never half-written."""
-    temporary = f"{path}.tmp{os.getpid()}"
+    """Write ``data`` (bytes) to ``path`` atomically (``atomic.write_bytes``): never half-written."""
     try:
-        with open(temporary, "wb") as f:
-            f.write(data)
-        os.replace(temporary, path)
+        write_bytes(path, data)
     except OSError as error:
-        if os.path.exists(temporary):
-            os.remove(temporary)
         raise DatasetError(f"{path}: cannot write: {error.strerror}") from None
