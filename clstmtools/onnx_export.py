@@ -64,7 +64,8 @@ class _Graph:
 
 
 class _Exporter:
-    """Emits the nodes of a network tree on time-major values; ``lengths`` names the (batch,) int64 input."""
+    """Emits the nodes of a network tree on time-major values; ``lengths`` names the (batch,) int64 real steps
+    of the lines at the current point of the network."""
 
     def __init__(self, graph, lengths):
         self.g = graph
@@ -180,11 +181,12 @@ def build_model(net):
     lengths = helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"])
     outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, ["batch", "time", net.noutput()])
     x = g.op("Transpose", ["lines"], perm=[1, 0, 2])
-    y = _Exporter(g, "lengths").emit(net, x)
+    exporter = _Exporter(g, "lengths")
+    y = exporter.emit(net, x)
     # padding to zero (Where, not Mul: garbage in the padding may be infinite)
-    time = g.op("Gather", [g.op("Shape", [x]), g.const(0, "t", np.int64)])
+    time = g.op("Gather", [g.op("Shape", [y]), g.const(0, "t", np.int64)])
     steps = g.op("Range", [g.const(0, "zero", np.int64), time, g.const(1, "one", np.int64)])
-    real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), "lengths"])  # (time, batch)
+    real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), exporter.lengths])  # (time, batch)
     y = g.op("Where", [g.op("Unsqueeze", [real, g.const([2], "ax", np.int64)]), y, g.const(0.0, "zero")])
     g.nodes.append(helper.make_node("Transpose", [y], ["outputs"], perm=[1, 0, 2]))
     graph = helper.make_graph(g.nodes, f"clstm_{net.attributes.get('kind', net.kind)}", [lines, lengths],
