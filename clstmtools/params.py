@@ -12,6 +12,7 @@ import zlib
 import Levenshtein
 import numpy as np
 
+from .codec import UNICODE_FORMS
 from .network.kinds import LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
 
 CTC, SEQ, TEXT = "clstmctc", "clstmseq", "clstmtext"
@@ -53,7 +54,7 @@ class Param:
     meaning: object  # a line of text, or a dict program -> line
     programs: frozenset
     aliases: tuple = ()
-    bound: str = None  # "positive", "nonnegative", or None for any value
+    bound: str = None  # "positive", "nonnegative", "fraction" (0 <= value < 1), or None for any value
     sentinel: object = None  # one value accepted besides the bound (nhidden2=-1: no second layer)
     random: bool = None  # whether lo,hi and a:b:c are accepted (None: for numbers and choices)
     draw: str = None  # "log" or "uniform" for lo,hi (None: log-uniform exactly when positive)
@@ -79,9 +80,11 @@ class Param:
         elif self.type is str:
             what = "a non-empty string"
         else:
-            adjective = {None: "", "positive": "positive ", "nonnegative": "non-negative "}[self.bound]
+            adjective = {None: "", "positive": "positive ", "nonnegative": "non-negative ", "fraction": ""}[self.bound]
             noun = "integer" if self.type is int else "float"
             what = ("an " if (adjective or noun)[0] in "aeiou" else "a ") + adjective + noun
+            if self.bound == "fraction":
+                what += " at least 0 and below 1"
             if self.sentinel is not None:
                 what += f" or {format_value(self.sentinel)}"
         if not self.takes_random:
@@ -102,6 +105,8 @@ class Param:
         if allow_sentinel and self.sentinel is not None and value == self.sentinel:
             return value
         if (self.bound == "positive" and value <= 0) or (self.bound == "nonnegative" and value < 0):
+            return None
+        if self.bound == "fraction" and not 0 <= value < 1:
             return None
         return value
 
@@ -136,7 +141,7 @@ PARAMS = (
        aliases=("hidden2",), bound="positive", sentinel=-1),
     _param("pseudo_batch", int, 1, "update the weights every N lines", CTC_TEXT, aliases=("batch",),
        bound="positive"),
-    _param("momentum", float, 0.9, "momentum of the weight updates", bound="nonnegative"),
+    _param("momentum", float, 0.9, "momentum of the weight updates", bound="fraction"),
     _param("display_every", int, 0, "write a picture of the outputs every N lines (0: never)",
        bound="nonnegative"),
     _param("display", str, "", "file name of that picture (empty: save_name-display.png)"),
@@ -162,7 +167,8 @@ PARAMS = (
     _param("output_type", Choice(OUTPUT_TYPES), "SoftmaxLayer", "output layer of BIDILSTM"),
     _param("target_name", str, "ctc", "ctc: align by CTC; else the name of a dataset of pre-aligned "
        "targets in the file", {CTC}, random=True),
-    _param("testset", str, "", "test data (clstmctc: HDF5, line list or image folder; clstmtext: text pairs)", CTC_TEXT),
+    _param("testset", str, "", "test data (clstmctc: HDF5, line list, image folder or PAGE/ALTO; clstmtext: "
+       "text pairs)", CTC_TEXT),
     _param("test_every", int, {CTC: -1, SEQ: 1000, TEXT: -1}, "test every N lines (0 or -1: never)"),
     _param("maxeval", int, 1000000000, "test on at most N lines", CTC_TEXT, bound="positive"),
     _param("start", int, -1, "trial number to start from (-1: the loaded model's trial, or 0)"),
@@ -189,8 +195,8 @@ PARAMS = (
     _param("threads", int, 0, "threads to compute with (0: all cores)", bound="nonnegative"),
     _param("optimizer", Choice(("sgd", "adam")), "sgd", "sgd: clstm's momentum updates; adam: Adam"),
     _param("weight_decay", float, 0.0, "weight decay per update", bound="nonnegative"),
-    _param("beta1", float, 0.9, "Adam's first-moment decay", bound="nonnegative"),
-    _param("beta2", float, 0.999, "Adam's second-moment decay", bound="nonnegative"),
+    _param("beta1", float, 0.9, "Adam's first-moment decay", bound="fraction"),
+    _param("beta2", float, 0.999, "Adam's second-moment decay", bound="fraction"),
     _param("eps", float, 1e-8, "Adam's epsilon", bound="positive"),
     _param("init", Choice(("clstm", "scaled")), "clstm",
        "initial weights: clstm's uniform (-0.01, 0.01), or scaled by the fan-in"),
@@ -199,8 +205,13 @@ PARAMS = (
     _param("warmup", int, 0, "raise the learning rate linearly over the first N lines", bound="nonnegative"),
     _param("conf", int, 0, "1: with mode=text, print each line's mean character confidence", {CTC},
        bound="nonnegative"),
-    _param("strict", int, 0, "1: unlabeled images in a folder are errors, not skipped", {CTC},
-       bound="nonnegative"),
+    _param("strict", int, 0, "1: unlabeled images in a folder and unusable PAGE/ALTO lines are errors, not "
+       "skipped", {CTC}, bound="nonnegative"),
+    _param("unicode", Choice(UNICODE_FORMS), "NFC", "Unicode normalization of transcripts and text pairs as "
+       "they are read (none: as they are); a model keeps its own for all the data it reads", CTC_TEXT,
+       random=False),
+    _param("output", str, "", "with mode=text on PAGE/ALTO data: a folder to write a copy of each file into, "
+       "with the recognized text of its lines", {CTC}),
     _param("debug", int, 0, "1: print a traceback on errors", bound="nonnegative"),
     _param("beam", int, 0, "0: best-path decoding; N > 0: prefix beam search of width N", {CTC},
        bound="nonnegative"),
