@@ -27,9 +27,9 @@ IR_VERSION = 8
 TOLERANCE = 1e-5
 #: lengths of the random lines of the check: alone, then all together as one padded batch
 CHECK_LENGTHS = (1, 2, 9, 31)
-#: model attributes that say how line images are normalized before they reach the network
+#: model attributes that say how line images (and clstmtext's inputs) are prepared and text is normalized
 NORMALIZATION_ATTRIBUTES = ("line_normalization", "dewarp", "target_height", "norm_range", "norm_vscale",
-                            "norm_smooth2d", "norm_smooth1d", "neps")
+                            "norm_smooth2d", "norm_smooth1d", "neps", "unicode")
 FULL_ACTIVATIONS = {N.LinearLayer: None, N.SigmoidLayer: "Sigmoid", N.TanhLayer: "Tanh", N.ReluLayer: "Relu"}
 #: the LSTM kernels' nonlinearity codes (tanh, relu, identity) as ONNX operators
 LSTM_ACTIVATIONS = {0: "Tanh", 1: "Relu", 2: None}
