@@ -32,8 +32,9 @@ FORMATS = """DATA (and testset=) is one of:
     are reported and skipped (strict=1: an error). Images of any size, colour or grey, dark or
     light ink, are scaled to target_height keeping their aspect ratio (dewarp=none; the same
     for a list file);
-  - PAGE XML or ALTO: one file, a folder of .xml files, or a list file of them (page.xml<TAB>page.tif
-    names the image; else the file's own, looked up beside it or in a folder above). Each line is
+  - PAGE XML or ALTO: one file, a folder of .xml files, or a list file of them (a line
+    page.xml<TAB>page.tif names the image; else the file's own, looked up beside it or in a
+    folder above). Each line is
     cut out of the page image along its polygon, in reading order; lines without coordinates,
     text or a place on the image are reported and skipped (strict=1: an error). With mode=text,
     output=DIR writes a copy of each file with the recognized text (PAGE: a TextEquiv with conf;
