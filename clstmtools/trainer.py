@@ -16,7 +16,7 @@ from .modelfile import save_net
 
 
 #: attributes that describe the network itself; the run's parameters never overwrite them
-NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps")
+NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps", "spec")
 
 
 class TrainingError(RuntimeError):
@@ -71,10 +71,11 @@ class CtcTask:
             return labels
         return ctcmod.decode(outputs, self.mode)
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         need = ctcmod.min_ctc_steps(labels)
-        if len(x) < need:
-            message = (f"{self.name(i)}: the sequence has {len(x)} steps, too short for its "
+        steps = len(x) if net is None else net.output_length(len(x))  # shorter after horizontal pooling
+        if steps < need:
+            message = (f"{self.name(i)}: the sequence has {steps} steps, too short for its "
                        f"{len(labels)}-character transcript (needs at least {need})")
             raise TrainingError(message) if self.strict else SkipSample(message)
 
@@ -102,7 +103,7 @@ class CtcTask:
         for i in indices:
             x, y = self.inputs(i), self.labels(i)
             try:
-                self.check(i, x, y)
+                self.check(i, x, y, net)
             except SkipSample as skip:
                 skipped.append((i, str(skip)))
                 continue
@@ -331,6 +332,13 @@ class Trainer:
     def _step(self, trial, size):
         """Train on the next ``size`` lines (one padded minibatch when size > 1); returns
         ``[(index, record), ...]`` for the lines used."""
+        self.net.set_training(True)  # dropout and batch statistics in training steps only
+        try:
+            return self._training_step(trial, size)
+        finally:
+            self.net.set_training(False)
+
+    def _training_step(self, trial, size):
         indices = [self.choose(trial + k) for k in range(size)]
         try:
             if size == 1:

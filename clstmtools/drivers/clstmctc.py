@@ -9,6 +9,7 @@ from .. import ctc as ctcmod
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, open_ocr_dataset
 from ..modelfile import load_net
+from ..network import SPEC_PREFABS, input_shape
 from ..trainer import CtcTask, Trainer, TrainingError
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, show_info, start_trial)
@@ -61,6 +62,15 @@ def open_data(settings, path, codec=None, labelled=True, trained_normalization=N
     return data
 
 
+def use_spec_height(settings, net=None):
+    """A VGSL network's input height (the model's, else spec= or a named spec's) becomes target_height;
+    a height of 0 leaves it as set."""
+    spec = net.attributes.get("spec") if net is not None else settings.spec or SPEC_PREFABS.get(settings.lstm)
+    height = input_shape(spec)[1] if spec else 0
+    if height > 0:
+        settings.resolved["target_height"] = height
+
+
 def check_depth(net, data, path):
     if data.depth != net.ninput():
         raise UsageError(f"{path}: lines have depth (height) {data.depth} but the model expects "
@@ -74,7 +84,7 @@ class AlignedTask(CtcTask):
         super().__init__(data.input, data.labels, codec, mode, name=data.name)
         self.data = data
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         """Pre-aligned targets need no room for a CTC path."""
 
     def targets(self, i, outputs, labels):
@@ -88,6 +98,7 @@ def evaluate(settings, path, mode):
     if not settings.load:
         raise UsageError(f"mode={mode} needs a model: set load=MODEL.h5")
     net = load_net(settings.load)
+    use_spec_height(settings, net)
     data = open_data(settings, path, Codec(net.codec), labelled=mode != "text",
                      trained_normalization=net.attributes.get("line_normalization"))
     check_depth(net, data, path)
@@ -132,10 +143,12 @@ def train(settings, path):
     loaded = bool(settings.load)
     if loaded:
         net = load_net(settings.load)
+        use_spec_height(settings, net)
         codec = Codec(net.codec)
         data = open_data(settings, path, codec)
         check_depth(net, data, path)
     else:
+        use_spec_height(settings)
         data = open_data(settings, path)
         codec = data.codec
         net = build_network(settings, data.depth, len(codec))
@@ -157,7 +170,7 @@ def train(settings, path):
                             beam=settings.beam)
         test = ctc_test(settings, test_task, min(len(test_data), settings.maxeval))
 
-    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=ctc_display(settings))
+    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=ctc_display(settings, net))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 
