@@ -7,24 +7,14 @@ import time
 import warnings
 from collections import deque
 
-import Levenshtein
 import numpy as np
 
-from . import ctc as ctcmod
-from .kernels.layers import all_finite
 from .modelfile import save_net
+from .tasks import SkipSample, TrainingError, finite
 
 
 #: attributes that describe the network itself; the run's parameters never overwrite them
 NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps", "spec")
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a NaN or infinity appeared); the message says where."""
-
-
-class SkipSample(Exception):
-    """A training sample that cannot be used (e.g. too short for its transcript); it is skipped."""
 
 
 class Interrupted(Exception):
@@ -38,119 +28,6 @@ class Interrupted(Exception):
 def hits(every, lo, hi):
     """True when a positive ``every`` has a multiple in ``[lo, hi)`` (periodic events of a run)."""
     return every > 0 and hi > lo and (hi - 1) // every >= -(-lo // every)
-
-
-def edit_distance(a, b):
-    return Levenshtein.distance(a, b)
-
-
-def finite(array):
-    return bool(all_finite(np.ascontiguousarray(array)))
-
-
-# --- tasks: what a training step does for each program -------------------------------------------
-class CtcTask:
-    """Sequence -> label string by CTC (clstmctc's image lines, clstmtext's one-hot strings).
-
-    ``inputs(i)`` gives the (T, depth) input of sample i, ``labels(i)`` its label array (in the
-    network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors."""
-
-    def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False):
-        self.inputs = inputs
-        self.labels = labels
-        self.codec = codec
-        self.mode = ctcmod.check_ctc_mode(mode)
-        self.name = name or (lambda i: f"sample {i}")
-        self.input_text = input_text
-        self.beam = beam
-        self.strict = strict
-
-    def decode(self, outputs):
-        if self.beam > 0:
-            labels, _ = ctcmod.beam_search_decode(outputs, beam_width=self.beam)
-            return labels
-        return ctcmod.decode(outputs, self.mode)
-
-    def check(self, i, x, labels, net=None):
-        need = ctcmod.min_ctc_steps(labels)
-        steps = len(x) if net is None else net.output_length(len(x))  # shorter after horizontal pooling
-        if steps < need:
-            message = (f"{self.name(i)}: the sequence has {steps} steps, too short for its "
-                       f"{len(labels)}-character transcript (needs at least {need})")
-            raise TrainingError(message) if self.strict else SkipSample(message)
-
-    def forward(self, net, i):
-        x = self.inputs(i)
-        net.inputs.aset(x[:, :, None])
-        net.forward()
-        return x, net.outputs.array()[:, :, 0]
-
-    def targets(self, i, outputs, labels):
-        """``(aligned, loss)`` for sample i: what its outputs are trained towards."""
-        return ctcmod.ctc_targets(outputs, labels, self.mode)
-
-    def step(self, net, i):
-        """Forward, targets and backward for sample i (no update); returns the report record."""
-        records, skipped = self.step_batch(net, [i])
-        if skipped:
-            raise SkipSample(skipped[0][1])
-        return records[0]
-
-    def step_batch(self, net, indices):
-        """Forward, targets and backward for several samples at once, as one padded minibatch (no
-        update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
-        xs, labels, kept, skipped = [], [], [], []
-        for i in indices:
-            x, y = self.inputs(i), self.labels(i)
-            try:
-                self.check(i, x, y, net)
-            except SkipSample as skip:
-                skipped.append((i, str(skip)))
-                continue
-            xs.append(x)
-            labels.append(y)
-            kept.append(i)
-        if not kept:
-            return [], skipped
-        net.inputs.aset_batch(xs)
-        net.forward()
-        records, deltas = [], []
-        for b, i in enumerate(kept):
-            outputs = net.outputs.column(b)
-            if not finite(outputs):
-                raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
-            aligned, loss = self.targets(i, outputs, labels[b])
-            deltas.append(aligned - outputs)
-            if not finite(deltas[-1]):
-                raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")
-            records.append(self.record(i, xs[b], labels[b], outputs.copy(), aligned, loss))
-        net.d_outputs.aset_batch(deltas)
-        net.backward()
-        return records, skipped
-
-    def record(self, i, x, labels, outputs, aligned, loss):
-        truth = self.codec.decode(labels)
-        out = self.codec.decode(self.decode(outputs))
-        return dict(loss=loss, errors=edit_distance(truth, out), count=len(truth), truth=truth, output=out,
-                    aligned_text=self.codec.decode(ctcmod.trivial_decode(aligned)), input=x,
-                    outputs=outputs, aligned=aligned, steps=len(x),
-                    input_text=self.input_text(i) if self.input_text else None)
-
-    def evaluate(self, net, i):
-        """(errors, ground-truth length, output text, ground truth) for sample i."""
-        labels = self.labels(i)
-        _, outputs = self.forward(net, i)
-        truth = self.codec.decode(labels)
-        out = self.codec.decode(self.decode(outputs))
-        return edit_distance(truth, out), len(truth), out, truth
-
-    def report(self, record):
-        lines = []
-        if record.get("input_text") is not None:
-            lines.append(f"INP: '{record['input_text']}'")
-        lines += [f"TRU: '{record['truth']}'", f"OUT: '{record['output']}'", f"ALN: '{record['aligned_text']}'",
-                  str(record["errors"])]
-        return lines
 
 
 # --- the loop ---------------------------------------------------------------------------------------
@@ -414,13 +291,3 @@ class Trainer:
         self.say(f"# done: {t['lines']} lines in {elapsed:.1f} s ({t['lines'] / max(elapsed, 1e-9):.1f} lines/s), "
                  f"training error {rate:.4f}{best}; saved {len(self.saved)} model file(s)"
                  + (f", last {self.saved[-1]}" if self.saved else ""))
-
-
-def evaluate_ctc(net, task, indices):
-    """Total edit distance and ground-truth length of ``task`` over ``indices``."""
-    errors = count = 0
-    for i in indices:
-        e, n, _, _ = task.evaluate(net, i)
-        errors += e
-        count += n
-    return errors, count

@@ -53,11 +53,11 @@ def side_by_side(first, second, repeat):
 def uw3_share(ntrain, threads):
     """Train clstmctc in this process on ``ntrain`` uw3-500 lines; return ``(steps, step seconds, CTC seconds,
     mean T, mean L)``, timing every training step and every CTC target computation within it."""
-    from clstmtools import trainer
+    from clstmtools import tasks
     from clstmtools.drivers import clstmctc
 
     times = {"steps": [], "targets": [], "T": [], "L": []}
-    targets, step_batch = trainer.CtcTask.targets, trainer.CtcTask.step_batch
+    targets, step_batch = tasks.CtcTask.targets, tasks.CtcTask.step_batch
 
     def timed_targets(task, i, outputs, labels):
         start = time.perf_counter()
@@ -77,7 +77,7 @@ def uw3_share(ntrain, threads):
         listfile = uw3_line_list(tmp)
         os.environ.update(ntrain=str(ntrain), save_name=str(Path(tmp) / "model"), test_every="-1",
                           report_every="1000000", seed="1", threads=str(threads))
-        trainer.CtcTask.targets, trainer.CtcTask.step_batch = timed_targets, timed_step
+        tasks.CtcTask.targets, tasks.CtcTask.step_batch = timed_targets, timed_step
         argv, sys.argv = sys.argv, ["clstmctc", str(listfile)]
         try:
             clstmctc.main()
@@ -85,7 +85,7 @@ def uw3_share(ntrain, threads):
             if stop.code:
                 raise
         finally:
-            trainer.CtcTask.targets, trainer.CtcTask.step_batch = targets, step_batch
+            tasks.CtcTask.targets, tasks.CtcTask.step_batch = targets, step_batch
             sys.argv = argv
     # the first pass over the lines also loads and normalizes them: count the rest
     skip = min(500, len(times["steps"]) // 2)

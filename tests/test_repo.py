@@ -14,7 +14,8 @@ LEVELS = [
     {"sequence", "codec", "filenames", "images", "dewarp", "parallel"},
     {"datasets", "network", "display"},
     {"modelfile", "ctc", "params", "generate"},
-    {"ocropy", "trainer"},
+    {"tasks"},
+    {"ocropy", "trainer", "onnx_export"},
     {"drivers"},
 ]
 

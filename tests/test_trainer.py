@@ -5,7 +5,8 @@ import pytest
 import clstmtools as clstm
 from clstmtools.codec import Codec
 from clstmtools.params import read_params
-from clstmtools.trainer import CtcTask, SkipSample, Trainer, TrainingError, hits
+from clstmtools.tasks import CtcTask, SkipSample, TrainingError
+from clstmtools.trainer import Trainer, hits
 
 CODEC = Codec([0, ord("a"), ord("b"), ord("c")])
 

@@ -10,7 +10,8 @@ from ..codec import Codec
 from ..datasets import OcrH5Dataset, open_ocr_dataset
 from ..modelfile import load_net
 from ..network import SPEC_PREFABS, input_shape
-from ..trainer import CtcTask, Trainer, TrainingError
+from ..tasks import AlignedTask, CtcTask
+from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, show_info, start_trial)
 
@@ -75,23 +76,6 @@ def check_depth(net, data, path):
     if data.depth != net.ninput():
         raise UsageError(f"{path}: lines have depth (height) {data.depth} but the model expects "
                          f"{net.ninput()}; set target_height or dewarp to match")
-
-
-class AlignedTask(CtcTask):
-    """Training on pre-aligned targets stored in the file (target_name=NAME): deltas = targets - outputs."""
-
-    def __init__(self, data, codec, mode):
-        super().__init__(data.input, data.labels, codec, mode, name=data.name)
-        self.data = data
-
-    def check(self, i, x, labels, net=None):
-        """Pre-aligned targets need no room for a CTC path."""
-
-    def targets(self, i, outputs, labels):
-        aligned = self.data.targets(i)
-        if aligned.shape != outputs.shape:
-            raise TrainingError(f"{self.name(i)}: targets have shape {aligned.shape}, outputs {outputs.shape}")
-        return aligned, float(((aligned - outputs) ** 2).sum())
 
 
 def evaluate(settings, path, mode):

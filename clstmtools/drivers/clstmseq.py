@@ -1,9 +1,8 @@
 """clstmseq: train and test sequence -> sequence networks on clstm's HDF5 sequence files."""
-import numpy as np
-
 from ..datasets import SeqH5Dataset
 from ..modelfile import load_net
-from ..trainer import TrainingError, Trainer, finite
+from ..tasks import SeqTask
+from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, display_path, main_of, need_files, protect_inputs,
                      show_info, start_trial)
 
@@ -16,72 +15,6 @@ is a multiple of testmod are held out and tested every test_every lines."""
 FORMATS = """DATA.h5 (clstm's sequence layout): inputs and outputs, variable-length float arrays (each a
 (T, depth) array flattened row by row), with inputs_dims and outputs_dims, (N, 2) shapes
 (T, depth). An output depth of 1 is widened to 2 as [1 - y, y]."""
-
-
-def marks(values):
-    """One character per step: '_' below 0.5, '+' above (clstm's report strings)."""
-    return "".join("+" if v > 0.5 else "_" for v in values)
-
-
-class SeqTask:
-    """Sequence -> sequence training: deltas are targets minus outputs."""
-
-    def __init__(self, data, net=None, debug_nets=False, debug_states=False):
-        self.data = data
-        self.name = data.name
-        self.net = net
-        self.debug_nets = debug_nets
-        self.debug_states = debug_states
-
-    def forward(self, net, i):
-        x = self.data.input(i)
-        net.inputs.aset(x[:, :, None])
-        net.forward()
-        return x, net.outputs.array()[:, :, 0]
-
-    def step(self, net, i):
-        x, outputs = self.forward(net, i)
-        if not finite(outputs):
-            raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
-        target = self.data.output(i)
-        deltas = target - outputs
-        net.d_outputs.aset(deltas[:, :, None])
-        net.backward()
-        wrong = int(np.sum((outputs[:, -1] > 0.5) != (target[:, -1] > 0.5)))
-        return dict(loss=float(np.mean(deltas ** 2)), errors=wrong, count=len(x), input=x, outputs=outputs,
-                    target=target)
-
-    def report(self, record):
-        lines = [f"INP: {marks(record['input'].max(axis=1))}", f"OUT: {marks(record['outputs'][:, -1])}",
-                 f"TRU: {marks(record['target'][:, -1])}"]
-        if self.debug_nets:
-            for name, w, _ in self.net.weights():
-                lines.append(f"WEIGHTS {name} {w.shape[0]}x{w.shape[1]} min {w.min():.4g} max {w.max():.4g} "
-                             f"mean|w| {np.abs(w).mean():.4g}")
-        if self.debug_states:
-            for path, node in self.net.walk():
-                if not node.sub:  # a layer: its outputs for the reported sample, one row per step
-                    states = np.array2string(node.outputs.array()[:, :, 0], precision=3, max_line_width=160,
-                                             threshold=100000, suppress_small=True)
-                    lines.append(f"STATES {path} outputs ({node.outputs.T} steps x {node.outputs.depth})")
-                    lines += states.splitlines()
-        return lines
-
-    def test(self, net, indices):
-        """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
-        mse = mse0 = errs = errs0 = steps = 0.0
-        for i in indices:
-            _, outputs = self.forward(net, i)
-            target = self.data.output(i)
-            zero = np.zeros_like(target)
-            zero[:, 0] = 1
-            mse += np.sum((target - outputs) ** 2)
-            mse0 += np.sum((target - zero) ** 2)
-            truth = target[:, -1] > 0.5
-            errs += np.sum((outputs[:, -1] > 0.5) != truth)
-            errs0 += np.sum(truth)
-            steps += len(target)
-        return mse / steps, mse0 / steps, errs / steps, errs0 / steps, len(indices)
 
 
 def test_line(task, net, indices, trial):

@@ -2,7 +2,8 @@
 from ..codec import Codec
 from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
-from ..trainer import CtcTask, Trainer
+from ..tasks import CtcTask
+from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, show_info, start_trial)
 

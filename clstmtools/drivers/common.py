@@ -6,7 +6,8 @@ import traceback
 from .. import parallel
 from ..network import describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
-from ..trainer import Interrupted, TrainingError, evaluate_ctc
+from ..tasks import TrainingError, evaluate_ctc
+from ..trainer import Interrupted
 
 
 class UsageError(ValueError):

@@ -1,0 +1,221 @@
+"""What one training step does for each program: CTC on lines or strings, pre-aligned targets, sequence targets."""
+import Levenshtein
+import numpy as np
+
+from . import ctc as ctcmod
+from .kernels.layers import all_finite
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN or infinity appeared); the message says where."""
+
+
+class SkipSample(Exception):
+    """A training sample that cannot be used (e.g. too short for its transcript); it is skipped."""
+
+
+def edit_distance(a, b):
+    return Levenshtein.distance(a, b)
+
+
+def finite(array):
+    return bool(all_finite(np.ascontiguousarray(array)))
+
+
+# --- CTC: clstmctc's image lines, clstmtext's one-hot strings -----------------------------------------
+class CtcTask:
+    """Sequence -> label string by CTC (clstmctc's image lines, clstmtext's one-hot strings).
+
+    ``inputs(i)`` gives the (T, depth) input of sample i, ``labels(i)`` its label array (in the
+    network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors."""
+
+    def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False):
+        self.inputs = inputs
+        self.labels = labels
+        self.codec = codec
+        self.mode = ctcmod.check_ctc_mode(mode)
+        self.name = name or (lambda i: f"sample {i}")
+        self.input_text = input_text
+        self.beam = beam
+        self.strict = strict
+
+    def decode(self, outputs):
+        if self.beam > 0:
+            labels, _ = ctcmod.beam_search_decode(outputs, beam_width=self.beam)
+            return labels
+        return ctcmod.decode(outputs, self.mode)
+
+    def check(self, i, x, labels, net=None):
+        need = ctcmod.min_ctc_steps(labels)
+        steps = len(x) if net is None else net.output_length(len(x))  # shorter after horizontal pooling
+        if steps < need:
+            message = (f"{self.name(i)}: the sequence has {steps} steps, too short for its "
+                       f"{len(labels)}-character transcript (needs at least {need})")
+            raise TrainingError(message) if self.strict else SkipSample(message)
+
+    def forward(self, net, i):
+        x = self.inputs(i)
+        net.inputs.aset(x[:, :, None])
+        net.forward()
+        return x, net.outputs.array()[:, :, 0]
+
+    def targets(self, i, outputs, labels):
+        """``(aligned, loss)`` for sample i: what its outputs are trained towards."""
+        return ctcmod.ctc_targets(outputs, labels, self.mode)
+
+    def step(self, net, i):
+        """Forward, targets and backward for sample i (no update); returns the report record."""
+        records, skipped = self.step_batch(net, [i])
+        if skipped:
+            raise SkipSample(skipped[0][1])
+        return records[0]
+
+    def step_batch(self, net, indices):
+        """Forward, targets and backward for several samples at once, as one padded minibatch (no
+        update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
+        xs, labels, kept, skipped = [], [], [], []
+        for i in indices:
+            x, y = self.inputs(i), self.labels(i)
+            try:
+                self.check(i, x, y, net)
+            except SkipSample as skip:
+                skipped.append((i, str(skip)))
+                continue
+            xs.append(x)
+            labels.append(y)
+            kept.append(i)
+        if not kept:
+            return [], skipped
+        net.inputs.aset_batch(xs)
+        net.forward()
+        records, deltas = [], []
+        for b, i in enumerate(kept):
+            outputs = net.outputs.column(b)
+            if not finite(outputs):
+                raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
+            aligned, loss = self.targets(i, outputs, labels[b])
+            deltas.append(aligned - outputs)
+            if not finite(deltas[-1]):
+                raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")
+            records.append(self.record(i, xs[b], labels[b], outputs.copy(), aligned, loss))
+        net.d_outputs.aset_batch(deltas)
+        net.backward()
+        return records, skipped
+
+    def record(self, i, x, labels, outputs, aligned, loss):
+        truth = self.codec.decode(labels)
+        out = self.codec.decode(self.decode(outputs))
+        return dict(loss=loss, errors=edit_distance(truth, out), count=len(truth), truth=truth, output=out,
+                    aligned_text=self.codec.decode(ctcmod.trivial_decode(aligned)), input=x,
+                    outputs=outputs, aligned=aligned, steps=len(x),
+                    input_text=self.input_text(i) if self.input_text else None)
+
+    def evaluate(self, net, i):
+        """(errors, ground-truth length, output text, ground truth) for sample i."""
+        labels = self.labels(i)
+        _, outputs = self.forward(net, i)
+        truth = self.codec.decode(labels)
+        out = self.codec.decode(self.decode(outputs))
+        return edit_distance(truth, out), len(truth), out, truth
+
+    def report(self, record):
+        lines = []
+        if record.get("input_text") is not None:
+            lines.append(f"INP: '{record['input_text']}'")
+        lines += [f"TRU: '{record['truth']}'", f"OUT: '{record['output']}'", f"ALN: '{record['aligned_text']}'",
+                  str(record["errors"])]
+        return lines
+
+
+class AlignedTask(CtcTask):
+    """Training on pre-aligned targets stored in the file (target_name=NAME): deltas = targets - outputs."""
+
+    def __init__(self, data, codec, mode):
+        super().__init__(data.input, data.labels, codec, mode, name=data.name)
+        self.data = data
+
+    def check(self, i, x, labels, net=None):
+        """Pre-aligned targets need no room for a CTC path."""
+
+    def targets(self, i, outputs, labels):
+        aligned = self.data.targets(i)
+        if aligned.shape != outputs.shape:
+            raise TrainingError(f"{self.name(i)}: targets have shape {aligned.shape}, outputs {outputs.shape}")
+        return aligned, float(((aligned - outputs) ** 2).sum())
+
+
+def evaluate_ctc(net, task, indices):
+    """Total edit distance and ground-truth length of ``task`` over ``indices``."""
+    errors = count = 0
+    for i in indices:
+        e, n, _, _ = task.evaluate(net, i)
+        errors += e
+        count += n
+    return errors, count
+
+
+# --- sequence -> sequence: clstmseq ---------------------------------------------------------------------
+def marks(values):
+    """One character per step: '_' below 0.5, '+' above (clstm's report strings)."""
+    return "".join("+" if v > 0.5 else "_" for v in values)
+
+
+class SeqTask:
+    """Sequence -> sequence training: deltas are targets minus outputs."""
+
+    def __init__(self, data, net=None, debug_nets=False, debug_states=False):
+        self.data = data
+        self.name = data.name
+        self.net = net
+        self.debug_nets = debug_nets
+        self.debug_states = debug_states
+
+    def forward(self, net, i):
+        x = self.data.input(i)
+        net.inputs.aset(x[:, :, None])
+        net.forward()
+        return x, net.outputs.array()[:, :, 0]
+
+    def step(self, net, i):
+        x, outputs = self.forward(net, i)
+        if not finite(outputs):
+            raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
+        target = self.data.output(i)
+        deltas = target - outputs
+        net.d_outputs.aset(deltas[:, :, None])
+        net.backward()
+        wrong = int(np.sum((outputs[:, -1] > 0.5) != (target[:, -1] > 0.5)))
+        return dict(loss=float(np.mean(deltas ** 2)), errors=wrong, count=len(x), input=x, outputs=outputs,
+                    target=target)
+
+    def report(self, record):
+        lines = [f"INP: {marks(record['input'].max(axis=1))}", f"OUT: {marks(record['outputs'][:, -1])}",
+                 f"TRU: {marks(record['target'][:, -1])}"]
+        if self.debug_nets:
+            for name, w, _ in self.net.weights():
+                lines.append(f"WEIGHTS {name} {w.shape[0]}x{w.shape[1]} min {w.min():.4g} max {w.max():.4g} "
+                             f"mean|w| {np.abs(w).mean():.4g}")
+        if self.debug_states:
+            for path, node in self.net.walk():
+                if not node.sub:  # a layer: its outputs for the reported sample, one row per step
+                    states = np.array2string(node.outputs.array()[:, :, 0], precision=3, max_line_width=160,
+                                             threshold=100000, suppress_small=True)
+                    lines.append(f"STATES {path} outputs ({node.outputs.T} steps x {node.outputs.depth})")
+                    lines += states.splitlines()
+        return lines
+
+    def test(self, net, indices):
+        """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
+        mse = mse0 = errs = errs0 = steps = 0.0
+        for i in indices:
+            _, outputs = self.forward(net, i)
+            target = self.data.output(i)
+            zero = np.zeros_like(target)
+            zero[:, 0] = 1
+            mse += np.sum((target - outputs) ** 2)
+            mse0 += np.sum((target - zero) ** 2)
+            truth = target[:, -1] > 0.5
+            errs += np.sum((outputs[:, -1] > 0.5) != truth)
+            errs0 += np.sum(truth)
+            steps += len(target)
+        return mse / steps, mse0 / steps, errs / steps, errs0 / steps, len(indices)
