@@ -18,11 +18,13 @@ NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived during training."""
+    """SIGINT or SIGTERM arrived during training: acted on at the next step boundary, or at once (``save``
+    False) when a second one comes before that."""
 
-    def __init__(self, signum):
+    def __init__(self, signum, save=True):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.save = save
 
 
 def hits(every, lo, hi):
@@ -179,24 +181,33 @@ class Trainer:
         """Train from trial ``start`` up to ``ntrain``; returns the exit status (0, or 130/143 when
         interrupted after saving)."""
         self.trial = start
+        self.pending_signal = None
         previous = {}
 
-        def interrupt(signum, frame):
-            raise Interrupted(signum)
+        def record(signum, frame):
+            # only noted here: the loop stops at the next step boundary, so that the model it saves is
+            # the state after a whole step (never half an update, never inside an HDF5 write)
+            if self.pending_signal is not None:
+                raise Interrupted(signum, save=False)
+            self.pending_signal = signum
 
         for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, interrupt)
+            previous[signum] = signal.signal(signum, record)
         try:
             # overflow shows up as NaN or infinity, which the loop detects and reports itself; the
             # filter (unlike np.errstate) also covers the threads that run the layers
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", r"(overflow|invalid value) encountered", RuntimeWarning)
                 self._loop(start, ntrain)
+                self.act_on_signal()
         except Interrupted as stop:
+            for signum, handler in previous.items():  # another signal must not cut the save short
+                signal.signal(signum, signal.SIG_IGN)
+            if not stop.save:
+                self.warn(f"interrupted twice (by {stop}) at trial {self.trial}; stopped without saving")
+                return 128 + stop.signum
             path = f"{self.save_name}-interrupted.h5" if self.save_name else "clstm-interrupted.h5"
             self.warn(f"interrupted by {stop} at trial {self.trial}; saving the model to {path}")
-            for signum, handler in previous.items():  # a second signal must not cut the save short
-                signal.signal(signum, signal.SIG_IGN)
             if self.weights_finite():
                 self.save(path)
             return 128 + stop.signum
@@ -205,6 +216,11 @@ class Trainer:
                 signal.signal(signum, handler)
         self.finish()
         return 0
+
+    def act_on_signal(self):
+        """Stop (raise Interrupted) if a signal arrived since the last step boundary."""
+        if self.pending_signal is not None:
+            raise Interrupted(self.pending_signal)
 
     def _step(self, trial, size):
         """Train on the next ``size`` lines (one padded minibatch when size > 1); returns
@@ -244,6 +260,7 @@ class Trainer:
         trial = start
         while trial < ntrain:
             self.trial = trial
+            self.act_on_signal()
             lr = self.learning_rate()
             if lr != current_lr:
                 self.net.setLearningRate(lr, s.momentum)

@@ -11,7 +11,7 @@ PACKAGE = ROOT / "clstmtools"
 #: the data flow, lowest first: a module may import only modules of its own or a lower level
 LEVELS = [
     {"kernels"},
-    {"sequence", "codec", "filenames", "images", "dewarp", "parallel"},
+    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "atomic"},
     {"datasets", "network", "display"},
     {"modelfile", "ctc", "params", "generate"},
     {"tasks"},
