@@ -14,7 +14,8 @@ from .tasks import SkipSample, TrainingError, finite
 
 
 #: attributes that describe the network itself; the run's parameters never overwrite them
-NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps", "spec")
+NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps",
+                      "unicode", "spec")
 
 
 class Interrupted(Exception):
