@@ -13,7 +13,7 @@ LEVELS = [
     {"kernels"},
     {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "atomic"},
     {"datasets", "network", "display"},
-    {"modelfile", "ctc", "params", "generate"},
+    {"modelfile", "ctc", "params", "generate", "recognize"},
     {"tasks"},
     {"ocropy", "trainer", "onnx_export"},
     {"drivers"},
