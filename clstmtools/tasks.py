@@ -4,6 +4,7 @@ import numpy as np
 
 from . import ctc as ctcmod
 from .kernels.layers import all_finite
+from .recognize import BATCH_STEPS, network_outputs, width_batches
 
 
 class TrainingError(RuntimeError):
@@ -45,10 +46,11 @@ class CtcTask:
             return labels
         return ctcmod.decode(outputs, self.mode)
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         need = ctcmod.min_ctc_steps(labels)
-        if len(x) < need:
-            message = (f"{self.name(i)}: the sequence has {len(x)} steps, too short for its "
+        steps = len(x) if net is None else net.output_length(len(x))  # shorter after horizontal pooling
+        if steps < need:
+            message = (f"{self.name(i)}: the sequence has {steps} steps, too short for its "
                        f"{len(labels)}-character transcript (needs at least {need})")
             raise TrainingError(message) if self.strict else SkipSample(message)
 
@@ -79,13 +81,13 @@ class CtcTask:
         return records[0]
 
     def step_batch(self, net, indices):
-        """Forward, targets and backward for several samples at once, as one padded minibatch (no
-        update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
+        """Forward, targets and backward for several samples at once, as padded minibatches of
+        lines of similar width (no update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
         xs, labels, kept, skipped = [], [], [], []
         for i in indices:
             x, y = self.inputs(i), self.labels(i)
             try:
-                self.check(i, x, y)
+                self.check(i, x, y, net)
             except SkipSample as skip:
                 skipped.append((i, str(skip)))
                 continue
@@ -94,23 +96,28 @@ class CtcTask:
             kept.append(i)
         if not kept:
             return [], skipped
-        net.inputs.aset_batch(xs)
         softmax = self.log_softmax_layer(net)
-        net.forward()
-        records, deltas = [], []
-        for b, i in enumerate(kept):
-            outputs = net.outputs.column(b)
-            if not finite(outputs):
-                raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
-            log_outputs = softmax.log_outputs.column(b) if softmax is not None else None
-            aligned, loss = self.targets(i, outputs, labels[b], log_outputs)
-            deltas.append(aligned - outputs)
-            if not finite(deltas[-1]):
-                raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")
-            records.append(self.record(i, xs[b], labels[b], outputs.copy(), aligned, loss))
-        net.d_outputs.aset_batch(deltas)
-        net.backward()
-        return records, skipped
+        records = {}
+        # widest first, in parts of at most BATCH_STEPS padded steps: the weight deltas add up over
+        # the parts as over one batch, and the buffers are sized by a part's widest line
+        for part in width_batches([len(x) for x in xs], len(xs), BATCH_STEPS):
+            net.inputs.aset_batch([xs[k] for k in part])
+            net.forward()
+            deltas = []
+            for b, k in enumerate(part):
+                i = kept[k]
+                outputs = net.outputs.column(b)
+                if not finite(outputs):
+                    raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
+                log_outputs = softmax.log_outputs.column(b) if softmax is not None else None
+                aligned, loss = self.targets(i, outputs, labels[k], log_outputs)
+                deltas.append(aligned - outputs)
+                if not finite(deltas[-1]):
+                    raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")
+                records[k] = self.record(i, xs[k], labels[k], outputs.copy(), aligned, loss)
+            net.d_outputs.aset_batch(deltas)
+            net.backward()
+        return [records[k] for k in range(len(kept))], skipped
 
     def record(self, i, x, labels, outputs, aligned, loss):
         truth = self.codec.decode(labels)
@@ -122,11 +129,7 @@ class CtcTask:
 
     def evaluate(self, net, i):
         """(errors, ground-truth length, output text, ground truth) for sample i."""
-        labels = self.labels(i)
-        _, outputs = self.forward(net, i)
-        truth = self.codec.decode(labels)
-        out = self.codec.decode(self.decode(outputs))
-        return edit_distance(truth, out), len(truth), out, truth
+        return next(evaluate_lines(net, self, [i]))
 
     def report(self, record):
         lines = []
@@ -144,7 +147,7 @@ class AlignedTask(CtcTask):
         super().__init__(data.input, data.labels, codec, mode, name=data.name)
         self.data = data
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         """Pre-aligned targets need no room for a CTC path."""
 
     def targets(self, i, outputs, labels, log_outputs=None):
@@ -157,11 +160,19 @@ class AlignedTask(CtcTask):
 def evaluate_ctc(net, task, indices):
     """Total edit distance and ground-truth length of ``task`` over ``indices``."""
     errors = count = 0
-    for i in indices:
-        e, n, _, _ = task.evaluate(net, i)
+    for e, n, _, _ in evaluate_lines(net, task, indices):
         errors += e
         count += n
     return errors, count
+
+
+def evaluate_lines(net, task, indices):
+    """``(errors, ground-truth length, output text, ground truth)`` of each of ``indices`` in
+    order, the lines recognized in padded minibatches (:func:`clstmtools.recognize.network_outputs`)."""
+    for i, _, outputs in network_outputs(net, task.inputs, indices):
+        truth = task.codec.decode(task.labels(i))
+        out = task.codec.decode(task.decode(outputs))
+        yield edit_distance(truth, out), len(truth), out, truth
 
 
 # --- sequence -> sequence: clstmseq ---------------------------------------------------------------------
@@ -217,8 +228,7 @@ class SeqTask:
     def test(self, net, indices):
         """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
         mse = mse0 = errs = errs0 = steps = 0.0
-        for i in indices:
-            _, outputs = self.forward(net, i)
+        for i, _, outputs in network_outputs(net, self.data.input, indices):
             target = self.data.output(i)
             zero = np.zeros_like(target)
             zero[:, 0] = 1

@@ -9,7 +9,9 @@ from .. import ctc as ctcmod
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
 from ..modelfile import load_net
-from ..tasks import AlignedTask, CtcTask
+from ..network import SPEC_PREFABS, input_shape
+from ..recognize import network_outputs
+from ..tasks import AlignedTask, CtcTask, evaluate_lines
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, show_info, start_trial)
@@ -31,8 +33,9 @@ FORMATS = """DATA (and testset=) is one of:
     are reported and skipped (strict=1: an error). Images of any size, colour or grey, dark or
     light ink, are scaled to target_height keeping their aspect ratio (dewarp=none; the same
     for a list file);
-  - PAGE XML or ALTO: one file, a folder of .xml files, or a list file of them (page.xml<TAB>page.tif
-    names the image; else the file's own, looked up beside it or in a folder above). Each line is
+  - PAGE XML or ALTO: one file, a folder of .xml files, or a list file of them (a line
+    page.xml<TAB>page.tif names the image; else the file's own, looked up beside it or in a
+    folder above). Each line is
     cut out of the page image along its polygon, in reading order; lines without coordinates,
     text or a place on the image are reported and skipped (strict=1: an error). With mode=text,
     output=DIR writes a copy of each file with the recognized text (PAGE: a TextEquiv with conf;
@@ -72,6 +75,15 @@ def open_data(settings, path, codec=None, labelled=True, trained_normalization=N
     return data
 
 
+def use_spec_height(settings, net=None):
+    """A VGSL network's input height (the model's, else spec= or a named spec's) becomes target_height;
+    a height of 0 leaves it as set."""
+    spec = net.attributes.get("spec") if net is not None else settings.spec or SPEC_PREFABS.get(settings.lstm)
+    height = input_shape(spec)[1] if spec else 0
+    if height > 0:
+        settings.resolved["target_height"] = height
+
+
 def check_depth(net, data, path):
     if data.depth != net.ninput():
         raise UsageError(f"{path}: lines have depth (height) {data.depth} but the model expects "
@@ -89,6 +101,7 @@ def evaluate(settings, path, mode):
     if settings.output and mode != "text":
         raise UsageError(f"output={settings.output} is for mode=text (recognition into PAGE/ALTO copies)")
     net = load_net(settings.load)
+    use_spec_height(settings, net)
     data = open_data(settings, path, Codec(net.codec), labelled=mode != "text",
                      trained_normalization=net.attributes.get("line_normalization"), unicode=model_unicode(net))
     check_depth(net, data, path)
@@ -102,8 +115,7 @@ def evaluate(settings, path, mode):
     by_index = isinstance(data, OcrH5Dataset)
     if mode == "text":
         results = {}
-        for i in range(n):
-            _, outputs = task.forward(net, i)
+        for i, _, outputs in network_outputs(net, task.inputs, range(n)):
             labels = task.decode(outputs)
             chars = ctcmod.char_confidences(outputs, labels) if settings.conf or settings.output else []
             recognized = RecognizedLine(codec.decode(labels), chars, len(outputs))
@@ -118,8 +130,7 @@ def evaluate(settings, path, mode):
                 print(f"# wrote {target}", file=sys.stderr)
         return 0
     errors = total = 0
-    for i in range(n):
-        e, count, out, truth = task.evaluate(net, i)
+    for i, (e, count, out, truth) in enumerate(evaluate_lines(net, task, range(n))):
         errors += e
         total += count
         if mode == "errs":
@@ -143,10 +154,12 @@ def train(settings, path):
     loaded = bool(settings.load)
     if loaded:
         net = load_net(settings.load)
+        use_spec_height(settings, net)
         codec = Codec(net.codec)
         data = open_data(settings, path, codec, unicode=model_unicode(net))
         check_depth(net, data, path)
     else:
+        use_spec_height(settings)
         data = open_data(settings, path)
         codec = data.codec
         net = build_network(settings, data.depth, len(codec))
@@ -170,7 +183,7 @@ def train(settings, path):
                             beam=settings.beam)
         test = ctc_test(settings, test_task, min(len(test_data), settings.maxeval))
 
-    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=ctc_display(settings))
+    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=ctc_display(settings, net))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 

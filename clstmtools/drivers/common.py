@@ -4,7 +4,7 @@ import sys
 import traceback
 
 from .. import parallel
-from ..network import make_net, network_info
+from ..network import describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
 from ..trainer import Interrupted
@@ -14,11 +14,12 @@ class UsageError(ValueError):
     """The command line itself is wrong (files missing or too many)."""
 
 
-def run(program, body, synopsis, formats):
-    """Run ``body(args, settings)`` as the program: usage on -h/--help or no arguments, one-line
-    errors on stderr with a non-zero exit (a traceback only with debug=1)."""
+def run(program, body, synopsis, formats, bare=None):
+    """Run ``body(args, settings)`` as the program: usage on -h/--help or no arguments (unless
+    ``bare(settings)`` says it runs without), one-line errors on stderr with a non-zero exit (a
+    traceback only with debug=1)."""
     try:
-        return _run(program, body, synopsis, formats)
+        return _run(program, body, synopsis, formats, bare)
     except BrokenPipeError:
         # the reader went away (``clstmctc mode=text ... | head``): stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -26,7 +27,7 @@ def run(program, body, synopsis, formats):
         return 141
 
 
-def _run(program, body, synopsis, formats):
+def _run(program, body, synopsis, formats, bare):
     args = sys.argv[1:]
     if args and args[0] in ("-h", "--help"):
         print(usage(program, synopsis, formats))
@@ -39,12 +40,12 @@ def _run(program, body, synopsis, formats):
                 for name, value in settings.attributes().items():
                     print(f"#: {name} = {value}", file=sys.stderr)
             return 0
-        if not args:
+        if not args and not (bare and bare(settings)):
             print(usage(program, synopsis, formats), file=sys.stderr)
             return 2
         for name in suspicious_names(os.environ, program):
             print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
-        parallel.set_threads(settings.threads)
+        parallel.set_threads(settings.get("threads", 0))
         return body(args, settings) or 0
     except BrokenPipeError:
         raise
@@ -64,10 +65,10 @@ def _run(program, body, synopsis, formats):
         return 2
 
 
-def main_of(program, body, synopsis, formats):
+def main_of(program, body, synopsis, formats, bare=None):
     """The console-script entry point for a program."""
     def main():
-        sys.exit(run(program, body, synopsis, formats))
+        sys.exit(run(program, body, synopsis, formats, bare))
     return main
 
 
@@ -77,7 +78,10 @@ def need_files(args, count, what):
 
 
 def build_network(settings, ninput, noutput):
-    """A new network of the settings' kind and sizes, initialized from the run's generator."""
+    """A new network of the settings' kind (or VGSL spec) and sizes, initialized from the run's generator."""
+    if settings.spec:
+        return make_net("VGSL", rng=settings.rng, init=settings.init, spec=settings.spec, ninput=ninput,
+                        noutput=noutput)
     return make_net(settings.lstm, rng=settings.rng, init=settings.init, ninput=ninput, nhidden=settings.nhidden,
                     nhidden2=settings.nhidden2, noutput=noutput, lstm_type=settings.lstm_type,
                     output_type=settings.output_type)
@@ -137,17 +141,18 @@ def ctc_test_line(trainer, result, settings):
     return rate, " ".join(str(f) for f in fields)
 
 
-def ctc_display(settings):
+def ctc_display(settings, net=None):
     """The trainer's display callback for CTC training (None without display_every)."""
     if settings.display_every <= 0:
         return None
     from ..display import write_display
     target = display_path(settings)
+    maps = describe_maps(net) if net is not None else ""
 
     def display(record):
         title = f"input: {record['input_text']}" if record.get("input_text") else None
         write_display(target, record["input"], record["outputs"], record["aligned"], record["truth"],
-                      record["output"], title=title)
+                      record["output"], title=title, maps=maps)
     return display
 
 
