@@ -11,9 +11,9 @@ PACKAGE = ROOT / "clstmtools"
 #: the data flow, lowest first: a module may import only modules of its own or a lower level
 LEVELS = [
     {"kernels"},
-    {"sequence", "codec", "filenames", "images", "dewarp", "parallel"},
-    {"datasets", "network", "display"},
-    {"modelfile", "ctc", "params", "generate"},
+    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "augment"},
+    {"datasets", "network", "display", "curve"},
+    {"modelfile", "ctc", "params", "generate", "resume"},
     {"tasks"},
     {"ocropy", "trainer"},
     {"drivers"},
