@@ -2,7 +2,7 @@
 
 Outputs are ``(T, nclasses)`` matrices of per-step class posteriors (softmax outputs), class 0
 the blank; labels are lists of ints in ``1..nclasses-1``. Everything returned to the network is
-float32; the alignment and decoding work is done by the kernels in ``kernels/ctc.py``.
+float32; the alignments are the kernels of ``kernels/ctc.py``, the decoders those of ``kernels/decode.py``.
 """
 import math
 import threading
@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from .kernels import ctc as kernels
+from .kernels import decode as decode_kernels
 from .kernels.config import FLOAT
 from .sequence import Sequence
 
@@ -19,8 +20,11 @@ CTC_MODES = ("clstm", "standard")
 ALIGN_FLOOR = 1e-5
 #: clstm's penalty for starting late or finishing early in its forward algorithm
 ALIGN_SKIP = -5.0
-#: probabilities are clamped at this before taking their log
+#: probabilities are clamped at this before taking their log (clstm's alignment, the beam search)
 LOG_FLOOR = 1e-30
+#: standard CTC takes log-probabilities below this (a probability of 0 included) as this: far below any
+#: path that matters, and finite, so that the float32 recursion never subtracts -inf from -inf
+LOG_PROBABILITY_FLOOR = -1e4
 #: clstm's floor on a row sum before dividing by it
 ROW_FLOOR = 1e-9
 
@@ -41,8 +45,21 @@ class _Scratch(threading.local):
             buffer = self.buffers[name] = np.empty(size, dtype)
         return buffer[:size].reshape(shape)
 
+    def flat(self, name, length, dtype):
+        """The whole flat array ``name``, grown to at least ``length`` elements of ``dtype``."""
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < length or buffer.dtype != dtype:
+            buffer = self.buffers[name] = np.empty(max(length, 1), dtype)
+        return buffer
+
 
 _scratch = _Scratch()
+
+#: the named work buffers of the one-call alignments, in the kernels' order (see the table in kernels/ctc.py)
+WORK_BUFFERS = (("match", FLOAT), ("paths", FLOAT), ("class_logs", FLOAT), ("rows", FLOAT), ("row_tops", FLOAT),
+                ("skip_mask", FLOAT), ("offsets", np.float64), ("column_scale", np.float64),
+                ("baseline", np.float64), ("classes", np.uint64), ("state_slot", np.uint64),
+                ("slot_of_class", np.uint64), ("band_edges", np.int64), ("band", np.int32))
 
 
 def check_ctc_mode(mode):
@@ -52,11 +69,33 @@ def check_ctc_mode(mode):
     return mode
 
 
-def _outputs_matrix(outputs):
+def _check_shape(shape, steps_needed=1):
+    """Refuse what no kernel should see: not a matrix, no class, or fewer than ``steps_needed`` steps."""
+    if len(shape) != 2:
+        raise ValueError(f"CTC outputs must be a (T, nclasses) matrix, got shape {shape}")
+    if shape[0] < steps_needed or shape[1] == 0:
+        raise ValueError(f"CTC outputs must have at least one time step and one class, got shape {shape}")
+
+
+def _outputs_matrix(outputs, steps_needed=1):
     matrix = np.ascontiguousarray(outputs, dtype=FLOAT)
-    if matrix.ndim != 2:
-        raise ValueError(f"CTC outputs must be a (T, nclasses) matrix, got shape {matrix.shape}")
+    _check_shape(matrix.shape, steps_needed)
     return matrix
+
+
+def _log_outputs_matrix(outputs, log_probs):
+    """The float32 log-probabilities of ``outputs`` (probabilities, or log-probabilities with ``log_probs``): the
+    logs are taken in the input's own precision, so that float64 probabilities far below float32's range
+    keep their exact logs; below LOG_PROBABILITY_FLOOR (and log 0) they count as that."""
+    array = np.asarray(outputs)
+    _check_shape(array.shape)
+    if array.dtype.kind != "f":
+        array = array.astype(np.float64)
+    if not log_probs:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            array = np.log(array)
+    logs = np.ascontiguousarray(array, dtype=FLOAT)
+    return np.maximum(logs, FLOAT(LOG_PROBABILITY_FLOOR), out=logs if logs is not array else None)
 
 
 def _label_array(labels, nclasses):
@@ -103,13 +142,11 @@ def _onehot_classes(targets):
     return None
 
 
-def _workspace(T, C, S):
-    """The flat work buffers (float32, float64, uint64, int64) and the (T, 2) int32 band table of the one-call
-    alignments (``kernels.clstm_align``, ``kernels.ctc_align``) for a (T, C) line with S states."""
-    size32, size64, size_index, size_count = kernels.workspace_sizes(T, C, S)
-    return (_scratch.array("work32", (size32,), FLOAT), _scratch.array("work64", (size64,)),
-            _scratch.array("indices", (size_index,), np.uint64), _scratch.array("counts", (size_count,), np.int64),
-            _scratch.array("band", (T, 2), np.int32))
+def _work_buffers(T, C, S):
+    """The named work buffers (WORK_BUFFERS) of the one-call alignments (``kernels.clstm_align``,
+    ``kernels.ctc_align``) for a (T, C) line with S states, from this thread's scratch memory."""
+    lengths = kernels.work_lengths(T, C, S)
+    return [_scratch.flat(name, length, dtype) for (name, dtype), length in zip(WORK_BUFFERS, lengths)]
 
 
 def _path_weights(lmatch, nstates):
@@ -133,7 +170,7 @@ def _align_states(outputs, state_class):
     O(T*C + T*S); the cross-entropy is ``-sum(aligned * log(max(outputs, 1e-30)))``."""
     aligned = np.empty_like(outputs)
     loss = kernels.clstm_align(aligned, outputs, np.asarray(state_class, np.uint64), ALIGN_FLOOR, LOG_FLOOR,
-                               ALIGN_SKIP, *_workspace(*outputs.shape, len(state_class)))
+                               ALIGN_SKIP, *_work_buffers(*outputs.shape, len(state_class)))
     return aligned, loss
 
 
@@ -185,21 +222,23 @@ def seq_ctc_align(aligned, outputs, targets):
 # --- standard CTC -----------------------------------------------------------------------------
 
 
-def ctc_loss(outputs, labels):
-    """Standard CTC: ``(nll, aligned)`` for ``(T, C)`` softmax outputs and a label list (blank 0).
+def ctc_loss(outputs, labels, log_probs=False):
+    """Standard CTC: ``(nll, aligned)`` for ``(T, C)`` per-step class probabilities (softmax outputs) and a label
+    list (blank 0); with ``log_probs``, ``outputs`` are log-probabilities (a log-softmax), as PyTorch's CTCLoss
+    takes them.
 
     ``nll = -log p(labels | outputs)``; ``aligned`` is the ``(T, C)`` float32 class posterior, so that
-    ``outputs - aligned`` is the gradient of ``nll`` with respect to the pre-softmax activations.
-    When the labels cannot fit in T steps, ``nll`` is inf and ``aligned`` is a copy of ``outputs``,
-    which makes training on it a no-op."""
-    outputs = _outputs_matrix(outputs)
-    labels = _label_array(labels, outputs.shape[1])
-    if outputs.shape[0] < min_ctc_steps(labels):
-        return float("inf"), outputs.copy()
-    aligned = np.empty_like(outputs)
-    work32, work64, indices, _, band = _workspace(*outputs.shape, 2 * len(labels) + 1)
-    log_likelihood = kernels.ctc_align(aligned, outputs, _state_classes(labels), LOG_FLOOR, work32, work64, indices,
-                                       band)
+    ``softmax - aligned`` is the gradient of ``nll`` with respect to the pre-softmax activations. The
+    logs are taken in the input's precision (float64 probabilities of 1e-300 keep their logs) and the
+    recursion runs on them in float32. When the labels cannot fit in T steps, ``nll`` is inf and
+    ``aligned`` is the probabilities themselves, which makes training on it a no-op."""
+    logs = _log_outputs_matrix(outputs, log_probs)
+    labels = _label_array(labels, logs.shape[1])
+    if logs.shape[0] < min_ctc_steps(labels):
+        return float("inf"), (np.exp(logs) if log_probs else _outputs_matrix(outputs))
+    aligned = np.empty(logs.shape, FLOAT)
+    work = _work_buffers(*logs.shape, 2 * len(labels) + 1)
+    log_likelihood = kernels.ctc_align(aligned, logs, _state_classes(labels), *work)
     return -float(log_likelihood), aligned
 
 
@@ -207,6 +246,8 @@ def ctc_loss(outputs, labels):
 
 
 def _greedy_decode(decode_into, outputs):
+    if len(outputs) == 0:  # nothing to decode: the kernels never see an empty matrix
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     codes = np.empty(outputs.shape[0], np.int64)
     steps = np.empty(outputs.shape[0], np.int64)
     count = decode_into(codes, steps, outputs)
@@ -215,13 +256,13 @@ def _greedy_decode(decode_into, outputs):
 
 def trivial_decode(outputs):
     """clstm's decoder: the best class of each run of non-blank steps closed by a blank step."""
-    codes, _ = _greedy_decode(kernels.trivial_decode_into, _outputs_matrix(outputs))
+    codes, _ = _greedy_decode(decode_kernels.trivial_decode_into, _outputs_matrix(outputs, steps_needed=0))
     return codes.tolist()
 
 
 def best_path_decode(outputs):
     """Arg-max class per step, repeats collapsed, blanks dropped."""
-    codes, _ = _greedy_decode(kernels.best_path_decode_into, _outputs_matrix(outputs))
+    codes, _ = _greedy_decode(decode_kernels.best_path_decode_into, _outputs_matrix(outputs, steps_needed=0))
     return codes.tolist()
 
 
@@ -233,7 +274,7 @@ def beam_search_decode(outputs, beam_width=10):
     beam_width = int(beam_width)
     size = outputs.shape[0] * beam_width + 1
     parent, label, length = (np.empty(size, np.int64) for _ in range(3))
-    node, log_probability = kernels.beam_search_into(parent, label, length, outputs, beam_width, LOG_FLOOR)
+    node, log_probability = decode_kernels.beam_search_into(parent, label, length, outputs, beam_width, LOG_FLOOR)
     labels = []
     while node != 0:
         labels.append(int(label[node]))
@@ -250,16 +291,15 @@ def char_confidences(outputs, labels=None):
     for that character at that step."""
     outputs = _outputs_matrix(outputs)
     if labels is None:
-        codes, steps = _greedy_decode(kernels.best_path_decode_into, outputs)
+        codes, steps = _greedy_decode(decode_kernels.best_path_decode_into, outputs)
     else:
         codes = _label_array(labels, outputs.shape[1])
         if outputs.shape[0] < min_ctc_steps(codes):
             raise ValueError(f"{len(codes)} labels cannot be aligned to {outputs.shape[0]} time steps")
         if len(codes) == 0:
             return []
-        work32, work64, indices, _, band = _workspace(*outputs.shape, 2 * len(codes) + 1)
-        posteriors = kernels.ctc_state_posteriors(outputs, _state_classes(codes), LOG_FLOOR, work32, work64, indices,
-                                                  band)[1]
+        posteriors = kernels.ctc_state_posteriors(_log_outputs_matrix(outputs, False), _state_classes(codes),
+                                                  *_work_buffers(*outputs.shape, 2 * len(codes) + 1))[1]
         steps = np.argmax(posteriors[:, 1:2 * len(codes):2], axis=0)
     return [(int(t), float(outputs[t, c])) for t, c in zip(steps, codes)]
 
@@ -267,15 +307,19 @@ def char_confidences(outputs, labels=None):
 # --- the trainer's interface ------------------------------------------------------------------
 
 
-def ctc_targets(outputs, labels, mode):
+def ctc_targets(outputs, labels, mode, log_outputs=None):
     """``(aligned, loss)`` for one line: the targets to train ``outputs`` towards, and the loss reported.
 
     ``mode`` "clstm": clstm's alignment, loss = ``-sum(aligned * log(max(outputs, 1e-30)))``;
-    "standard": ``ctc_loss`` (loss = negative log-likelihood, inf when the labels do not fit).
-    The network's deltas are ``aligned - outputs``."""
+    "standard": ``ctc_loss`` (loss = negative log-likelihood, inf when the labels do not fit), from
+    ``log_outputs`` (the log-softmax of the output layer's pre-activations, exact where the softmax
+    underflows) when given. The network's deltas are ``aligned - outputs``."""
     check_ctc_mode(mode)
     if mode == "standard":
-        loss, aligned = ctc_loss(outputs, labels)
+        if log_outputs is not None:
+            loss, aligned = ctc_loss(log_outputs, labels, log_probs=True)
+        else:
+            loss, aligned = ctc_loss(outputs, labels)
         return aligned, loss
     outputs = _outputs_matrix(outputs)
     aligned, loss = _align_states(outputs, _state_classes(_label_array(labels, outputs.shape[1])))

@@ -1,11 +1,10 @@
 """Training pictures with Pillow alone: input, posteriors, targets and curves stacked in one PNG, written atomically."""
-import contextlib
 import os
-import secrets
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .atomic import atomic_write
 from .sequence import Sequence
 
 #: the picture is at least this wide: short sequences get an integer number of pixels per time step
@@ -273,18 +272,10 @@ def render_seq_display(inputs, outputs, targets=None, title=None):
 
 
 def _save_png_atomically(path, picture):
-    """Write ``picture`` as PNG to a fresh file beside ``path`` and rename it over ``path``."""
-    path = os.fspath(path)
-    directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:      # "x": never reuse a name; the umask sets the permissions
-            picture.save(fh, format="PNG")
-        os.replace(tmp, path)
-    finally:                             # the temporary file is gone after a rename, left over after a failure
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-    return path
+    """Write ``picture`` as PNG to ``path`` atomically."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        picture.save(fh, format="PNG")
+    return os.fspath(path)
 
 
 def _write(path, render, *args, **kwargs):

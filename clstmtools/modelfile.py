@@ -1,11 +1,11 @@
 """clstm's HDF5 model files: save atomically, load (old C++ clstm models included) with clear errors."""
 import os
 import shutil
-import tempfile
 
 import h5py
 import numpy as np
 
+from .atomic import atomic_write
 from .kernels.config import FLOAT
 from .network import NetworkError, build_net
 
@@ -39,24 +39,16 @@ def write_model(f, net):
 
 
 def save_net(path, net, extra=None):
-    """Save ``net`` to ``path`` atomically.
+    """Save ``net`` to ``path`` atomically (``atomic.atomic_write``); an existing file is kept as ``path~``.
 
-    The model is written to a temporary file in the same directory, flushed to disk and renamed
-    over ``path``; an existing file is kept as ``path~``. A crash at any moment leaves a loadable
-    model under ``path`` (the old one or the new one). ``extra`` optionally writes more into the
-    open file (a callable taking the h5py File)."""
+    A crash at any moment leaves a loadable model under ``path`` (the old one or the new one).
+    ``extra`` optionally writes more into the open file (a callable taking the h5py File)."""
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
             write_model(f, net)
             if extra is not None:
                 extra(f)
-            f.flush()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
         if os.path.exists(path):
             backup = path + "~"
             if os.path.lexists(backup):
@@ -65,11 +57,6 @@ def save_net(path, net, extra=None):
                 os.link(path, backup)
             except OSError:
                 shutil.copy2(path, backup)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

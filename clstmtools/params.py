@@ -53,7 +53,7 @@ class Param:
     meaning: object  # a line of text, or a dict program -> line
     programs: frozenset
     aliases: tuple = ()
-    bound: str = None  # "positive", "nonnegative", or None for any value
+    bound: str = None  # "positive", "nonnegative", "fraction" (0 <= value < 1), or None for any value
     sentinel: object = None  # one value accepted besides the bound (nhidden2=-1: no second layer)
     random: bool = None  # whether lo,hi and a:b:c are accepted (None: for numbers and choices)
     draw: str = None  # "log" or "uniform" for lo,hi (None: log-uniform exactly when positive)
@@ -79,9 +79,11 @@ class Param:
         elif self.type is str:
             what = "a non-empty string"
         else:
-            adjective = {None: "", "positive": "positive ", "nonnegative": "non-negative "}[self.bound]
+            adjective = {None: "", "positive": "positive ", "nonnegative": "non-negative ", "fraction": ""}[self.bound]
             noun = "integer" if self.type is int else "float"
             what = ("an " if (adjective or noun)[0] in "aeiou" else "a ") + adjective + noun
+            if self.bound == "fraction":
+                what += " at least 0 and below 1"
             if self.sentinel is not None:
                 what += f" or {format_value(self.sentinel)}"
         if not self.takes_random:
@@ -102,6 +104,8 @@ class Param:
         if allow_sentinel and self.sentinel is not None and value == self.sentinel:
             return value
         if (self.bound == "positive" and value <= 0) or (self.bound == "nonnegative" and value < 0):
+            return None
+        if self.bound == "fraction" and not 0 <= value < 1:
             return None
         return value
 
@@ -136,7 +140,7 @@ PARAMS = (
        aliases=("hidden2",), bound="positive", sentinel=-1),
     _param("pseudo_batch", int, 1, "update the weights every N lines", CTC_TEXT, aliases=("batch",),
        bound="positive"),
-    _param("momentum", float, 0.9, "momentum of the weight updates", bound="nonnegative"),
+    _param("momentum", float, 0.9, "momentum of the weight updates", bound="fraction"),
     _param("display_every", int, 0, "write a picture of the outputs every N lines (0: never)",
        bound="nonnegative"),
     _param("display", str, "", "file name of that picture (empty: save_name-display.png)"),
@@ -166,7 +170,7 @@ PARAMS = (
     _param("valset", str, "", "validation data (format as testset): when given, it chooses the best "
        "model and testset is only reported", CTC_TEXT),
     _param("validation", float, 0.0, "hold out this seeded fraction (0 < F < 1) of the training data "
-       "for validation, as valset does (0: none)", CTC_TEXT, bound="nonnegative"),
+       "for validation, as valset does (0: none)", CTC_TEXT, bound="fraction"),
     _param("early_stop", int, 0, "stop after N tests in a row without a better validation (else test) "
        "error (0: never)", bound="nonnegative"),
     _param("augment", int, 0, "1: degrade each training line on the fly (seeded: scale, position, "
@@ -197,8 +201,8 @@ PARAMS = (
     _param("threads", int, 0, "threads to compute with (0: all cores)", bound="nonnegative"),
     _param("optimizer", Choice(("sgd", "adam")), "sgd", "sgd: clstm's momentum updates; adam: Adam"),
     _param("weight_decay", float, 0.0, "weight decay per update", bound="nonnegative"),
-    _param("beta1", float, 0.9, "Adam's first-moment decay", bound="nonnegative"),
-    _param("beta2", float, 0.999, "Adam's second-moment decay", bound="nonnegative"),
+    _param("beta1", float, 0.9, "Adam's first-moment decay", bound="fraction"),
+    _param("beta2", float, 0.999, "Adam's second-moment decay", bound="fraction"),
     _param("eps", float, 1e-8, "Adam's epsilon", bound="positive"),
     _param("init", Choice(("clstm", "scaled")), "clstm",
        "initial weights: clstm's uniform (-0.01, 0.01), or scaled by the fan-in"),

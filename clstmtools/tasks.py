@@ -73,9 +73,18 @@ class CtcTask:
         net.forward()
         return x, net.outputs.array()[:, :, 0]
 
-    def targets(self, i, outputs, labels):
-        """``(aligned, loss)`` for sample i: what its outputs are trained towards."""
-        return ctcmod.ctc_targets(outputs, labels, self.mode)
+    def targets(self, i, outputs, labels, log_outputs=None):
+        """``(aligned, loss)`` for sample i: what its outputs are trained towards (standard CTC from
+        ``log_outputs``, the output layer's log-softmax, when given)."""
+        return ctcmod.ctc_targets(outputs, labels, self.mode, log_outputs)
+
+    def log_softmax_layer(self, net):
+        """The output layer whose log-softmax standard CTC trains from (switched to the exact softmax), else None."""
+        layer = net.layers()[-1]
+        if self.mode != "standard" or layer.kind != "SoftmaxLayer":
+            return None
+        layer.keep_logs = True
+        return layer
 
     def step(self, net, i):
         """Forward, targets and backward for sample i (no update); returns the report record."""
@@ -102,13 +111,15 @@ class CtcTask:
         if not kept:
             return [], skipped
         net.inputs.aset_batch(xs)
+        softmax = self.log_softmax_layer(net)
         net.forward()
         records, deltas = [], []
         for b, i in enumerate(kept):
             outputs = net.outputs.column(b)
             if not finite(outputs):
                 raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
-            aligned, loss = self.targets(i, outputs, labels[b])
+            log_outputs = softmax.log_outputs.column(b) if softmax is not None else None
+            aligned, loss = self.targets(i, outputs, labels[b], log_outputs)
             deltas.append(aligned - outputs)
             if not finite(deltas[-1]):
                 raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")

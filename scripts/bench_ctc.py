@@ -59,9 +59,9 @@ def uw3_share(ntrain, threads):
     times = {"steps": [], "targets": [], "T": [], "L": []}
     targets, step_batch = tasks.CtcTask.targets, tasks.CtcTask.step_batch
 
-    def timed_targets(task, i, outputs, labels):
+    def timed_targets(task, i, outputs, labels, log_outputs=None):
         start = time.perf_counter()
-        result = targets(task, i, outputs, labels)
+        result = targets(task, i, outputs, labels, log_outputs)
         times["targets"].append(time.perf_counter() - start)
         times["T"].append(len(outputs))
         times["L"].append(len(labels))

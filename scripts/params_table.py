@@ -9,6 +9,7 @@ The table sits between the lines ``<!-- params:begin -->`` and ``<!-- params:end
 import argparse
 import sys
 
+from clstmtools.atomic import write_text
 from clstmtools.params import markdown_table
 
 BEGIN, END = "<!-- params:begin -->", "<!-- params:end -->"
@@ -44,8 +45,7 @@ def main(argv=None):
                   f"python scripts/params_table.py --write {path}", file=sys.stderr)
             return 1
         return 0
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(before + "\n" + table + after)
+    write_text(path, before + "\n" + table + after)
     return 0
 
 

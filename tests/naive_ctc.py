@@ -146,3 +146,38 @@ def naive_best_path_decode(outputs):
 def softmax(activations):
     z = np.exp(activations - activations.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
+
+
+def exact_ctc(log_probs, labels):
+    """``(nll, (T, C) class posteriors)`` of standard CTC by a float64 forward-backward in log space, from
+    float64 log-probabilities, nothing clamped: the reference for probabilities far below float32's range."""
+    log_probs = np.asarray(log_probs, np.float64)
+    T = len(log_probs)
+    states = np.zeros(2 * len(labels) + 1, int)
+    states[1::2] = labels
+    S = len(states)
+    emit = log_probs[:, states]
+    skip = np.zeros(S, bool)
+    skip[2:] = (states[2:] != 0) & (states[2:] != states[:-2])
+    alpha, beta = np.full((T, S), -np.inf), np.full((T, S), -np.inf)
+    alpha[0, :2] = emit[0, :2]
+    for t in range(1, T):
+        a = alpha[t - 1]
+        jump = np.where(skip, np.r_[-np.inf, -np.inf, a[:-2]], -np.inf)
+        alpha[t] = np.logaddexp(np.logaddexp(a, np.r_[-np.inf, a[:-1]]), jump) + emit[t]
+    beta[T - 1, -2:] = emit[T - 1, -2:]
+    for t in range(T - 2, -1, -1):
+        b = beta[t + 1]
+        jump = np.where(np.r_[skip[2:], False, False], np.r_[b[2:], -np.inf, -np.inf], -np.inf)
+        beta[t] = np.logaddexp(np.logaddexp(b, np.r_[b[1:], -np.inf]), jump) + emit[t]
+    log_likelihood = np.logaddexp(alpha[T - 1, -1], alpha[T - 1, -2]) if S > 1 else alpha[T - 1, -1]
+    state_posteriors = np.exp(alpha + beta - emit - log_likelihood)
+    posteriors = np.zeros(log_probs.shape)
+    for s, c in enumerate(states):
+        posteriors[:, c] += state_posteriors[:, s]
+    return -log_likelihood, posteriors
+
+
+def log_softmax(activations):
+    shifted = activations - activations.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

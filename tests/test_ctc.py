@@ -5,10 +5,16 @@ import pytest
 
 from clstmtools import Sequence, ctc
 from clstmtools.kernels import ctc as kernels
+from clstmtools.kernels import decode as decode_kernels
+from clstmtools.codec import Codec
+from clstmtools.kernels import layers as layer_kernels
 from clstmtools.network import make_net
+from clstmtools.tasks import CtcTask
 
 from naive_ctc import (
     brute_force_ctc,
+    exact_ctc,
+    log_softmax,
     brute_force_labelling_probabilities,
     naive_best_path_decode,
     naive_clstm_logadd,
@@ -39,11 +45,11 @@ def test_log_adds_match_numpy():
     pairs = [(a, b) for a, b in rng.uniform(-60, 60, (400, 2))]
     pairs += [(a, a + d) for a in (-3.0, 1e4) for d in (0.0, 1e-9, 9.999, 10.0, 10.001, 39.99, 45.0)]
     for x, y in pairs:
-        assert kernels.logaddexp(x, y) == pytest.approx(np.logaddexp(x, y), rel=1e-15, abs=1e-13)
+        assert decode_kernels.logaddexp(x, y) == pytest.approx(np.logaddexp(x, y), rel=1e-15, abs=1e-13)
         # clstm's log-add is float32, as clstm's: the float32 inputs' exact result to float32 rounding
         x32, y32 = np.float32(x), np.float32(y)
         assert kernels.clstm_logadd(x32, y32) == pytest.approx(naive_clstm_logadd(float(x32), float(y32)), rel=2e-7, abs=2e-7)
-    for add, number in ((kernels.logaddexp, float), (kernels.clstm_logadd, np.float32)):
+    for add, number in ((decode_kernels.logaddexp, float), (kernels.clstm_logadd, np.float32)):
         inf = number(-np.inf)
         assert add(inf, inf) == -np.inf
         assert add(inf, number(-2.5)) == -2.5 and add(number(-2.5), inf) == -2.5
@@ -96,20 +102,20 @@ def test_vectorized_log_adds_match_numpy_on_a_dense_grid():
 
 def test_exp_and_log_helpers_match_numpy():
     x = np.concatenate([-np.geomspace(1e-12, 700, 300), [0.0, -np.log(2) / 2, -np.log(2) * 20.5]])
-    got = np.array([kernels.exp_nonpositive(v) for v in x])
+    got = np.array([decode_kernels.exp_nonpositive(v) for v in x])
     used = x >= -70  # the range the kernels use
     np.testing.assert_allclose(got[used], np.exp(x[used]), rtol=3e-15, atol=0)
     np.testing.assert_array_less(np.abs(got / np.exp(x) - 1), 2e-15 + 4e-17 * np.abs(x))
-    assert kernels.exp_nonpositive(-np.inf) == kernels.exp_nonpositive(-700.0) > 0
+    assert decode_kernels.exp_nonpositive(-np.inf) == decode_kernels.exp_nonpositive(-700.0) > 0
     # float32 values over the whole range, mantissas on both sides of sqrt(2), below the floor and zero
     rng = np.random.default_rng(4)
     near_sqrt2 = np.sqrt(2) * 2.0 ** np.arange(-60, 1)
     outputs = np.concatenate([np.geomspace(1e-38, 1, 1000), near_sqrt2, rng.random(937), [0, 1e-45]])
     outputs = outputs.astype(np.float32)
     floor, log_floor = 1e-30, np.log(1e-30)
-    log_out = np.array([kernels.log_float32(v, floor, log_floor) for v in outputs])
+    log_out = np.array([decode_kernels.log_float32(v, floor, log_floor) for v in outputs])
     np.testing.assert_allclose(log_out, np.log(np.maximum(outputs.astype(np.float64), 1e-30)), rtol=1e-15, atol=1e-15)
-    log_out = [kernels.log_float32(np.float32(v), floor, log_floor) for v in (np.nan, np.inf, -1.0)]
+    log_out = [decode_kernels.log_float32(np.float32(v), floor, log_floor) for v in (np.nan, np.inf, -1.0)]
     assert np.isnan(log_out[0]) and log_out[1] == np.inf and log_out[2] == np.log(1e-30)
 
 
@@ -233,7 +239,7 @@ def _lmatch(outputs, state_class):
     lmatch = np.empty((len(outputs), kernels.padded_width(len(state_class))), np.float32)
     class_logs = np.empty((len(outputs), len(classes)), np.float32)
     kernels.match_table(lmatch, class_logs, outputs, classes.astype(np.uint64), slots.astype(np.uint64),
-                        ctc.ALIGN_FLOOR, ctc.LOG_FLOOR, True)
+                        ctc.ALIGN_FLOOR, ctc.LOG_FLOOR)
     np.testing.assert_allclose(class_logs, np.log(np.maximum(outputs[:, classes].astype(float), 1e-30)), atol=2e-6)
     assert np.all(lmatch[:, len(state_class):] == kernels.PAD_32)
     return lmatch
@@ -393,8 +399,80 @@ def test_empty_labels_align_to_blank():
     nll, aligned = ctc.ctc_loss(outputs, [])
     assert nll == pytest.approx(-np.log(outputs[:, 0].astype(float)).sum(), rel=1e-6)
     np.testing.assert_array_equal(aligned, np.eye(4, dtype=np.float32)[[0] * 7])
-    assert ctc.ctc_loss(np.zeros((0, 4), np.float32), []) [0] == 0.0
-    assert ctc.ctc_loss(np.zeros((0, 4), np.float32), [1])[0] == np.inf
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (5, 0), (0, 0)])
+def test_empty_outputs_are_refused_before_the_kernels(shape):
+    empty = np.zeros(shape, np.float32)
+    calls = [lambda: ctc.ctc_loss(empty, []), lambda: ctc.ctc_targets(empty, [], "clstm"),
+             lambda: ctc.ctc_targets(empty, [], "standard"), lambda: ctc.ctc_align_targets(empty, np.ones((1, shape[1]))),
+             lambda: ctc.beam_search_decode(empty), lambda: ctc.char_confidences(empty)]
+    if shape[1] == 0:  # the greedy decoders decode no steps to nothing, but need the classes
+        calls += [lambda: ctc.trivial_decode(empty), lambda: ctc.best_path_decode(empty)]
+    for call in calls:
+        with pytest.raises(ValueError, match="at least one time step and one class"):
+            call()
+
+
+# --- standard CTC on saturated outputs, against an exact float64 reference ----------------------
+
+
+def saturated_case(seed, T=50, C=10, L=10, span=100.0):
+    """Logits spanning +-span (probabilities down to about 1e-80) and a transcript of L labels."""
+    rng = np.random.default_rng(seed)
+    logits = rng.uniform(-span, span, (T, C))
+    return logits, list(rng.integers(1, C, L))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_saturated_outputs_match_the_exact_loss_and_gradient(seed):
+    logits, labels = saturated_case(seed)
+    log_probs = log_softmax(logits)
+    assert np.exp(log_probs).min() < 1e-70  # far below float32's range
+    nll, posteriors = exact_ctc(log_probs, labels)
+    gradient = np.exp(log_probs) - posteriors
+    for outputs, log_input in ((np.exp(log_probs), False), (log_probs, True), (log_probs.astype(np.float32), True)):
+        got, aligned = ctc.ctc_loss(outputs, labels, log_probs=log_input)
+        assert got == pytest.approx(nll, rel=1e-6), (outputs.dtype, log_input)
+        np.testing.assert_allclose(np.exp(log_probs) - aligned, gradient, atol=2e-5)
+
+
+def test_exact_reference_gradient_matches_central_differences():
+    logits, labels = saturated_case(3, T=9, C=4, L=3, span=40.0)
+    nll, posteriors = exact_ctc(log_softmax(logits), labels)
+    numeric = central_differences(lambda a: exact_ctc(log_softmax(a), labels)[0], logits, 1e-5)
+    np.testing.assert_allclose(np.exp(log_softmax(logits)) - posteriors, numeric, atol=1e-6)
+    _, aligned = ctc.ctc_loss(log_softmax(logits), labels, log_probs=True)
+    np.testing.assert_allclose(np.exp(log_softmax(logits)) - aligned, numeric, atol=2e-5)
+
+
+def test_log_softmax_kernel_matches_numpy_and_saturates_exactly():
+    rng = np.random.default_rng(7)
+    Z = rng.uniform(-120, 120, (30, 6)).astype(np.float32)
+    bias = rng.uniform(-1, 1, 6).astype(np.float32)
+    softmax_out, logs = Z.copy(), np.empty_like(Z)
+    layer_kernels.bias_log_softmax(softmax_out, logs, bias)
+    expected = log_softmax(Z.astype(float) + bias)
+    np.testing.assert_allclose(logs, expected, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(softmax_out, np.exp(expected), rtol=1e-5, atol=1e-30)
+    assert logs.dtype == softmax_out.dtype == np.float32
+
+
+def test_standard_training_of_a_confident_wrong_network_gets_the_exact_gradient():
+    """ctc=standard trains from the output layer's log-softmax: the deltas are the exact float64 gradient."""
+    rng = np.random.default_rng(8)
+    T, C, labels = 30, 5, np.array([1, 2, 3, 4, 1, 2], np.int32)
+    net = make_net("SoftmaxLayer", ninput=4, noutput=C, rng=1)
+    net.W[...] = rng.uniform(-100, 100, net.W.shape)
+    x = rng.uniform(-1, 1, (T, 4)).astype(np.float32)
+    task = CtcTask([x].__getitem__, [labels].__getitem__, Codec([0, 97, 98, 99, 100]), "standard")
+    task.step(net, 0)
+    logits = x.astype(float) @ net.W.T.astype(float) + net.b
+    log_probs = log_softmax(logits)
+    assert np.exp(log_probs).min() < 1e-40
+    _, posteriors = exact_ctc(log_probs, labels)
+    # the network's deltas are aligned - outputs: minus the gradient
+    np.testing.assert_allclose(net.d_outputs.array()[:, :, 0], posteriors - np.exp(log_probs), atol=1e-4)
 
 
 # --- decoders ---------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Tests of clstm's HDF5 model files: the original's model loads and reproduces its outputs; saving is atomic."""
 import os
+import signal
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -75,6 +79,31 @@ def test_a_failed_save_leaves_the_old_model_intact(tmp_path):
         clstm.save_net(path, clstm.make_net("lstm1", ninput=2, nhidden=3, noutput=2, rng=2), extra=crash)
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["m.h5"]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o007])
+def test_saved_models_get_the_mode_of_a_plainly_created_file(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        path = clstm.save_net(tmp_path / "m.h5", clstm.make_net("lstm1", ninput=2, nhidden=3, noutput=2, rng=1))
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode) == 0o666 & ~mask
+
+
+def test_a_save_killed_half_way_leaves_a_temporary_that_the_next_save_removes(tmp_path):
+    path = tmp_path / "m.h5"
+    script = ("import os, signal, clstmtools as clstm\n"
+              "net = clstm.make_net('lstm1', ninput=2, nhidden=3, noutput=2, rng=1)\n"
+              f"clstm.save_net({str(path)!r}, net, extra=lambda f: os.kill(os.getpid(), signal.SIGKILL))\n")
+    killed = subprocess.run([sys.executable, "-c", script])
+    assert killed.returncode == -signal.SIGKILL
+    left = os.listdir(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".m.h5.") and left[0].endswith(".tmp")
+    clstm.save_net(path, clstm.make_net("lstm1", ninput=2, nhidden=3, noutput=2, rng=2))
+    assert sorted(os.listdir(tmp_path)) == ["m.h5"]
+    clstm.load_net(path)
 
 
 def test_bad_model_files_name_the_file_and_the_problem(tmp_path):

@@ -86,3 +86,15 @@ def test_learning_rate_schedule_decay_and_warmup():
     plain = Trainer(net, read_params("clstmctc", environ=dict(seed="1")), _Task(), [0])
     plain.trial = 123456
     assert plain.learning_rate() == pytest.approx(1e-4)  # clstm's default: constant
+
+
+@pytest.mark.parametrize("settings, name", [
+    (dict(optimizer="adam", beta1=1.5), "beta1"), (dict(optimizer="adam", beta2=1.0), "beta2"),
+    (dict(optimizer="adam", eps=0.0), "eps"), (dict(momentum=1.0), "momentum")])
+def test_optimizer_bounds_are_refused_by_name(settings, name):
+    net = clstm.make_net("bidi", ninput=3, noutput=4, nhidden=5)
+    with pytest.raises(clstm.NetworkError, match=f"^{name} must be"):
+        if "momentum" in settings:
+            net.setLearningRate(1e-3, settings["momentum"])
+        else:
+            net.set_optimizer(**settings)

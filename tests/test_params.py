@@ -1,6 +1,7 @@
 """Tests of the environment-parameter table: parsing, draws, seeds, echo, usage text and README table."""
 import io
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,12 @@ def test_reads_os_environ_by_default(monkeypatch):
     ({"seed": "1,5"}, "seed"),
     ({"seed": "-3"}, "seed"),
     ({"params": "0:1"}, "params"),
+    # decays and momentum of 1 or more never forget (beta2=1 trains until the weights turn NaN)
+    ({"momentum": "1"}, "momentum"),
+    ({"beta1": "1.5"}, "beta1"),
+    ({"beta2": "1"}, "beta2"),
+    ({"beta2": "0.9,1"}, "beta2"),
+    ({"eps": "0"}, "eps"),
 ])
 def test_bad_values_are_errors_naming_the_variable(environ, variable):
     with pytest.raises(ParamError) as caught:
@@ -110,6 +117,12 @@ def test_error_messages_say_what_is_accepted():
         read(dewarp="wobbly")
     with pytest.raises(ParamError, match=r"a positive integer or -1"):
         read(nhidden2="0")
+
+
+def test_fraction_bounds_say_what_is_accepted():
+    with pytest.raises(ParamError, match=r"^beta2='1': expected a float at least 0 and below 1, lo,hi"):
+        read(beta2="1")
+    assert read(momentum="0", beta1="0.99", beta2="0.999").beta2 == 0.999
 
 
 def test_aliases():
@@ -266,6 +279,16 @@ def test_table_script_prints_writes_and_checks(tmp_path):
     missing = run_script("--check", str(readme))
     assert missing.returncode == 2 and "params:begin" in missing.stderr
 
+
+
+def test_table_script_replaces_the_readme_atomically(tmp_path):
+    readme, other = tmp_path / "README.md", tmp_path / "linked.md"
+    old = "<!-- params:begin -->\nold\n<!-- params:end -->\n"
+    readme.write_text(old, encoding="utf-8")
+    os.link(readme, other)  # a write in place would show through the second name; a rename does not
+    assert run_script("--write", str(readme)).returncode == 0
+    assert other.read_text(encoding="utf-8") == old and "| `nhidden`" in readme.read_text(encoding="utf-8")
+    assert sorted(os.listdir(tmp_path)) == ["README.md", "linked.md"]
 
 def test_suspicious_names():
     environ = {"lrat": "1", "nhiden": "1", "momentun": "1", "lrate": "1", "neps": "3", "http_proxy": "x",

@@ -11,11 +11,11 @@ PACKAGE = ROOT / "clstmtools"
 #: the data flow, lowest first: a module may import only modules of its own or a lower level
 LEVELS = [
     {"kernels"},
-    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "augment"},
+    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "atomic", "augment"},
     {"datasets", "network", "display", "curve"},
     {"modelfile", "ctc", "params", "generate", "resume"},
     {"tasks"},
-    {"ocropy", "trainer"},
+    {"ocropy", "trainer", "onnx_export"},
     {"drivers"},
 ]
 

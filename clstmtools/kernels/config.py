@@ -1,6 +1,7 @@
 """The one place that sets Numba compilation options and the float type for every kernel."""
 import numba
 import numpy as np
+from numba.core.caching import FunctionCache
 
 #: dtype of every sequence, weight and buffer
 FLOAT = np.float32
@@ -13,6 +14,26 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 OPTIONS = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", boundscheck=False)
 
 
+def cache_salt():
+    """What the on-disk cache must also be keyed on: the options above and the environment settings that
+    override them (Numba keys its cache on a kernel's bytecode alone, and would load machine code
+    compiled under other options)."""
+    options = {name: sorted(value) if isinstance(value, set) else value for name, value in OPTIONS.items()}
+    return repr((sorted(options.items()), numba.config.BOUNDSCHECK, str(numba.config.OPT)))
+
+
+class SaltedCache(FunctionCache):
+    """Numba's on-disk function cache, with ``cache_salt()`` added to every index key."""
+
+    def _index_key(self, sig, codegen):
+        return super()._index_key(sig, codegen) + (cache_salt(),)
+
+
 def kernel(fn):
-    """Compile ``fn`` as a kernel with the project's options (lazily, cached on disk)."""
-    return numba.njit(**OPTIONS)(fn)
+    """Compile ``fn`` as a kernel with the project's options (lazily, cached on disk under a key that includes
+    the options)."""
+    options = {name: value for name, value in OPTIONS.items() if name != "cache"}
+    dispatcher = numba.njit(**options)(fn)
+    if OPTIONS["cache"]:
+        dispatcher._cache = SaltedCache(dispatcher.py_func)
+    return dispatcher

@@ -1,138 +1,25 @@
-"""CTC kernels: clstm's alignment, standard (Graves) CTC forward-backward, and the greedy and beam decoders.
+"""CTC kernels: clstm's alignment and standard (Graves) CTC forward-backward, in float32 (decoders: ``decode.py``).
 
 Conventions: ``outputs`` is a ``(T, C)`` float32 matrix of per-step class posteriors (rows are time
 steps, class 0 is the blank); target *states* are the rows of a ``(S, C)`` target matrix, and
 ``state_class[s]`` is the class of state ``s`` when that matrix is one-hot (for a transcript of
 ``L`` labels, ``S = 2L+1`` and the states are blank, c_1, blank, ..., c_L, blank). Both
 alignments work in float32, as clstm did, eight lanes to a vector, with each row of their
-log-space tables stored relative to its largest value (the offsets in float64); the beam search
-works in float64.
+log-space tables stored relative to its largest value (the offsets in float64).
 """
 import numpy as np
 
 from .config import kernel
-
-NEG_INF = -np.inf
-
-
-def _monomial_fit(function, degree, lower, upper):
-    """Coefficients (lowest degree first) in ``x - middle`` of the Chebyshev interpolant of ``function`` on
-    [lower, upper], and ``middle``: near-minimax, and evaluated with multiply-adds only."""
-    from numpy.polynomial import chebyshev, polynomial
-
-    middle, half = (lower + upper) / 2, (upper - lower) / 2
-    fit = chebyshev.Chebyshev.interpolate(lambda u: function(u + middle), degree, domain=[-half, half])
-    coefficients = fit.convert(kind=polynomial.Polynomial, domain=[-half, half], window=[-half, half]).coef
-    return tuple(float(c) for c in coefficients), middle
-
-
-def _atanh_ratio(z):
-    """``2 atanh(sqrt(z)) / sqrt(z)``, so that ``log1p(f) = s * _atanh_ratio(s*s)`` with ``s = f / (2 + f)``."""
-    root = np.sqrt(np.maximum(z, 1e-300))
-    return np.where(z > 1e-20, 2 * np.arctanh(root) / root, 2 + 2 * z / 3)
-
-
-LN2 = float(np.log(2))
-SQRT2 = float(np.sqrt(2))
-#: ``exp(r)`` for ``|r| <= ln(2)/2`` to about 1.5e-15 relative, evaluated in float64 (degree 10)
-EXP_COEFFICIENTS, _ = _monomial_fit(np.exp, 10, -LN2 / 2, LN2 / 2)
-#: ``_atanh_ratio(z)`` for ``0 <= z <= 1/9`` (|s| <= 1/3, i.e. -1/2 <= f <= 1) to about 3e-15 relative (degree 8)
-ATANH_COEFFICIENTS, ATANH_MIDDLE = _monomial_fit(_atanh_ratio, 8, 0.0, 1 / 9)
-#: exp() arguments are clamped here (exp(-700) ~ 1e-304, still a normal double)
-EXP_FLOOR = -700.0
-#: beyond this gap, log(1 + exp(-gap)) < 5e-18 and is dropped
-LOGADD_RANGE = 40.0
-#: the smallest normal float32: log_float32 reads exponent bits, so its floor must be at least this
-FLOAT32_TINY = float(np.finfo(np.float32).tiny)
-#: the largest finite float32: anything above (inf, and NaN by failing the comparison) passes through log_float32
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-# --- float64 log-space helpers (for the beam search) ------------------------------------------
-# Branch-free arithmetic only (selects, no table lookups), so that loops calling them vectorize.
-
-
-@kernel
-def polynomial8(x, c):
-    """``sum(c[k] * x**k)`` over the first nine coefficients, by Estrin's scheme (a shorter dependency chain
-    than Horner's, which matters once the loop is vectorized)."""
-    x2 = x * x
-    x4 = x2 * x2
-    low = (c[0] + c[1] * x) + x2 * (c[2] + c[3] * x)
-    high = (c[4] + c[5] * x) + x2 * (c[6] + c[7] * x)
-    return (low + x4 * high) + (x4 * x4) * c[8]
-
-
-@kernel
-def polynomial10(x, c):
-    """``sum(c[k] * x**k)`` for eleven coefficients (the powers are shared with ``polynomial8`` once inlined)."""
-    x4 = (x * x) * (x * x)
-    return polynomial8(x, c) + ((x4 * x4) * x) * (c[9] + c[10] * x)
-
-
-@kernel
-def exp_nonpositive(x):
-    """``exp(x)`` for ``x <= 0``, to within ``2e-15 + 4e-17 * |x|`` relative (``x`` below -700 counts as -700).
-
-    ``x = n ln2 + r`` with ``|r| <= ln2/2``: a polynomial for ``exp(r)`` times ``2**n`` built from
-    its exponent bits. ``n * ln2`` is one rounded product, not the usual two-part one: the callers'
-    arguments are above -70, where that costs under 3e-15, and the split would cost a fifth of the
-    time (fast-math reassociation folds the two products back together unless kept apart by an
-    extra conversion)."""
-    x = max(x, EXP_FLOOR)
-    n = np.floor(x * (1.0 / LN2) + 0.5)
-    r = x - n * LN2
-    # through int32: a vector conversion (AVX2 has none from double to int64)
-    power = np.int64((np.int64(np.int32(n)) + 1023) << 52).view(np.float64)
-    return polynomial10(r, EXP_COEFFICIENTS) * power
-
-
-@kernel
-def log1p_moderate(f):
-    """``log(1 + f)`` for ``-1/2 <= f <= 1`` (to about 4e-16 absolute): ``2 atanh(s)``, ``s = f / (2 + f)``."""
-    s = f / (2.0 + f)
-    return s * polynomial8(s * s - ATANH_MIDDLE, ATANH_COEFFICIENTS)
-
-
-@kernel
-def log1p_exp_neg(gap):
-    """``log(1 + exp(-gap))`` for ``gap >= 0`` (to about 1e-15 absolute)."""
-    return log1p_moderate(exp_nonpositive(-gap))
-
-
-@kernel
-def logaddexp(x, y):
-    """``log(exp(x) + exp(y))`` (to about 1e-15); -inf-safe and branch-free."""
-    top = max(x, y)
-    gap = abs(x - y)
-    bonus = log1p_exp_neg(min(gap, LOGADD_RANGE))
-    return top + bonus if gap < LOGADD_RANGE else top
-
-
-@kernel
-def log_float32(x, floor, log_floor):
-    """``log(max(x, floor))`` of a float32 ``x`` in float64 (to about 5e-16 relative), NaN and +inf kept.
-
-    Reads the exponent and mantissa from the bits: ``x = 2**k * m`` with ``m`` in [sqrt(1/2), sqrt(2))."""
-    bits = np.float32(x).view(np.int32)
-    mantissa = np.float64(bits & 0x7FFFFF) * (1.0 / 8388608.0) + 1.0
-    exponent = np.float64((bits >> 23) - 127)
-    high = mantissa > SQRT2
-    mantissa = 0.5 * mantissa if high else mantissa
-    exponent = exponent + 1.0 if high else exponent
-    value = exponent * LN2 + log1p_moderate(mantissa - 1.0)
-    value = np.float64(x) if not x <= FLOAT32_MAX else value
-    return log_floor if x < floor else value
-
+from .polyfit import FLOAT32_MAX, FLOAT32_TINY, LN2, atanh_ratio, monomial_fit
 
 # --- float32 helpers for the alignments -------------------------------------------------------
 # Every constant is a float32, so that no operation is promoted to double.
 
 F32 = np.float32
 #: ``exp(r)`` for ``|r| <= ln(2)/2`` to about 2e-9 relative (degree 6)
-EXP32_COEFFICIENTS = tuple(F32(c) for c in _monomial_fit(np.exp, 6, -LN2 / 2, LN2 / 2)[0])
-#: ``_atanh_ratio(z)`` for ``0 <= z <= 1/9`` to about 1e-9 relative (degree 4)
-_ATANH32_FIT = _monomial_fit(_atanh_ratio, 4, 0.0, 1 / 9)
+EXP32_COEFFICIENTS = tuple(F32(c) for c in monomial_fit(np.exp, 6, -LN2 / 2, LN2 / 2)[0])
+#: ``atanh_ratio(z)`` for ``0 <= z <= 1/9`` to about 1e-9 relative (degree 4)
+_ATANH32_FIT = monomial_fit(atanh_ratio, 4, 0.0, 1 / 9)
 ATANH32_COEFFICIENTS, ATANH32_MIDDLE = tuple(F32(c) for c in _ATANH32_FIT[0]), F32(_ATANH32_FIT[1])
 LN2_32, INV_LN2_32 = F32(LN2), F32(1 / LN2)
 HALF_32, ONE_32, TWO_32, ZERO_32 = F32(0.5), F32(1.0), F32(2.0), F32(0.0)
@@ -237,15 +124,15 @@ def log_float32_32(x, floor, log_floor):
 
 
 @kernel
-def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor, renormalize):
+def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor):
     """The log-probability of each target state's class at each step, and the logs of the classes in use.
 
     ``class_logs[t, j] = log(max(outputs[t, classes[j]], log_floor))``; ``lmatch[t, s]`` is the log
     of state ``s``'s class output (``classes[state_slot[s]]``) floored at ``floor`` (>= ``log_floor``)
-    and, with ``renormalize``, divided by the step's sum of floored outputs: clstm's ``lmatch`` for
-    one-hot target states (floor 1e-5), in O(T*(C+S)) instead of the O(T*S*C) matrix product;
-    without it, standard CTC's emission table. ``lmatch`` may be wider than the ``S`` states: its
-    padding columns get PAD_32. A ``log_floor`` below the smallest normal float32 counts as that."""
+    and divided by the step's sum of floored outputs: clstm's ``lmatch`` for one-hot target states
+    (floor 1e-5), in O(T*(C+S)) instead of the O(T*S*C) matrix product. ``lmatch`` may be wider than
+    the ``S`` states: its padding columns get PAD_32. A ``log_floor`` below the smallest normal float32
+    counts as that."""
     T, C = outputs.shape
     D = classes.shape[0]
     S = state_slot.shape[0]
@@ -260,12 +147,10 @@ def match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_flo
     for i in range(flat_logs.shape[0]):
         flat_logs[i] = log_float32_32(flat_logs[i], log_floor, log_of_log_floor)
     for t in range(T):
-        log_total = ZERO_32
-        if renormalize:
-            total = ZERO_32
-            for c in range(C):
-                total += max(outputs[t, c], floor)
-            log_total = F32(np.log(total))
+        total = ZERO_32
+        for c in range(C):
+            total += max(outputs[t, c], floor)
+        log_total = F32(np.log(total))
         logs = class_logs[t]
         for s in range(S):
             lmatch[t, s] = max(logs[state_slot[s]], log_of_floor) - log_total
@@ -692,23 +577,34 @@ def ctc_backward_posteriors(emit, nstates, skip_mask, rows, alpha, band):
 
 
 # --- whole alignments in one call -------------------------------------------------------------
-# The steps above, chained inside one kernel over a few flat work buffers, so that a line costs one
-# call from Python: the NumPy calls that would glue the steps together cost a quarter of the work
-# in a training loop, where their memory is never in cache.
+# The steps above, chained inside one kernel over named work buffers, so that a line costs one call
+# from Python: the NumPy calls that would glue the steps together cost a quarter of the work in a
+# training loop, where their memory is never in cache. Every buffer is flat, owned by the caller and
+# at least as long as ``work_lengths`` says; the kernels view its start with the shape they need.
+#
+#   match         float32 (T, W)   clstm's lmatch, or standard CTC's emission logs
+#   paths         float32 (T, W)   clstm's forward+backward then path weights, or CTC's alpha then posteriors
+#   class_logs    float32 (T, D)   logs of the D <= min(C, S) classes in use
+#   rows          float32 (2, W)   two rows of the backward pass
+#   row_tops      float32 (T,)     the largest value of each row of clstm's forward+backward
+#   skip_mask     float32 (W,)     0 where standard CTC may skip into a state, -inf elsewhere
+#   offsets       float64 (T,)     the rows' shifts
+#   column_scale  float64 (W,)     each state's weight in the class sums
+#   baseline      float64 (C,)     per-class sums of the weights outside the band
+#   classes       uint64  (C,)     the classes in use, ascending
+#   state_slot    uint64  (S,)     each state's index among them
+#   slot_of_class uint64  (C,)     work vector for ``class_slots``
+#   band_edges    int64   (W + 1,) where the bands of the rows start and end
+#   band          int32   (T, 2)   each row's band of states that matter
+#
+# with W = padded_width(S).
 
 
 @kernel
-def workspace_sizes(T, C, S):
-    """``(float32, float64, index, count)`` lengths of the flat work buffers for a (T, C) line with S states."""
+def work_lengths(T, C, S):
+    """The length of each named work buffer for a (T, C) line with S states, in the order of the table above."""
     W = padded_width(S)
-    return T * (2 * W + min(C, S)) + 3 * W + T, T + W + C, 2 * C + S, W + 1
-
-
-@kernel
-def table(buffer, start, rows, cols):
-    """``(view, end)``: a C-contiguous (rows, cols) view of ``buffer`` from ``start``, and where it ends."""
-    end = start + rows * cols
-    return buffer[start:end].reshape((rows, cols)), end
+    return (T * W, T * W, T * min(C, S), 2 * W, T, W, T, W, C, C, S, C, W + 1, 2 * T)
 
 
 @kernel
@@ -732,263 +628,93 @@ def class_slots(state_class, slot_of_class, classes, state_slot):
 
 
 @kernel
-def state_tables(outputs, state_class, work32, indices):
-    """The tables both alignments carve from their work buffers, and the classes in use: ``(classes, state_slot,
-    first, second, class_logs, rows, end)`` with two (T, padded_width(S)) tables, the (T, D) logs of the
-    D classes in use, two padded rows, and where ``work32``'s use ends."""
+def state_tables(outputs, state_class, match, paths, class_logs, rows, classes, state_slot, slot_of_class, band):
+    """The named buffers both alignments use, viewed with their shapes, and the classes in use: ``(classes,
+    state_slot, match, paths, class_logs, rows, band)``."""
     T, C = outputs.shape
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot = indices[:C], indices[C:C + S]
-    D = class_slots(state_class, indices[C + S:2 * C + S], classes, state_slot)
-    first, end = table(work32, 0, T, W)
-    second, end = table(work32, end, T, W)
-    class_logs, end = table(work32, end, T, D)
-    rows, end = table(work32, end, 2, W)
-    return classes[:D], state_slot, first, second, class_logs, rows, end
+    D = class_slots(state_class, slot_of_class[:C], classes[:C], state_slot[:S])
+    return (classes[:D], state_slot[:S], match[:T * W].reshape((T, W)), paths[:T * W].reshape((T, W)),
+            class_logs[:T * D].reshape((T, D)), rows[:2 * W].reshape((2, W)), band[:2 * T].reshape((T, 2)))
 
 
 @kernel
-def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, work32, work64, indices, counts, band):
+def clstm_align(aligned, outputs, state_class, floor, log_floor, skip, match, paths, class_logs, rows, row_tops,
+                skip_mask, offsets, column_scale, baseline, classes, state_slot, slot_of_class, band_edges, band):
     """clstm's alignment of ``outputs`` (T, C) to one-hot target states (``state_class``, uint64), start to end:
     fills ``aligned`` (T, C) and returns the cross-entropy ``-sum(aligned * log(max(outputs, log_floor)))``.
 
-    ``floor`` and ``skip`` are clstm's 1e-5 and -5; the work buffers are flat (``workspace_sizes``:
-    float32, float64, uint64 and int64) and ``band`` is (T, 2) int32."""
+    ``floor`` and ``skip`` are clstm's 1e-5 and -5; the work buffers are the named ones above
+    (``skip_mask`` unused)."""
     T, C = outputs.shape
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot, lmatch, epath, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
-    tops, offsets, column_scale = work32[end:end + T], work64[:T], work64[T:T + W]
-    match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor, True)
-    clstm_epath(lmatch, S, skip, epath, offsets, tops, rows, band, column_scale, counts)
-    return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class,
-                             work64[T + W:T + W + C], classes, class_logs)
+    classes, state_slot, lmatch, epath, class_logs, rows, band = state_tables(
+        outputs, state_class, match, paths, class_logs, rows, classes, state_slot, slot_of_class, band)
+    match_table(lmatch, class_logs, outputs, classes, state_slot, floor, log_floor)
+    column_scale = column_scale[:W]
+    clstm_epath(lmatch, S, skip, epath, offsets[:T], row_tops[:T], rows, band, column_scale, band_edges[:W + 1])
+    return states_to_classes(aligned, epath, band, EXP_AT_LOWER_CLAMP_32, column_scale, state_class, baseline[:C],
+                             classes, class_logs)
 
 
 @kernel
-def ctc_state_posteriors(outputs, state_class, log_floor, work32, work64, indices, band):
-    """Standard CTC's forward-backward for ``outputs`` (T, C) and a blank-interleaved transcript's states
-    (``state_class``, uint64): ``(log p(labels), posteriors, class_logs, classes)``.
+def log_emission_table(emit, class_logs, log_outputs, classes, state_slot):
+    """Standard CTC's emission table from log-probabilities: ``class_logs[t, j] = log_outputs[t, classes[j]]``
+    and ``emit[t, s] = class_logs[t, state_slot[s]]``; ``emit``'s padding columns get PAD_32."""
+    T = log_outputs.shape[0]
+    D = classes.shape[0]
+    S = state_slot.shape[0]
+    for t in range(T):
+        for j in range(D):
+            class_logs[t, j] = log_outputs[t, classes[j]]
+        logs = class_logs[t]
+        for s in range(S):
+            emit[t, s] = logs[state_slot[s]]
+    fill_padding(emit, S)
 
-    ``posteriors`` is a (T, padded_width(S)) view of ``work32``, 0 outside ``band[t]`` in row t;
-    ``classes`` are the D classes in use, and ``class_logs`` (T, D) their logs. The work
-    buffers are as for ``clstm_align``."""
-    T = outputs.shape[0]
+
+@kernel
+def ctc_state_posteriors(log_outputs, state_class, match, paths, class_logs, rows, row_tops, skip_mask, offsets,
+                         column_scale, baseline, classes, state_slot, slot_of_class, band_edges, band):
+    """Standard CTC's forward-backward for ``log_outputs`` (T, C, the per-step log-probabilities, finite) and a
+    blank-interleaved transcript's states (``state_class``, uint64): ``(log p(labels), posteriors, class_logs,
+    classes, band)``.
+
+    ``posteriors`` is a (T, padded_width(S)) view of ``paths``, 0 outside ``band[t]`` in row t;
+    ``classes`` are the D classes in use, and ``class_logs`` (T, D) their logs. The work buffers are
+    the named ones above (``row_tops``, ``column_scale``, ``baseline`` and ``band_edges`` unused)."""
+    T = log_outputs.shape[0]
     S = state_class.shape[0]
     W = padded_width(S)
-    classes, state_slot, emit, alpha, class_logs, rows, end = state_tables(outputs, state_class, work32, indices)
-    skip_mask = work32[end:end + W]
+    classes, state_slot, emit, alpha, class_logs, rows, band = state_tables(
+        log_outputs, state_class, match, paths, class_logs, rows, classes, state_slot, slot_of_class, band)
+    skip_mask = skip_mask[:W]
     for s in range(W):
         skip_mask[s] = NEG_INF_32
     for s in range(2, S):
         if state_class[s] != 0 and state_class[s] != state_class[s - 2]:
             skip_mask[s] = ZERO_32
-    match_table(emit, class_logs, outputs, classes, state_slot, log_floor, log_floor, False)
-    log_likelihood = ctc_forward_algorithm(alpha, work64[:T], emit, S, skip_mask)
+    log_emission_table(emit, class_logs, log_outputs, classes, state_slot)
+    log_likelihood = ctc_forward_algorithm(alpha, offsets[:T], emit, S, skip_mask)
     ctc_backward_posteriors(emit, S, skip_mask, rows, alpha, band)
-    return log_likelihood, alpha, class_logs, classes
+    return log_likelihood, alpha, class_logs, classes, band
 
 
 @kernel
-def ctc_align(aligned, outputs, state_class, log_floor, work32, work64, indices, band):
-    """Standard CTC for ``outputs`` (T, C) and a blank-interleaved transcript's states (``state_class``,
-    uint64): fills ``aligned`` (T, C) with the class posteriors and returns ``log p(labels)``.
-
-    The work buffers are as for ``clstm_align``; ``band`` is (T, 2) int32."""
-    T, C = outputs.shape
+def ctc_align(aligned, log_outputs, state_class, match, paths, class_logs, rows, row_tops, skip_mask, offsets,
+              column_scale, baseline, classes, state_slot, slot_of_class, band_edges, band):
+    """Standard CTC for ``log_outputs`` (T, C, finite per-step log-probabilities) and a blank-interleaved
+    transcript's states (``state_class``, uint64): fills ``aligned`` (T, C) with the class posteriors and
+    returns ``log p(labels)``. The work buffers are the named ones above."""
+    C = log_outputs.shape[1]
     S = state_class.shape[0]
-    log_likelihood, posteriors, class_logs, classes = ctc_state_posteriors(outputs, state_class, log_floor, work32,
-                                                                          work64, indices, band)
-    ones = work64[T:T + S]
+    log_likelihood, posteriors, class_logs, classes, band = ctc_state_posteriors(
+        log_outputs, state_class, match, paths, class_logs, rows, row_tops, skip_mask, offsets, column_scale,
+        baseline, classes, state_slot, slot_of_class, band_edges, band)
+    ones = column_scale[:S]
     for s in range(S):
         ones[s] = 1.0
-    states_to_classes(aligned, posteriors, band, 0.0, ones, state_class, work64[T + S:T + S + C], classes, class_logs)
+    states_to_classes(aligned, posteriors, band, 0.0, ones, state_class, baseline[:C], classes, class_logs)
     return log_likelihood
-
-
-# --- decoders ---------------------------------------------------------------------------------
-
-
-@kernel
-def row_argmax(outputs, t):
-    """The first class with the highest output at step ``t``."""
-    best = 0
-    for c in range(1, outputs.shape[1]):
-        if outputs[t, c] > outputs[t, best]:
-            best = c
-    return best
-
-
-@kernel
-def trivial_decode_into(codes, steps, outputs):
-    """clstm's decoder; returns the number of codes written.
-
-    A step whose arg-max is the blank closes the current run and emits the best non-blank class
-    seen in it (``steps`` gets the step where that class peaked); a run still open at the end is
-    dropped, as in clstm."""
-    count = 0
-    best_value = np.float32(0.0)
-    best_class = -1
-    best_step = -1
-    for t in range(outputs.shape[0]):
-        index = row_argmax(outputs, t)
-        if index == 0:
-            if best_class > 0:
-                codes[count] = best_class
-                steps[count] = best_step
-                count += 1
-            best_value = np.float32(0.0)
-            best_class = -1
-            continue
-        if outputs[t, index] > best_value:
-            best_value = outputs[t, index]
-            best_class = index
-            best_step = t
-    return count
-
-
-@kernel
-def best_path_decode_into(codes, steps, outputs):
-    """Arg-max per step, repeats collapsed, blanks dropped; returns the number of codes written.
-
-    ``steps[i]`` is the step within code i's run where its output is highest."""
-    count = 0
-    previous = -1
-    for t in range(outputs.shape[0]):
-        index = row_argmax(outputs, t)
-        if index != previous:
-            if index != 0:
-                codes[count] = index
-                steps[count] = t
-                count += 1
-        elif index != 0 and outputs[t, index] > outputs[steps[count - 1], index]:
-            steps[count - 1] = t
-        previous = index
-    return count
-
-
-@kernel
-def same_prefix(a, b, node_parent, node_label, node_length):
-    """Whether trie nodes ``a`` and ``b`` spell the same label sequence."""
-    while a != b:
-        if node_length[a] != node_length[b] or node_label[a] != node_label[b]:
-            return False
-        a = node_parent[a]
-        b = node_parent[b]
-    return True
-
-
-@kernel
-def beam_search_into(node_parent, node_label, node_length, outputs, beam_width, floor):
-    """CTC prefix beam search; returns ``(node of the best prefix, its log-probability)``.
-
-    Prefixes are nodes of a trie stored in ``node_parent``/``node_label``/``node_length`` (node 0
-    is the empty prefix; each step adds at most ``beam_width`` nodes, so the arrays need
-    ``T * beam_width + 1`` entries). Each beam entry carries the log-probabilities of its prefix
-    ending in a blank (``blank``) and in its last label (``label``); candidates that spell the
-    same prefix are merged before the best ``beam_width`` are kept."""
-    T, C = outputs.shape
-    K = beam_width
-    node_parent[0] = 0
-    node_label[0] = 0
-    node_length[0] = 0
-    nodes = 1
-
-    beam_node = np.zeros(K, np.int64)
-    beam_blank = np.full(K, NEG_INF)
-    beam_label = np.full(K, NEG_INF)
-    beam_blank[0] = 0.0
-    size = 1
-
-    log_out = np.empty(C)
-    stay_blank = np.empty(K)
-    stay_label = np.empty(K)
-    extend = np.empty((K, C))
-    # the kept candidates, best first: score, source beam, class (0 = the prefix stays)
-    kept_score = np.empty(K)
-    kept_beam = np.empty(K, np.int64)
-    kept_class = np.empty(K, np.int64)
-    next_node = np.empty(K, np.int64)
-    next_blank = np.empty(K)
-    next_label = np.empty(K)
-
-    floor = max(floor, FLOAT32_TINY)
-    log_floor = np.log(floor)
-    for t in range(T):
-        for c in range(C):
-            log_out[c] = log_float32(outputs[t, c], floor, log_floor)
-        for b in range(size):
-            node = beam_node[b]
-            total = logaddexp(beam_blank[b], beam_label[b])
-            stay_blank[b] = total + log_out[0]
-            stay_label[b] = beam_label[b] + log_out[node_label[node]] if node != 0 else NEG_INF
-            extend[b, 0] = NEG_INF
-            for c in range(1, C):
-                if node != 0 and c == node_label[node]:
-                    # a repeated label needs a blank in between to start a new character
-                    extend[b, c] = beam_blank[b] + log_out[c]
-                else:
-                    extend[b, c] = total + log_out[c]
-        # an extension that spells a prefix already in the beam joins that entry
-        for b2 in range(size):
-            node2 = beam_node[b2]
-            if node2 == 0:
-                continue
-            parent = node_parent[node2]
-            for b1 in range(size):
-                if same_prefix(beam_node[b1], parent, node_parent, node_label, node_length):
-                    c = node_label[node2]
-                    stay_label[b2] = logaddexp(stay_label[b2], extend[b1, c])
-                    extend[b1, c] = NEG_INF
-                    break
-
-        kept = 0
-        for b in range(size):
-            for c in range(C):
-                score = logaddexp(stay_blank[b], stay_label[b]) if c == 0 else extend[b, c]
-                if score == NEG_INF or (kept == K and score <= kept_score[K - 1]):
-                    continue
-                i = kept if kept < K else K - 1
-                while i > 0 and kept_score[i - 1] < score:
-                    kept_score[i] = kept_score[i - 1]
-                    kept_beam[i] = kept_beam[i - 1]
-                    kept_class[i] = kept_class[i - 1]
-                    i -= 1
-                kept_score[i] = score
-                kept_beam[i] = b
-                kept_class[i] = c
-                if kept < K:
-                    kept += 1
-        if kept == 0:
-            break
-
-        for i in range(kept):
-            b = kept_beam[i]
-            c = kept_class[i]
-            if c == 0:
-                next_node[i] = beam_node[b]
-                next_blank[i] = stay_blank[b]
-                next_label[i] = stay_label[b]
-            else:
-                node_parent[nodes] = beam_node[b]
-                node_label[nodes] = c
-                node_length[nodes] = node_length[beam_node[b]] + 1
-                next_node[i] = nodes
-                next_blank[i] = NEG_INF
-                next_label[i] = extend[b, c]
-                nodes += 1
-        size = kept
-        for i in range(size):
-            beam_node[i] = next_node[i]
-            beam_blank[i] = next_blank[i]
-            beam_label[i] = next_label[i]
-
-    best = 0
-    best_score = NEG_INF
-    for b in range(size):
-        score = logaddexp(beam_blank[b], beam_label[b])
-        if score > best_score:
-            best = b
-            best_score = score
-    return beam_node[best], best_score

@@ -76,6 +76,27 @@ def bias_softmax(Z, bias):
 
 
 @kernel
+def bias_log_softmax(Z, logs, bias):
+    """The exact softmax of ``Z[n] + bias`` (no clamp: a probability below float's range is 0) in place, and its
+    log into ``logs``: ``z - max(z) - log(sum(exp(z - max(z))))``, exact however far apart the values are."""
+    N, no = Z.shape
+    for n in range(N):
+        top = Z[n, 0] + bias[0]
+        for i in range(1, no):
+            top = max(top, Z[n, i] + bias[i])
+        total = top - top
+        for i in range(no):
+            x = (Z[n, i] + bias[i]) - top
+            logs[n, i] = x
+            total += np.exp(x)
+        log_total = np.log(total)
+        for i in range(no):
+            value = logs[n, i] - log_total
+            logs[n, i] = value
+            Z[n, i] = np.exp(value)
+
+
+@kernel
 def zero_padding(A, lengths):
     """Zero every padded step ``t >= lengths[b]`` of the time-major ``(T, B, n)`` array ``A``."""
     T, B, n = A.shape

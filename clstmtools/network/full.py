@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import parallel
 from ..kernels import layers as K
+from ..sequence import Sequence
 from .ports import Layer, NetworkError
 
 #: full layers split their rows into this many chunks, run on separate threads
@@ -41,8 +42,8 @@ class FullLayer(Layer):
         else:
             super().init_weights(rng, init)
 
-    def _nonlinearity(self, Y2):
-        K.bias_activate(Y2, self.b, self.activation)
+    def _nonlinearity(self, Y2, start, stop):
+        K.bias_activate(Y2[start:stop], self.b, self.activation)
 
     def forward(self):
         self._check_inputs()
@@ -53,7 +54,7 @@ class FullLayer(Layer):
 
         def rows(start, stop):
             np.matmul(X2[start:stop], self.W.T, out=Y2[start:stop])
-            self._nonlinearity(Y2[start:stop])
+            self._nonlinearity(Y2, start, stop)
 
         parallel.run_all([partial(rows, *chunk) for chunk in row_chunks(T * B)])
         self.outputs.lengths = self.inputs.lengths
@@ -125,7 +126,11 @@ class ReluLayer(FullLayer):
 
 class SoftmaxLayer(FullLayer):
     """Softmax output; backward passes ``d_outputs`` straight through (no Jacobian), which is
-    exact for deltas of the form ``target - softmax_output``."""
+    exact for deltas of the form ``target - softmax_output``.
+
+    By default the softmax is clstm's (exponents clamped to [-30, 30]); with ``keep_logs`` it is the
+    exact softmax, and ``log_outputs`` holds its log, exact where the softmax underflows (standard
+    CTC trains from it)."""
 
     kind, name = "SoftmaxLayer", "softmax"
 
@@ -133,9 +138,22 @@ class SoftmaxLayer(FullLayer):
         if int(noutput) < 2:
             raise NetworkError(f"SoftmaxLayer needs noutput >= 2, got {noutput}")
         super().__init__(ninput, noutput)
+        self.keep_logs = False
+        self.log_outputs = Sequence()
 
-    def _nonlinearity(self, Y2):
-        K.bias_softmax(Y2, self.b)
+    def forward(self):
+        if self.keep_logs:
+            self._check_inputs()
+            T, B, _ = self.inputs.data.shape
+            self._logs = self.log_outputs.resize(T, self.no, B).reshape(T * B, self.no)
+            self.log_outputs.lengths = self.inputs.lengths
+        super().forward()
+
+    def _nonlinearity(self, Y2, start, stop):
+        if self.keep_logs:
+            K.bias_log_softmax(Y2[start:stop], self._logs[start:stop], self.b)
+        else:
+            K.bias_softmax(Y2[start:stop], self.b)
 
     def _output_delta(self, dY2, Y2):
         return dY2

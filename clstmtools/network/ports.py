@@ -19,6 +19,13 @@ class NetworkError(ValueError):
     """A network was built, fed or loaded with something it cannot use."""
 
 
+def _check_fractions(**values):
+    """Refuse decay rates outside [0, 1): at 1 or above an update never forgets and grows without bound."""
+    for name, value in values.items():
+        if not 0 <= value < 1:
+            raise NetworkError(f"{name} must be at least 0 and below 1, got {value!r}")
+
+
 class Network:
     """Base of every node: ports, sub-networks, attributes, learning settings, tree walks."""
 
@@ -82,6 +89,7 @@ class Network:
 
     # --- learning settings -------------------------------------------------------------
     def setLearningRate(self, lr, momentum):
+        _check_fractions(momentum=momentum)
         for _, node in self.walk():
             node.learning_rate = float(lr)
             node.momentum = float(momentum)
@@ -98,6 +106,9 @@ class Network:
         """``sgd`` (clstm's momentum update) or ``adam`` (Adam with decoupled weight decay)."""
         if optimizer not in OPTIMIZERS:
             raise NetworkError(f"unknown optimizer {optimizer!r}: use sgd or adam")
+        _check_fractions(beta1=beta1, beta2=beta2)
+        if not eps > 0:
+            raise NetworkError(f"eps must be positive, got {eps!r}")
         for layer in self.layers():
             layer.optimizer = optimizer
             layer.adam = (float(beta1), float(beta2), float(eps), float(weight_decay))

@@ -1,0 +1,116 @@
+"""Every file the package writes goes through ``atomic_write``: complete or not there at all, with a plain file's mode.
+
+The content is written to a temporary file beside the target (``.NAME.HOST.PID.RANDOM.tmp``),
+flushed to disk and renamed over the target, so that a reader (or a crash) only ever sees the old
+file or the new one. The new file gets the permissions a plainly created file would have (the
+existing file's, else 0666 less the umask), not ``mkstemp``'s 0600. A temporary left behind by a
+killed writer is removed at the next write of the same name: at once when it came from a process
+of this host that is gone, after a day when it came from another host.
+"""
+import contextlib
+import os
+import secrets
+import socket
+import stat
+import time
+
+#: a temporary file of another host is taken for abandoned after this many seconds
+FOREIGN_TEMPORARY_AGE = 86400.0
+
+
+def umask():
+    """The process's umask (read from /proc where it can be, so that it is never changed, even briefly)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _host():
+    return socket.gethostname().replace(".", "_") or "host"
+
+
+def _process_is_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, but someone else's
+        return False
+    return False
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporaries that earlier, killed writes of ``path`` left behind; returns their names."""
+    directory, name = os.path.split(os.path.abspath(path))
+    prefix, host, removed = f".{name}.", _host(), []
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        parts = entry[len(prefix):-len(".tmp")].rsplit(".", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            continue
+        full = os.path.join(directory, entry)
+        try:
+            if parts[0] == host:
+                stale = _process_is_gone(int(parts[1]))
+            else:
+                stale = time.time() - os.lstat(full).st_mtime > FOREIGN_TEMPORARY_AGE
+            if stale:
+                os.remove(full)
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
+def _plain_mode(path):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~umask()
+
+
+@contextlib.contextmanager
+def atomic_write(path):
+    """Yield a temporary path to write ``path``'s new content into; on a clean exit it replaces ``path``.
+
+    On an exception (KeyboardInterrupt included) the temporary is removed and ``path`` is left as
+    it was."""
+    path = os.fspath(path)
+    remove_stale_temporaries(path)
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    mode = _plain_mode(path)
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
+def write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically."""
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+    return os.fspath(path)
+
+
+def write_text(path, text, encoding="utf-8"):
+    """Write ``text`` to ``path`` atomically."""
+    return write_bytes(path, text.encode(encoding))

@@ -1,0 +1,286 @@
+"""ONNX export of a clstm network: the graph of every layer type, the model's codec and line normalization as
+metadata, and a check that onnxruntime reproduces clstmtools' outputs before the file is written.
+
+The exported graph takes ``lines`` (batch, time, ninput) float32 and ``lengths`` (batch,) int64, the real
+steps of each line of a padded batch, and gives ``outputs`` (batch, time, noutput), zero at the padding, as
+clstmtools' forward pass does. Inside, sequences are time-major (time, batch, depth). An LSTM is a ``Scan``
+over time of plain MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM`` operator, which cannot leave
+out the output-gate peephole at the first step as clstm does; ``Reversed`` is ``ReverseSequence`` within each
+line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``); the trainers never import it.
+"""
+import json
+import os
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import TensorProto, helper, numpy_helper
+
+from . import network as N
+from .modelfile import load_net
+
+#: opset and IR version of the written files: onnxruntime 1.14 and later (2023) run them
+OPSET = 17
+IR_VERSION = 8
+#: largest difference allowed between onnxruntime and clstmtools, relative to max(1, a line's largest |output|)
+TOLERANCE = 1e-5
+#: lengths of the random lines of the check: alone, then all together as one padded batch
+CHECK_LENGTHS = (1, 2, 9, 31)
+#: model attributes that say how line images are normalized before they reach the network
+NORMALIZATION_ATTRIBUTES = ("line_normalization", "dewarp", "target_height", "norm_range", "norm_vscale",
+                            "norm_smooth2d", "norm_smooth1d", "neps")
+FULL_ACTIVATIONS = {N.LinearLayer: None, N.SigmoidLayer: "Sigmoid", N.TanhLayer: "Tanh", N.ReluLayer: "Relu"}
+#: the LSTM kernels' nonlinearity codes (tanh, relu, identity) as ONNX operators
+LSTM_ACTIVATIONS = {0: "Tanh", 1: "Relu", 2: None}
+
+
+class ExportError(ValueError):
+    """The network cannot be exported, or onnxruntime does not reproduce it."""
+
+
+class _Graph:
+    """Nodes and initializers of one (sub)graph, with unique names."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.nodes = []
+        self.initializers = []
+        self.count = 0
+
+    def name(self, base):
+        self.count += 1
+        return f"{self.prefix}{base}_{self.count}"
+
+    def const(self, array, base, dtype=np.float32):
+        name = self.name(base)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(array, dtype)), name))
+        return name
+
+    def op(self, op_type, inputs, outputs=1, **attributes):
+        names = [self.name(op_type.lower()) for _ in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attributes))
+        return names[0] if outputs == 1 else names
+
+
+class _Exporter:
+    """Emits the nodes of a network tree on time-major values; ``lengths`` names the (batch,) int64 input."""
+
+    def __init__(self, graph, lengths):
+        self.g = graph
+        self.lengths = lengths
+
+    def emit(self, net, x):
+        """The name of ``net``'s output for the input named ``x`` (time, batch, ninput)."""
+        if isinstance(net, N.Stacked):
+            for s in net.sub:
+                x = self.emit(s, x)
+            return x
+        if isinstance(net, N.Parallel):
+            return self.g.op("Concat", [self.emit(s, x) for s in net.sub], axis=2)
+        if isinstance(net, N.Reversed):
+            return self.reverse(self.emit(net.sub[0], self.reverse(x)))
+        if isinstance(net, N.LSTM):
+            return self.lstm(net, x)
+        if isinstance(net, N.SoftmaxLayer):
+            return self.softmax(net, x)
+        for cls, activation in FULL_ACTIVATIONS.items():
+            if type(net) is cls:
+                return self.full(net, x, activation)
+        raise ExportError(f"cannot export a {net.kind} layer ({type(net).__name__})")
+
+    def reverse(self, x):
+        return self.g.op("ReverseSequence", [x, self.lengths], batch_axis=1, time_axis=0)
+
+    def affine(self, net, x):
+        g = self.g
+        return g.op("Add", [g.op("MatMul", [x, g.const(net.W.T, "W")]), g.const(net.b, "b")])
+
+    def full(self, net, x, activation):
+        z = self.affine(net, x)
+        if activation == "Sigmoid":  # clstm clamps the exponent to +-30
+            z = self.clip(z, 30.0)
+        return self.g.op(activation, [z]) if activation else z
+
+    def clip(self, x, bound):
+        return self.g.op("Clip", [x, self.g.const(-bound, "lo"), self.g.const(bound, "hi")])
+
+    def softmax(self, net, x):
+        """clstm's softmax: exp of the clamped (not max-shifted) values over max(sum, 1e-9)."""
+        g = self.g
+        e = g.op("Exp", [self.clip(self.affine(net, x), 30.0)])
+        total = g.op("ReduceSum", [e, g.const([2], "axis", np.int64)], keepdims=1)
+        return g.op("Div", [e, g.op("Max", [total, g.const(1e-9, "tiny")])])
+
+    def lstm(self, net, x):
+        """clstm's LSTM forward in time: the input part of every gate in one MatMul, the recurrence in a Scan."""
+        g, ni, no = self.g, net.ni, net.no
+        gates_in = g.op("Add", [g.op("MatMul", [x, g.const(net.W[:, 1:1 + ni].T, "Wx")]), g.const(net.W[:, 0], "bias")])
+        batch = g.op("Slice", [g.op("Shape", [x]), g.const([1], "start", np.int64), g.const([2], "stop", np.int64)])
+        state_shape = g.op("Concat", [batch, g.const([no], "no", np.int64)], axis=0)
+        zeros = g.op("ConstantOfShape", [state_shape], value=numpy_helper.from_array(np.zeros(1, np.float32)))
+        body = self.lstm_step(net, g.const(net.W[:, 1 + ni:].T, "Wh"))
+        outputs = g.op("Scan", [zeros, zeros, g.const([0.0], "first"), gates_in], outputs=4, body=body,
+                       num_scan_inputs=1)
+        return outputs[3]
+
+    def lstm_step(self, net, recurrent):
+        """The Scan body of one step: states (y, c, seen) and the step's gate inputs in; y, c, 1 and y out."""
+        b = _Graph(self.g.name("step") + "_")
+        no = net.no
+        y_prev, c_prev, seen, gates_in = (b.name(n) for n in ("y_prev", "c_prev", "seen", "gates_in"))
+        gi, gf, go, ci = b.op("Split", [b.op("Add", [gates_in, b.op("MatMul", [y_prev, recurrent])]),
+                                        b.const([no] * 4, "sizes", np.int64)], outputs=4, axis=1)
+        if net.peephole:  # c_prev is zero at the first step, which drops the input and forget peepholes there
+            wip, wfp, wop = (self.g.const(net.P[i], name) for i, name in enumerate(("WIP", "WFP", "WOP")))
+            gi = b.op("Add", [gi, b.op("Mul", [c_prev, wip])])
+            gf = b.op("Add", [gf, b.op("Mul", [c_prev, wfp])])
+        gi, gf = b.op("Sigmoid", [gi]), b.op("Sigmoid", [gf])
+        activation = LSTM_ACTIVATIONS[net.g_kind]
+        ci = b.op(activation, [ci]) if activation else ci
+        c = b.op("Add", [b.op("Mul", [ci, gi]), b.op("Mul", [gf, c_prev])])
+        if net.peephole:  # clstm has no output-gate peephole at the first step: seen is 0 there, 1 after
+            go = b.op("Add", [go, b.op("Mul", [c, b.op("Mul", [wop, seen])])])
+        go = b.op("Sigmoid", [go])
+        activation = LSTM_ACTIVATIONS[net.h_kind]
+        y = b.op("Mul", [b.op(activation, [c]) if activation else c, go])
+        y_out, c_out, seen_out, y_scan = (b.name(n) for n in ("y", "c", "seen_out", "y_scan"))
+        b.nodes += [helper.make_node("Identity", [y], [y_out]), helper.make_node("Identity", [c], [c_out]),
+                    helper.make_node("Identity", [y], [y_scan]),
+                    helper.make_node("Identity", [b.const([1.0], "one")], [seen_out])]
+        state = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", no]) for n in (y_prev, c_prev)]
+        inputs = [*state, helper.make_tensor_value_info(seen, TensorProto.FLOAT, [1]),
+                  helper.make_tensor_value_info(gates_in, TensorProto.FLOAT, ["batch", 4 * no])]
+        outputs = [helper.make_tensor_value_info(y_out, TensorProto.FLOAT, ["batch", no]),
+                   helper.make_tensor_value_info(c_out, TensorProto.FLOAT, ["batch", no]),
+                   helper.make_tensor_value_info(seen_out, TensorProto.FLOAT, [1]),
+                   helper.make_tensor_value_info(y_scan, TensorProto.FLOAT, ["batch", no])]
+        return helper.make_graph(b.nodes, b.prefix + "body", inputs, outputs, initializer=b.initializers)
+
+
+def metadata(net):
+    """The metadata stored with the graph (all strings): the codecs, the line normalization and every attribute."""
+    attributes = dict(net.attributes)
+    meta = {"codec": json.dumps(list(net.codec) or list(range(net.noutput()))),
+            "normalization": json.dumps({k: attributes[k] for k in NORMALIZATION_ATTRIBUTES if k in attributes}),
+            "attributes": json.dumps(attributes),
+            "layout": "lines: (batch, time, ninput) float32, column t of a normalized line image (ink 1, "
+                      "ground 0) at time t; lengths: (batch,) int64 real steps of each line; outputs: (batch, "
+                      "time, noutput) posteriors, zero at the padding; codec[k] is the code point of class k, "
+                      "0 the blank"}
+    if net.icodec:
+        meta["icodec"] = json.dumps(list(net.icodec))
+    return meta
+
+
+def build_model(net):
+    """The ONNX model of ``net`` (an onnx.ModelProto), with dynamic batch size and line length."""
+    g = _Graph("")
+    lines = helper.make_tensor_value_info("lines", TensorProto.FLOAT, ["batch", "time", net.ninput()])
+    lengths = helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"])
+    outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, ["batch", "time", net.noutput()])
+    x = g.op("Transpose", ["lines"], perm=[1, 0, 2])
+    y = _Exporter(g, "lengths").emit(net, x)
+    # padding to zero (Where, not Mul: garbage in the padding may be infinite)
+    time = g.op("Gather", [g.op("Shape", [x]), g.const(0, "t", np.int64)])
+    steps = g.op("Range", [g.const(0, "zero", np.int64), time, g.const(1, "one", np.int64)])
+    real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), "lengths"])  # (time, batch)
+    y = g.op("Where", [g.op("Unsqueeze", [real, g.const([2], "ax", np.int64)]), y, g.const(0.0, "zero")])
+    g.nodes.append(helper.make_node("Transpose", [y], ["outputs"], perm=[1, 0, 2]))
+    graph = helper.make_graph(g.nodes, f"clstm_{net.attributes.get('kind', net.kind)}", [lines, lengths],
+                              [outputs], initializer=g.initializers)
+    model = helper.make_model(graph, producer_name="clstmtools", opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    helper.set_model_props(model, metadata(net))
+    onnx.checker.check_model(model)
+    return model
+
+
+def clstmtools_outputs(net, lines):
+    """clstmtools' outputs for each (time, ninput) line, run one at a time."""
+    outputs = []
+    for line in lines:
+        net.inputs.aset(line[:, :, None])
+        net.forward()
+        outputs.append(net.outputs.array()[:, :, 0].copy())
+    return outputs
+
+
+def onnxruntime_outputs(session, lines):
+    """onnxruntime's outputs for the lines as one padded batch, cut back to each line's length."""
+    lengths = np.array([len(line) for line in lines], np.int64)
+    batch = np.zeros((len(lines), lengths.max(), lines[0].shape[1]), np.float32)
+    for i, line in enumerate(lines):
+        batch[i, :len(line)] = line
+    out = session.run(["outputs"], {"lines": batch, "lengths": lengths})[0]
+    padding = np.concatenate([out[i, n:].ravel() for i, n in enumerate(lengths)])
+    if np.any(padding != 0):
+        raise ExportError("onnxruntime's outputs are not zero at the padding of a batch")
+    return [out[i, :n] for i, n in enumerate(lengths)]
+
+
+def largest_difference(session, net, lines):
+    """The largest difference between onnxruntime and clstmtools over the lines, alone and as one batch,
+    relative to max(1, the line's largest |output|)."""
+    expected = clstmtools_outputs(net, lines)
+    worst = 0.0
+    for group in [[i] for i in range(len(lines))] + [list(range(len(lines)))]:
+        got = onnxruntime_outputs(session, [lines[i] for i in group])
+        for i, out in zip(group, got):
+            scale = max(1.0, float(np.abs(expected[i]).max()))  # float32 rounding grows with the values
+            worst = max(worst, float(np.abs(out - expected[i]).max()) / scale if np.all(np.isfinite(out)) else np.inf)
+    return worst
+
+
+def check_lines(net, seed=0):
+    """Random lines of CHECK_LENGTHS steps, values in [0, 1] as normalized line images have them."""
+    rng = np.random.default_rng(seed)
+    return [rng.random((n, net.ninput()), np.float32) for n in CHECK_LENGTHS]
+
+
+def session_of(model_bytes):
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def write_atomically(path, data):
+    """Write ``data`` to ``path`` through a temporary file in the same folder: never a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise ExportError(f"{path}: cannot write: {error.strerror or error}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # what open() would have given, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(error, OSError):
+            raise ExportError(f"{path}: cannot write: {error.strerror or error}") from None
+        raise
+
+
+def export(model_path, out_path):
+    """Export the clstm model file ``model_path`` to ``out_path`` after checking onnxruntime against
+    clstmtools; returns ``(net, largest difference)``. Raises ExportError or ModelFileError."""
+    model_path, out_path = os.fspath(model_path), os.fspath(out_path)
+    if os.path.isdir(out_path):
+        raise ExportError(f"{out_path}: is a folder, not an output file name")
+    if os.path.exists(out_path) and os.path.exists(model_path) and os.path.samefile(out_path, model_path):
+        raise ExportError(f"{out_path}: is the model file itself")
+    net = load_net(model_path)
+    data = build_model(net).SerializeToString()
+    difference = largest_difference(session_of(data), net, check_lines(net))
+    if not difference <= TOLERANCE:
+        raise ExportError(f"{model_path}: onnxruntime's outputs differ from clstmtools' by {difference:.3g} "
+                          f"(more than {TOLERANCE:g}); nothing written")
+    write_atomically(out_path, data)
+    return net, difference

@@ -1,0 +1,212 @@
+"""ONNX export: clstmexport on models trained here and on the C++ clstm's file, every layer type and LSTM variant,
+onnxruntime against clstmtools on lines of several lengths and batch sizes, bad input, the README's example."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clstmtools import generate
+from clstmtools import network as N
+from clstmtools.modelfile import load_net, save_net
+from conftest import shared_file
+from test_drivers import Job, assert_one_line_error, run, run_all, succeeded
+
+onnx = pytest.importorskip("onnx")
+onnxruntime = pytest.importorskip("onnxruntime")
+from clstmtools import onnx_export as E  # noqa: E402
+from clstmtools.drivers import clstmexport  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-5
+#: a small expression recognizer trained through clstmctc (about 10 s on a loaded machine)
+TRAINING = dict(nhidden=16, optimizer="adam", init="scaled", lrate=3e-3, report_every=0, seed=1, ntrain=2500)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A BIDILSTM trained on an image folder and an LSTM1 trained on an HDF5 file, both by the real clstmctc."""
+    folder = tmp_path_factory.mktemp("onnx")
+    assert generate.main(["-o", str(folder), "-q", "--seed", "4", "--tasks", "expr,ocr", "--expr-train", "200",
+                          "--expr-test", "6", "--ocr-train", "20", "--ocr-test", "6", "--height", "24"]) == 0
+    results = run_all([Job("clstmctc", ["expr-train"], folder, dict(TRAINING, save_name="bidi")),
+                       Job("clstmctc", ["ocr-train.h5"], folder,
+                           dict(save_name="lstm1", lstm="LSTM1", nhidden=8, ntrain=20, seed=2, report_every=0))])
+    for result in results:
+        succeeded(result)
+    return folder
+
+
+def session(path):
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def assert_matches(path, net, lines, batch_sizes=(1, 2, len)):
+    """onnxruntime on the exported file gives clstmtools' outputs for the lines, in batches of each size, to
+    TOLERANCE times max(1, the line's largest output) (float32 rounding grows with unbounded outputs)."""
+    expected = E.clstmtools_outputs(net, lines)
+    sess = session(path)
+    for size in batch_sizes:
+        size = size(lines) if callable(size) else size
+        for start in range(0, len(lines), size):
+            got = E.onnxruntime_outputs(sess, lines[start:start + size])
+            for out, ref in zip(got, expected[start:start + size]):  # posteriors: to 1e-5 absolute
+                np.testing.assert_allclose(out, ref, rtol=0, atol=TOLERANCE * max(1.0, np.abs(ref).max()))
+
+
+def export(model, folder, name="model.onnx"):
+    result = succeeded(run("clstmexport", model, name, cwd=folder))
+    assert re.fullmatch(r"clstmexport: wrote \S+: .*; onnxruntime matches clstmtools to \S+\n", result.stdout)
+    return folder / name
+
+
+def test_a_bidilstm_trained_here_exports_with_its_codec_and_normalization(trained):
+    path = export(trained / "bidi.h5", trained, "bidi.onnx")
+    net = load_net(trained / "bidi.h5")
+    from clstmtools.datasets import open_ocr_dataset
+    data = open_ocr_dataset(trained / "expr-test", dewarp="none", target_height=48)
+    lines = [data.input(i) for i in range(len(data))]
+    assert len({len(line) for line in lines}) > 3
+    assert_matches(path, net, lines, batch_sizes=(1, 4, len))
+    meta = session(path).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["codec"]) == list(net.codec) and net.codec[0] == 0 and len(net.codec) > 10
+    normalization = json.loads(meta["normalization"])
+    assert normalization["line_normalization"] == "scale" and normalization["target_height"] == "48"
+    assert json.loads(meta["attributes"])["kind"] == "BIDILSTM"
+    model = onnx.load(str(path))
+    dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input]
+    assert dims == [["batch", "time", 48], ["batch"]]
+
+
+def test_an_lstm1_trained_here_exports(trained):
+    path = export(trained / "lstm1.h5", trained, "lstm1.onnx")
+    net = load_net(trained / "lstm1.h5")
+    assert net.attributes["kind"] == "LSTM1"
+    from clstmtools.datasets import OcrH5Dataset
+    data = OcrH5Dataset(trained / "ocr-test.h5")
+    lines = [data.input(i) for i in range(len(data))]
+    assert_matches(path, net, lines, batch_sizes=(1, 3, len))
+
+
+def test_the_cpp_clstm_model_file_exports_and_reproduces_the_originals_outputs(tmp_path):
+    model = shared_file("clstm2015-model/cmu-text-model.h5")
+    reference = np.load(shared_file("clstm2015-model/cmu-ref.npz"))
+    path = export(model, tmp_path)
+    net = load_net(model)
+    lines = [reference[f"input_{i}"].astype(np.float32) for i in range(5)]
+    assert len({len(line) for line in lines}) > 2
+    assert_matches(path, net, lines, batch_sizes=(1, 2, len))
+    got = E.onnxruntime_outputs(session(path), lines)
+    for i, out in enumerate(got):
+        np.testing.assert_allclose(out, reference[f"output_{i}"], rtol=0, atol=TOLERANCE)
+    meta = session(path).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["icodec"]) == net.icodec and json.loads(meta["normalization"]) == {"neps": "3"}
+
+
+def every_kind():
+    """(kind, attributes) of every prefab kind, LSTM variant, output type and single layer type."""
+    kinds = [(kind, {}) for kind in N.PREFABS] + [("BIDILSTM2", dict(nhidden2=5))]
+    kinds += [("BIDILSTM", dict(lstm_type=t)) for t in N.LSTM_TYPES if t != "LSTM"]
+    kinds += [("BIDILSTM", dict(output_type=t)) for t in N.OUTPUT_TYPES if t != "SoftmaxLayer"]
+    return kinds + [(kind, {}) for kind in N.LAYER_TYPES]
+
+
+@pytest.mark.parametrize("kind,attributes", every_kind(), ids=lambda v: v if isinstance(v, str) else
+                         "-".join(map(str, v.values())) or "default")
+def test_every_kind_layer_type_and_lstm_variant_matches(kind, attributes, tmp_path):
+    """Large random weights (clstm's +-0.01 would keep every unit linear), peepholes included."""
+    net = N.make_net(kind, ninput=6, nhidden=7, noutput=5, **attributes)
+    rng = np.random.default_rng(len(kind))
+    for _, w, _ in net.weights():
+        w[...] = rng.uniform(-0.6, 0.6, w.shape)
+    save_net(tmp_path / "m.h5", net)
+    net, difference = E.export(tmp_path / "m.h5", tmp_path / "m.onnx")
+    assert difference <= TOLERANCE
+    lines = [rng.uniform(0, 1, (n, 6)).astype(np.float32) for n in (1, 3, 12, 40, 7)]
+    assert_matches(tmp_path / "m.onnx", net, lines, batch_sizes=(1, 2, len))
+
+
+def test_the_first_steps_output_gate_has_no_peephole_as_in_clstm(tmp_path):
+    """The check would catch an export with clstm's output-gate peephole at the first step (ONNX's LSTM op)."""
+    net = N.make_net("LSTM", ninput=3, noutput=4)
+    net.P[2] = 2.0
+    net.W[...] = 0.5
+    lines = E.check_lines(net)
+    right = E.session_of(E.build_model(net).SerializeToString())
+    assert E.largest_difference(right, net, lines) <= TOLERANCE
+    net.P[2] = 0.0
+    without = E.session_of(E.build_model(net).SerializeToString())
+    net.P[2] = 2.0
+    assert E.largest_difference(without, net, lines) > 1e-2
+
+
+def test_bad_input_is_a_one_line_error_and_leaves_no_file(tmp_path):
+    model = shared_file("clstm2015-model/cmu-text-model.h5")
+    (tmp_path / "corrupt.h5").write_bytes(model.read_bytes()[:5000])
+    (tmp_path / "text.h5").write_text("not a model\n")
+    (tmp_path / "afile").write_text("")
+    cases = [(["missing.h5", "out.onnx"], ["missing.h5", "no such model file"]),
+             (["corrupt.h5", "out.onnx"], ["corrupt.h5"]),
+             (["text.h5", "out.onnx"], ["text.h5", "not an HDF5"]),
+             ([model, "afile/out.onnx"], ["afile/out.onnx", "cannot write"]),
+             ([model, "."], ["is a folder"])]
+    results = run_all([Job("clstmexport", args, tmp_path, {}) for args, _ in cases])
+    for (_, words), result in zip(cases, results):
+        assert_one_line_error(result, "clstmexport", *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "corrupt.h5", "text.h5"]
+    usage = run("clstmexport", cwd=tmp_path)
+    assert usage.returncode == 2 and usage.stderr.startswith("usage: clstmexport MODEL.h5 OUT.onnx")
+
+
+def test_a_mismatch_is_a_one_line_error_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    net = N.make_net("LSTM1", ninput=4, nhidden=3, noutput=3, rng=1)
+    save_net(tmp_path / "m.h5", net)
+    (tmp_path / "m.onnx").write_bytes(b"the previous export")
+    real = E.clstmtools_outputs
+    monkeypatch.setattr(E, "clstmtools_outputs", lambda net, lines: [out + 1e-4 for out in real(net, lines)])
+    monkeypatch.setattr(sys, "argv", ["clstmexport", str(tmp_path / "m.h5"), str(tmp_path / "m.onnx")])
+    with pytest.raises(SystemExit) as exit:
+        clstmexport.main()
+    assert exit.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("clstmexport: error: ") and "differ from clstmtools'" in err[0]
+    assert (tmp_path / "m.onnx").read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.h5", "m.onnx"]
+
+
+def test_without_the_extra_the_error_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['onnxruntime'] = None; sys.argv = ['clstmexport', 'm.h5', 'o.onnx']; "
+            "from clstmtools.drivers.clstmexport import main; main()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("clstmexport: error: the onnx extra is not installed (onnxruntime is "
+                                     "missing): pip install 'clstmtools[onnx]'")
+
+
+def test_the_trainers_never_import_onnx():
+    code = ("import sys, clstmtools, clstmtools.drivers.clstmctc, clstmtools.drivers.clstmseq, "
+            "clstmtools.drivers.clstmtext, clstmtools.drivers.clstmexport; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('onnx', 'onnxruntime')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_readme_deployment_example_recognizes_a_line_like_clstmctc(trained, tmp_path):
+    code = re.search(r"<!-- onnx-example -->\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    export(trained / "bidi.h5", tmp_path)
+    images = sorted((trained / "expr-test").glob("*.png"))[:3]
+    texts = []
+    for image in images:
+        shutil.copy(image, tmp_path / "line.png")
+        result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        texts.append(result.stdout.rstrip("\n"))
+    (tmp_path / "list.txt").write_text("".join(f"{image}\n" for image in images))
+    expected = succeeded(run("clstmctc", "list.txt", cwd=tmp_path, load=trained / "bidi.h5", mode="text",
+                             ctc="standard"))
+    assert texts == [line.split("\t")[1] for line in expected.stdout.splitlines()]
+    assert sum(map(len, texts)) > 5
