@@ -94,6 +94,9 @@ def atomic_write(path):
     mode = _plain_mode(path)
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:  # named by the file asked for, not by the temporary
+        raise OSError(error.errno, error.strerror, path) from None
+    try:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -163,7 +163,7 @@ class AlignedTask(CtcTask):
     def check(self, i, x, labels):
         """Pre-aligned targets need no room for a CTC path."""
 
-    def targets(self, i, outputs, labels):
+    def targets(self, i, outputs, labels, log_outputs=None):
         aligned = self.data.targets(i)
         if aligned.shape != outputs.shape:
             raise TrainingError(f"{self.name(i)}: targets have shape {aligned.shape}, outputs {outputs.shape}")

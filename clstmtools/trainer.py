@@ -20,12 +20,13 @@ NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived during training."""
+    """SIGINT or SIGTERM arrived during training: acted on at the next step boundary, or at once (``save``
+    False) when a second one comes before that."""
 
-    def __init__(self, signum, at_boundary=False):
+    def __init__(self, signum, save=True):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
-        self.at_boundary = at_boundary
+        self.save = save
 
 
 class StopTraining(Exception):
@@ -75,7 +76,6 @@ class Trainer:
         self.best_test = None
         self.stale = 0  # tests since the selection error last improved
         self.stopped = None  # why a callback ended the run early
-        self.signal = None  # SIGINT or SIGTERM received, acted upon at the next step boundary
         self.keep = dict(keep or {})
         self.curve = []  # (trial, wall s, training loss, training error, validation error, test error)
         self.time_offset = 0.0  # wall time of the runs this one continues
@@ -266,41 +266,49 @@ class Trainer:
         """Train from trial ``start`` up to ``ntrain``; returns the exit status (0, or 130/143 when
         interrupted after saving)."""
         self.trial = start
+        self.pending_signal = None
         previous = {}
 
-        def interrupt(signum, frame):
-            # acted upon at the next step boundary, where the run's state is whole; a second
-            # signal stops at once (the model is then saved without its resume state)
-            if self.signal is not None:
-                raise Interrupted(signum)
-            self.signal = signum
+        def record(signum, frame):
+            # only noted here: the loop stops at the next step boundary, so that the model it saves is
+            # the state after a whole step (never half an update, never inside an HDF5 write)
+            if self.pending_signal is not None:
+                raise Interrupted(signum, save=False)
+            self.pending_signal = signum
 
         for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, interrupt)
+            previous[signum] = signal.signal(signum, record)
         try:
             # overflow shows up as NaN or infinity, which the loop detects and reports itself; the
             # filter (unlike np.errstate) also covers the threads that run the layers
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", r"(overflow|invalid value) encountered", RuntimeWarning)
                 self._loop(start, ntrain)
+                self.act_on_signal()
         except StopTraining as stop:
             self.stopped = str(stop)
             self.say(f"# {stop}")
         except Interrupted as stop:
-            path = f"{self.save_name}-interrupted.h5" if self.save_name else "clstm-interrupted.h5"
-            whole = stop.signum == self.signal and stop.at_boundary
-            self.warn(f"interrupted by {stop} at trial {self.trial}; saving the model to {path}"
-                      + ("" if whole else " (without its resume state: stopped inside a step)"))
-            for signum, handler in previous.items():  # a second signal must not cut the save short
+            for signum, handler in previous.items():  # another signal must not cut the save short
                 signal.signal(signum, signal.SIG_IGN)
+            if not stop.save:
+                self.warn(f"interrupted twice (by {stop}) at trial {self.trial}; stopped without saving")
+                return 128 + stop.signum
+            path = f"{self.save_name}-interrupted.h5" if self.save_name else "clstm-interrupted.h5"
+            self.warn(f"interrupted by {stop} at trial {self.trial}; saving the model to {path}")
             if self.weights_finite():
-                self.save(path, state=whole)
+                self.save(path)
             return 128 + stop.signum
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
         self.finish()
         return 0
+
+    def act_on_signal(self):
+        """Stop (raise Interrupted) if a signal arrived since the last step boundary."""
+        if self.pending_signal is not None:
+            raise Interrupted(self.pending_signal)
 
     def _step(self, trial, size):
         """Train on the next ``size`` lines (one padded minibatch when size > 1); returns
@@ -332,8 +340,7 @@ class Trainer:
         trial = start
         while trial < ntrain:
             self.trial = trial
-            if self.signal is not None:
-                raise Interrupted(self.signal, at_boundary=True)
+            self.act_on_signal()
             self.progress.show(trial, self.total["lines"], self.elapsed())
             lr = self.learning_rate()
             if lr != current_lr:

@@ -1,4 +1,7 @@
 """Tests of the training loop's pieces: CTC minibatches against pseudo-batching, skipped lines, periodic events."""
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -73,3 +76,37 @@ def test_minibatch_training_runs_every_periodic_event(capsys):
 def test_hits_finds_multiples_in_a_range():
     assert hits(1, 0, 1) and hits(10, 0, 1) and hits(10, 1, 11) and hits(10, 5, 15)
     assert not hits(10, 1, 10) and not hits(0, 0, 5) and not hits(-1, 0, 5) and not hits(10, 11, 20)
+
+
+def interrupt_run(tmp_path, signal_at=None):
+    """Train 6 lines of the tiny task, with SIGINT sent to this process in the middle of the update after line
+    ``signal_at`` (between the update of the first layer and the others); returns (exit status, trainer)."""
+    settings = read_params("clstmctc", environ=dict(seed="3", ntrain="6", report_every="100", test_every="-1",
+                                                    lrate="1e-2", save_name=str(tmp_path / "m")))
+    net = clstm.make_net("bidi", ninput=4, nhidden=3, noutput=4, rng=2)
+    first = net.layers()[0]
+    original, updates = first.update, []
+
+    def update_then_signal():
+        original()
+        updates.append(1)
+        if len(updates) == signal_at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    first.update = update_then_signal
+    trainer = Trainer(net, settings, tiny_task("clstm"), range(4))
+    return trainer.train(0, 6), trainer
+
+
+def test_a_signal_in_the_middle_of_an_update_saves_the_state_after_the_whole_step(tmp_path):
+    status, interrupted = interrupt_run(tmp_path, signal_at=3)
+    assert status == 128 + signal.SIGINT and interrupted.trial == 3
+    saved = clstm.load_net(tmp_path / "m-interrupted.h5")
+    # the same run stopped after three whole steps
+    settings = read_params("clstmctc", environ=dict(seed="3", ntrain="3", report_every="100", test_every="-1",
+                                                    lrate="1e-2"))
+    net = clstm.make_net("bidi", ninput=4, nhidden=3, noutput=4, rng=2)
+    assert Trainer(net, settings, tiny_task("clstm"), range(4)).train(0, 3) == 0
+    for (name, expected, _), (_, got, _) in zip(net.weights(), saved.weights()):
+        np.testing.assert_array_equal(got, expected, err_msg=name)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
