@@ -1,8 +1,22 @@
 """Codec: the mapping between Unicode characters and class labels (label 0 is the CTC blank)."""
+import unicodedata
+
 import numpy as np
 
 #: the largest Unicode code point
 MAX_CODEPOINT = 0x10FFFF
+
+#: the values of unicode=: Unicode normalization forms, or none
+UNICODE_FORMS = ("NFC", "NFD", "NFKC", "NFKD", "none")
+
+
+def normalize_text(text, form):
+    """``text`` in Unicode normalization ``form`` (one of :data:`UNICODE_FORMS`; ``none`` keeps it as it is)."""
+    if form == "none":
+        return text
+    if form not in UNICODE_FORMS:
+        raise ValueError(f"unknown Unicode normalization {form!r}: expected one of {', '.join(UNICODE_FORMS)}")
+    return unicodedata.normalize(form, text)
 
 
 def describe_char(char):

@@ -43,20 +43,25 @@ def is_image_name(name):
 
 def image_size(path):
     """``(width, height)`` of an image file, from its header only; ValueError naming the file if unreadable."""
+    return image_info(path)[:2]
+
+
+def image_info(path):
+    """``(width, height, pages)`` of an image file from its header (pages > 1: a multi-page TIFF or GIF).
+
+    Width and height are those of the first page as stored; an ImageReadError names the file if unreadable."""
     try:
         with Image.open(path) as image:
-            return image.size
+            return (*image.size, getattr(image, "n_frames", 1))
     except _PILLOW_FAILURES as error:
         raise _read_failure(path, error) from None
 
 
-def read_image(path):
-    """The image in ``path`` as a ``(height, width)`` float32 array in [0, 1], ink 1.
+def read_grey(path):
+    """The first page of an image file as ``(height, width)`` float32 grey levels, larger is lighter.
 
-    Colour is reduced to luminance; transparent pixels are laid over the background
-    that contrasts with the opaque ones. Dark ink on a light ground is inverted (the
-    ground is judged from the image border), and the grey levels are stretched so that
-    the ground is 0 and the darkest ink 1."""
+    The scale is the file's (0-255, 0-65535 for 16-bit grey, 0-1 where transparency was laid
+    over a background); colour is reduced to luminance, EXIF rotation applied."""
     try:
         with Image.open(path) as image:
             image.seek(0)
@@ -67,7 +72,17 @@ def read_image(path):
         raise _read_failure(path, error) from None
     if grey.size == 0:
         raise ImageReadError(path, f"the image is empty ({grey.shape[1]}x{grey.shape[0]})")
-    return ink_from_grey(grey)
+    return grey
+
+
+def read_image(path):
+    """The image in ``path`` (its first page) as a ``(height, width)`` float32 array in [0, 1], ink 1.
+
+    Colour is reduced to luminance; transparent pixels are laid over the background
+    that contrasts with the opaque ones. Dark ink on a light ground is inverted (the
+    ground is judged from the image border), and the grey levels are stretched so that
+    the ground is 0 and the darkest ink 1."""
+    return ink_from_grey(read_grey(path))
 
 
 def _grey_levels(image):

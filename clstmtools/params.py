@@ -12,6 +12,7 @@ import zlib
 import Levenshtein
 import numpy as np
 
+from .codec import UNICODE_FORMS
 from .network.kinds import LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
 
 CTC, SEQ, TEXT = "clstmctc", "clstmseq", "clstmtext"
@@ -166,7 +167,8 @@ PARAMS = (
     _param("output_type", Choice(OUTPUT_TYPES), "SoftmaxLayer", "output layer of BIDILSTM"),
     _param("target_name", str, "ctc", "ctc: align by CTC; else the name of a dataset of pre-aligned "
        "targets in the file", {CTC}, random=True),
-    _param("testset", str, "", "test data (clstmctc: HDF5, line list or image folder; clstmtext: text pairs)", CTC_TEXT),
+    _param("testset", str, "", "test data (clstmctc: HDF5, line list, image folder or PAGE/ALTO; clstmtext: "
+       "text pairs)", CTC_TEXT),
     _param("valset", str, "", "validation data (format as testset): when given, it chooses the best "
        "model and testset is only reported", CTC_TEXT),
     _param("validation", float, 0.0, "hold out this seeded fraction (0 < F < 1) of the training data "
@@ -211,8 +213,13 @@ PARAMS = (
     _param("warmup", int, 0, "raise the learning rate linearly over the first N lines", bound="nonnegative"),
     _param("conf", int, 0, "1: with mode=text, print each line's mean character confidence", {CTC},
        bound="nonnegative"),
-    _param("strict", int, 0, "1: unlabeled images in a folder are errors, not skipped", {CTC},
-       bound="nonnegative"),
+    _param("strict", int, 0, "1: unlabeled images in a folder and unusable PAGE/ALTO lines are errors, not "
+       "skipped", {CTC}, bound="nonnegative"),
+    _param("unicode", Choice(UNICODE_FORMS), "NFC", "Unicode normalization of transcripts and text pairs as "
+       "they are read (none: as they are); a model keeps its own for all the data it reads", CTC_TEXT,
+       random=False),
+    _param("output", str, "", "with mode=text on PAGE/ALTO data: a folder to write a copy of each file into, "
+       "with the recognized text of its lines", {CTC}),
     _param("debug", int, 0, "1: print a traceback on errors", bound="nonnegative"),
     _param("beam", int, 0, "0: best-path decoding; N > 0: prefix beam search of width N", {CTC},
        bound="nonnegative"),

@@ -16,7 +16,8 @@ from .tasks import SkipSample, TrainingError, finite
 
 
 #: attributes that describe the network itself; the run's parameters never overwrite them
-NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps")
+NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps",
+                      "unicode")
 
 
 class Interrupted(Exception):

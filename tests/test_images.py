@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clstmtools.images import ImageReadError, image_size, is_image_name, read_image, scale_to_height
+from clstmtools.images import ImageReadError, image_info, image_size, is_image_name, read_image, scale_to_height
 
 from conftest import shared_file
 
@@ -66,7 +66,7 @@ def save_mode(path, mode):
 
 @pytest.mark.parametrize("mode,extension", [("1", "png"), ("L", "png"), ("LA", "png"), ("P", "png"),
                                             ("RGB", "png"), ("RGBA", "png"), ("I;16", "png"), ("I", "tif"),
-                                            ("F", "tif"), ("CMYK", "tif")])
+                                            ("F", "tif"), ("CMYK", "tif"), ("1", "tif"), ("I;16", "tif")])
 def test_modes(tmp_path, mode, extension):
     path = tmp_path / f"line.{extension}"
     save_mode(path, mode)
@@ -155,3 +155,11 @@ def test_scale_to_height():
 def test_is_image_name():
     assert is_image_name("a.PNG") and is_image_name("x.bin.png") and is_image_name("b.jpeg")
     assert not is_image_name("labels.txt") and not is_image_name("x.gt.txt") and not is_image_name("png")
+
+
+def test_multi_page_tiff_reads_its_first_page_and_counts_the_pages(tmp_path):
+    path = tmp_path / "pages.tif"
+    first, other = Image.fromarray(GREY8), Image.fromarray(255 - GREY8)
+    first.save(path, save_all=True, append_images=[other, other])
+    assert image_info(path) == (INK.shape[1], INK.shape[0], 3)
+    np.testing.assert_allclose(read_image(path), INK.astype(np.float32), atol=0.02)

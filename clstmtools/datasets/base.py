@@ -1,7 +1,7 @@
 """The OCR dataset interface, its in-memory form, and the helpers every reader shares (errors, text files, normalizers)."""
 import numpy as np
 
-from ..codec import Codec
+from ..codec import Codec, normalize_text
 from ..images import scale_to_height
 
 
@@ -29,12 +29,13 @@ class OcrDataset:
     ``len(ds)``; ``ds.input(i)``: ``(T, depth)`` float32, row t is image column t, ink high;
     ``ds.labels(i)``: int32 labels (>= 1) in ``ds.codec``; ``ds.text(i)``; ``ds.name(i)``;
     ``ds.codec``; ``ds.depth``. Unlabelled datasets (texts None) have ``text(i)`` None and
-    no labels."""
+    no labels. Texts are put in Unicode normalization ``unicode`` (NFC, NFD, NFKC, NFKD or none)
+    before the codec is built or applied."""
 
-    def __init__(self, inputs, texts, codec=None, names=None):
+    def __init__(self, inputs, texts, codec=None, names=None, unicode="NFC"):
         self._inputs = [np.ascontiguousarray(x, np.float32) for x in inputs]
         names = list(names) if names is not None else [f"line {i}" for i in range(len(self._inputs))]
-        self._setup(names, texts, codec)
+        self._setup(names, texts, codec, unicode=unicode)
         for i, x in enumerate(self._inputs):
             if x.ndim != 2 or x.shape[0] < 1:
                 raise DatasetError(f"{names[i]}: an input must be a non-empty (T, depth) array, not {x.shape}")
@@ -43,8 +44,9 @@ class OcrDataset:
                                    f"{self._inputs[0].shape[1]}")
         self._depth = self._inputs[0].shape[1]
 
-    def _setup(self, names, texts, codec, file_codec=None, wheres=None):
-        """Names, texts, codec (given, else ``file_codec``, else from the texts) and the labels.
+    def _setup(self, names, texts, codec, file_codec=None, wheres=None, unicode="NFC"):
+        """Names, texts (normalized to ``unicode``), codec (given, else ``file_codec`` unless the
+        normalization changed a text, else from the texts) and the labels.
 
         ``wheres``: how errors name each line (default: its name)."""
         if not names:
@@ -52,7 +54,10 @@ class OcrDataset:
         if texts is not None and len(texts) != len(names):
             raise DatasetError(f"{len(names)} lines but {len(texts)} texts")
         self._names = names
-        self._texts = None if texts is None else list(texts)
+        self.unicode = unicode
+        self._texts = None if texts is None else [normalize_text(text, unicode) for text in texts]
+        if file_codec is not None and self._texts != list(texts):
+            file_codec = None  # codecs are built from the normalized text
         self._depth = None
         if self._texts is None:
             self.codec = codec

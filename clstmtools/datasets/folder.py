@@ -20,7 +20,7 @@ class ImageFolderDataset(_ImageLineDataset):
     (a callable or a dewarp method name) does the scaling."""
 
     def __init__(self, directory, codec=None, target_height=48, normalizer=None, strict=False,
-                 labelled=True, norm=None, cache=True):
+                 labelled=True, norm=None, cache=True, unicode="NFC"):
         directory = os.fspath(directory)
         try:
             files = sorted(name for name in os.listdir(directory)
@@ -50,7 +50,7 @@ class ImageFolderDataset(_ImageLineDataset):
                                    f"{labels[first].reason})")
             texts = [labels[name] for name in files]
         paths = [os.path.join(directory, name) for name in files]
-        self._setup(paths, texts, codec)
+        self._setup(paths, texts, codec, unicode=unicode)
         self._setup_images(paths, paths, resolve_normalizer(normalizer or height_scaler(target_height),
                                                             target_height, norm), cache)
 

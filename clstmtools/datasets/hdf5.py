@@ -110,7 +110,9 @@ class OcrH5Dataset(_H5File, OcrDataset):
 
     REQUIRED = ("images", "images_dims", "transcripts", "codec")
 
-    def __init__(self, path, codec=None, normalizer=None, target_name="ctc", target_height=48, norm=None):
+    def __init__(self, path, codec=None, normalizer=None, target_name="ctc", target_height=48, norm=None,
+                 unicode="NFC"):
+        self.unicode = unicode
         self.path = path = os.fspath(path)
         self._file = f = _open_h5(path, self.REQUIRED, "clstm OCR")
         try:
@@ -141,7 +143,7 @@ class OcrH5Dataset(_H5File, OcrDataset):
                                    f"(1..{len(file_codec) - 1})")
             texts.append(file_codec.decode(labels))
         self.file_codec = file_codec
-        self._setup([f"{path}[{i}]" for i in range(count)], texts, codec, file_codec)
+        self._setup([f"{path}[{i}]" for i in range(count)], texts, codec, file_codec, unicode=self.unicode)
         self._normalizer = normalizer
         if normalizer is None:
             _consistent(path, "images_dims", self._dims[:, 1], "height")

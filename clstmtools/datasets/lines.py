@@ -1,9 +1,10 @@
 """Line images named in a list file, with ocropus ``.gt.txt`` ground truth, read on first use and cached."""
 import os
+import warnings
 
 import numpy as np
 
-from ..images import IMAGE_EXTENSIONS, ImageReadError, image_size, read_image
+from ..images import IMAGE_EXTENSIONS, ImageReadError, image_info, read_image
 from .base import DatasetError, OcrDataset, _context, read_text_lines, resolve_normalizer
 
 
@@ -37,9 +38,13 @@ class _ImageLineDataset(OcrDataset):
         self._cache = _InkCache(cache)
         self._depth = getattr(normalizer, "target_height", None)
         # headers only (about 50 us each): unreadable files are reported now, not hours into training
-        heights = {}
+        heights, paged = {}, []
         for where, path in zip(wheres, paths):
-            heights.setdefault(self._image_size(where, path)[1], where)
+            _, height, pages = self._image_info(where, path)
+            heights.setdefault(height, where)
+            if pages > 1:
+                paged.append(f"{where} ({pages} pages)")
+        report_pages(paged)
         if normalizer is None:
             if len(heights) > 1:
                 (h0, w0), (h1, w1) = list(heights.items())[:2]
@@ -48,9 +53,9 @@ class _ImageLineDataset(OcrDataset):
             self._depth = next(iter(heights))
 
     @staticmethod
-    def _image_size(where, path):
+    def _image_info(where, path):
         try:
-            return image_size(path)
+            return image_info(path)
         except ImageReadError as error:
             raise _context(where, error.reason) from None
 
@@ -59,6 +64,10 @@ class _ImageLineDataset(OcrDataset):
             image = read_image(self._paths[i])
         except ImageReadError as error:
             raise _context(self._wheres[i], error.reason) from None
+        return self._normalized(i, image)
+
+    def _normalized(self, i, image):
+        """Line ``i``'s ``(height, width)`` ink image normalized, as the ``(T, depth)`` input."""
         if self._normalizer is not None:
             try:
                 image = self._normalizer(image)
@@ -77,6 +86,14 @@ class _ImageLineDataset(OcrDataset):
     def cache_nbytes(self):
         """Bytes held by the cache of normalized lines."""
         return self._cache.nbytes
+
+
+def report_pages(paged):
+    """Warn, once for a whole dataset, of multi-page images (``"where (N pages)"`` each) of which only the first page is read."""
+    if paged:
+        more = ", ..." if len(paged) > 5 else ""
+        warnings.warn(f"{len(paged)} image(s) with several pages, of which only the first is read: "
+                      f"{', '.join(paged[:5])}{more}", stacklevel=3)
 
 
 def ground_truth_path(image_path):
@@ -111,7 +128,7 @@ class LineListDataset(_ImageLineDataset):
     as uint8 (``cache=False`` to read every time)."""
 
     def __init__(self, listfile, codec=None, normalizer="center", target_height=48, norm=None,
-                 labelled=True, cache=True):
+                 labelled=True, cache=True, unicode="NFC"):
         listfile = os.fspath(listfile)
         folder = os.path.dirname(os.path.abspath(listfile))
         paths, wheres, texts = [], [], []
@@ -132,5 +149,5 @@ class LineListDataset(_ImageLineDataset):
             wheres.append(where)
         if not paths:
             raise DatasetError(f"{listfile}: the list names no images")
-        self._setup(paths, texts if labelled else None, codec, wheres=wheres)
+        self._setup(paths, texts if labelled else None, codec, wheres=wheres, unicode=unicode)
         self._setup_images(paths, wheres, resolve_normalizer(normalizer, target_height, norm), cache)

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from ..codec import Codec
+from ..codec import Codec, normalize_text
 from .base import DatasetError, _context, read_text_lines
 
 
@@ -28,19 +28,21 @@ class TextPairs:
     """Input/output string pairs for clstmtext, with their codecs (sorted code points seen, plus the blank).
 
     ``pairs.inputs``, ``pairs.outputs``: lists of str; ``pairs.sources``: ``file:line`` of each
-    pair; ``pairs.icodec``, ``pairs.codec``: input and output codecs; ``pairs[i]`` is a tuple."""
+    pair; ``pairs.icodec``, ``pairs.codec``: input and output codecs; ``pairs[i]`` is a tuple.
+    Both sides are put in Unicode normalization ``unicode`` (NFC, NFD, NFKC, NFKD or none) first."""
 
-    def __init__(self, inputs, outputs, sources=None):
+    def __init__(self, inputs, outputs, sources=None, unicode="NFC"):
         if len(inputs) != len(outputs):
             raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
-        self.inputs = list(inputs)
-        self.outputs = list(outputs)
+        self.unicode = unicode
+        self.inputs = [normalize_text(text, unicode) for text in inputs]
+        self.outputs = [normalize_text(text, unicode) for text in outputs]
         self.sources = list(sources) if sources is not None else [f"pair {i}" for i in range(len(inputs))]
         self.icodec = Codec.from_texts(self.inputs)
         self.codec = Codec.from_texts(self.outputs)
 
     @classmethod
-    def read(cls, path):
+    def read(cls, path, unicode="NFC"):
         """Pairs from a UTF-8 file of ``input<TAB>output`` lines (blank and ``# `` lines skipped)."""
         path = os.fspath(path)
         inputs, outputs, sources = [], [], []
@@ -54,10 +56,10 @@ class TextPairs:
                 inputs.append(text_in)
                 outputs.append(text_out)
                 sources.append(f"{path}:{number}")
-        return cls._checked(inputs, outputs, sources, path)
+        return cls._checked(inputs, outputs, sources, path, unicode)
 
     @classmethod
-    def read_two(cls, inputs_path, outputs_path):
+    def read_two(cls, inputs_path, outputs_path, unicode="NFC"):
         """Pairs from two UTF-8 files, the inputs and the outputs line by line (same number of lines)."""
         inputs_path, outputs_path = os.fspath(inputs_path), os.fspath(outputs_path)
         input_lines, output_lines = read_text_lines(inputs_path), read_text_lines(outputs_path)
@@ -71,14 +73,14 @@ class TextPairs:
             inputs.append(text_in)
             outputs.append(text_out)
             sources.append(f"{inputs_path}:{number}")
-        return cls._checked(inputs, outputs, sources, inputs_path)
+        return cls._checked(inputs, outputs, sources, inputs_path, unicode)
 
     @classmethod
-    def _checked(cls, inputs, outputs, sources, path):
+    def _checked(cls, inputs, outputs, sources, path, unicode):
         if not inputs:
             raise DatasetError(f"{path}: no input/output pairs")
         try:
-            return cls(inputs, outputs, sources)
+            return cls(inputs, outputs, sources, unicode)
         except ValueError as error:
             raise _context(path, error) from None
 

@@ -8,7 +8,7 @@ import h5py
 from .. import ctc as ctcmod
 from ..augment import Augmenter
 from ..codec import Codec
-from ..datasets import OcrH5Dataset, open_ocr_dataset
+from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
 from ..modelfile import load_net
 from ..tasks import AlignedTask, CtcTask
 from ..trainer import Trainer
@@ -32,7 +32,15 @@ FORMATS = """DATA (and testset=) is one of:
     a file name cannot hold) or by a labels.txt (FILENAME<TAB>LABEL lines); names without a label
     are reported and skipped (strict=1: an error). Images of any size, colour or grey, dark or
     light ink, are scaled to target_height keeping their aspect ratio (dewarp=none; the same
-    for a list file).
+    for a list file);
+  - PAGE XML or ALTO: one file, a folder of .xml files, or a list file of them (page.xml<TAB>page.tif
+    names the image; else the file's own, looked up beside it or in a folder above). Each line is
+    cut out of the page image along its polygon, in reading order; lines without coordinates,
+    text or a place on the image are reported and skipped (strict=1: an error). With mode=text,
+    output=DIR writes a copy of each file with the recognized text (PAGE: a TextEquiv with conf;
+    ALTO: String and SP elements).
+Images may be any format Pillow reads (TIFF: 1-bit, 16-bit grey; of a multi-page TIFF the first
+page, the others reported). Transcripts are Unicode-normalized as read (unicode=NFC).
 With mode=text no ground truth is needed. With dewarp=auto, images are normalized the way the
 model's training lines were (scaled or dewarped), else by the kind of input.
 Models are clstm HDF5 model files."""
@@ -44,9 +52,10 @@ EVAL_MODES = ("errs", "text", "full", "quiet")
 DEWARP_OF_NORMALIZATION = {"scale": "none", "center": "center", "mean": "mean"}
 
 
-def open_data(settings, path, codec=None, labelled=True, trained_normalization=None):
+def open_data(settings, path, codec=None, labelled=True, trained_normalization=None, unicode=None):
     """The dataset at ``path``; with dewarp=auto, image files are normalized as the model's training lines
-    were (``trained_normalization``), else by the kind of input. Warnings become one line each on stderr."""
+    were (``trained_normalization``), else by the kind of input; transcripts in Unicode normalization
+    ``unicode`` (a model's; default the unicode= setting). Warnings become one line each on stderr."""
     if path.endswith((".h5", ".hdf5")) and os.path.isfile(path) and not h5py.is_hdf5(path):
         # the dataset opener would read it as a list of image paths and complain about its first line
         raise UsageError(f"{path}: not an HDF5 file (no HDF5 signature)")
@@ -58,7 +67,8 @@ def open_data(settings, path, codec=None, labelled=True, trained_normalization=N
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = open_ocr_dataset(path, codec=codec, dewarp=dewarp, target_height=settings.target_height, norm=norm,
-                                strict=bool(settings.strict), labelled=labelled, target_name=settings.target_name)
+                                strict=bool(settings.strict), labelled=labelled, target_name=settings.target_name,
+                                unicode=unicode or settings.unicode)
     for warning in caught:
         print(f"{PROGRAM}: warning: {warning.message}", file=sys.stderr)
     return data
@@ -70,27 +80,44 @@ def check_depth(net, data, path):
                          f"{net.ninput()}; set target_height or dewarp to match")
 
 
+def model_unicode(net):
+    """The Unicode normalization a model was trained with (none for models from before unicode=)."""
+    return net.attributes.get("unicode", "none")
+
+
 def evaluate(settings, path, mode):
     if not settings.load:
         raise UsageError(f"mode={mode} needs a model: set load=MODEL.h5")
+    if settings.output and mode != "text":
+        raise UsageError(f"output={settings.output} is for mode=text (recognition into PAGE/ALTO copies)")
     net = load_net(settings.load)
     data = open_data(settings, path, Codec(net.codec), labelled=mode != "text",
-                     trained_normalization=net.attributes.get("line_normalization"))
+                     trained_normalization=net.attributes.get("line_normalization"), unicode=model_unicode(net))
     check_depth(net, data, path)
+    if settings.output:
+        if not isinstance(data, PageLineDataset):
+            raise UsageError(f"output={settings.output} needs PAGE or ALTO input, not {path}")
+        data.output_paths(settings.output)  # refused now, before any recognition, if it would replace an input
     codec = Codec(net.codec)
     task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
     n = min(len(data), settings.maxeval)
     by_index = isinstance(data, OcrH5Dataset)
     if mode == "text":
+        results = {}
         for i in range(n):
             _, outputs = task.forward(net, i)
             labels = task.decode(outputs)
-            line = f"{i if by_index else data.name(i)}\t{codec.decode(labels)}"
+            chars = ctcmod.char_confidences(outputs, labels) if settings.conf or settings.output else []
+            recognized = RecognizedLine(codec.decode(labels), chars, len(outputs))
+            line = f"{i if by_index else data.name(i)}\t{recognized.text}"
             if settings.conf:
-                confidences = [p for _, p in ctcmod.char_confidences(outputs, labels)]
-                mean = sum(confidences) / len(confidences) if confidences else 0.0
-                line += f"\t{mean:.4f}"
+                line += f"\t{recognized.confidence:.4f}"
             print(line)
+            if settings.output:
+                results[i] = recognized
+        if settings.output:
+            for target in data.write_copies(results, settings.output):
+                print(f"# wrote {target}", file=sys.stderr)
         return 0
     errors = total = 0
     for i in range(n):
@@ -119,13 +146,14 @@ def train(settings, path):
     if loaded:
         net = load_net(settings.load)
         codec = Codec(net.codec)
-        data = open_data(settings, path, codec)
+        data = open_data(settings, path, codec, unicode=model_unicode(net))
         check_depth(net, data, path)
     else:
         data = open_data(settings, path)
         codec = data.codec
         net = build_network(settings, data.depth, len(codec))
         net.codec = codec.codepoints
+        net.attributes["unicode"] = settings.unicode  # the codec holds text in this form
     # saved with the model: recognition and test sets then normalize their lines the same way
     net.attributes["line_normalization"] = data.line_normalization
     configure_learning(net, settings)
@@ -144,7 +172,8 @@ def train(settings, path):
         if path is None:
             held = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
             return ctc_test(settings, held, held_out, keyword)
-        other = open_data(settings, path, codec, trained_normalization=data.line_normalization)
+        other = open_data(settings, path, codec, trained_normalization=data.line_normalization,
+                          unicode=data.unicode)
         check_depth(net, other, path)
         other_task = CtcTask(other.input, other.labels, codec, settings.ctc, name=other.name, beam=settings.beam)
         return ctc_test(settings, other_task, range(min(len(other), settings.maxeval)), keyword)

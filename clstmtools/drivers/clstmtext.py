@@ -1,5 +1,5 @@
 """clstmtext: train and apply string transducers (text -> text) by CTC, configured from the environment."""
-from ..codec import Codec
+from ..codec import Codec, normalize_text
 from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
 from ..tasks import CtcTask
@@ -18,7 +18,8 @@ mode=filter, prints the trained model's output for every input line."""
 FORMATS = """PAIRS.txt: UTF-8 lines input<TAB>output; blank lines and lines starting with '# ' are
 skipped, as are lines with an empty side. Or two files of inputs and outputs, line by line.
 Inputs become one-hot sequences with neps empty steps before the text and after each character.
-With mode=filter, each line's text before a tab (if any) is transformed."""
+With mode=filter, each line's text before a tab (if any) is transformed. Both sides are
+Unicode-normalized as read (unicode=NFC); a model keeps its form and applies it to what it reads."""
 
 
 class TextCoder:
@@ -45,8 +46,15 @@ class TextCoder:
                        input_text=lambda i: self.pairs.inputs[i])
 
 
-def read_pairs(args):
-    return TextPairs.read(args[0]) if len(args) == 1 else TextPairs.read_two(args[0], args[1])
+def read_pairs(args, unicode):
+    if len(args) == 1:
+        return TextPairs.read(args[0], unicode)
+    return TextPairs.read_two(args[0], args[1], unicode)
+
+
+def model_unicode(net):
+    """The Unicode normalization a model was trained with (none for models from before unicode=)."""
+    return net.attributes.get("unicode", "none")
 
 
 def filter_lines(settings, args):
@@ -56,9 +64,10 @@ def filter_lines(settings, args):
     net = load_net(settings.load)
     icodec, codec = Codec(net.icodec), Codec(net.codec)
     neps = net.attr_int("neps", settings.neps)
+    unicode = model_unicode(net)
     task = CtcTask(None, None, codec, settings.ctc)
     for number, line in enumerate(read_text_lines(args[0]), 1):
-        text = line.split("\t", 1)[0]
+        text = normalize_text(line.split("\t", 1)[0], unicode)
         if not text:
             print()
             continue
@@ -76,17 +85,19 @@ def train(settings, args):
     need_files(args, (1, 2), "a pairs file, or an inputs file and an outputs file")
     require_save_name(settings, PROGRAM)
     protect_inputs(settings, args)
-    pairs = read_pairs(args)
     loaded = bool(settings.load)
     if loaded:
         net = load_net(settings.load)
         icodec, codec = Codec(net.icodec), Codec(net.codec)
         neps = net.attr_int("neps", settings.neps)
+        pairs = read_pairs(args, model_unicode(net))
     else:
+        pairs = read_pairs(args, settings.unicode)
         icodec, codec, neps = pairs.icodec, pairs.codec, settings.neps
         net = build_network(settings, len(icodec), len(codec))
         net.icodec, net.codec = icodec.codepoints, codec.codepoints
         net.attributes["neps"] = str(neps)
+        net.attributes["unicode"] = settings.unicode
     configure_learning(net, settings)
     show_info(net, settings)
     task = TextCoder(pairs, icodec, codec, neps).task(settings)
@@ -97,7 +108,7 @@ def train(settings, args):
         """The test callable over the pairs at ``path`` (TESTERR), or the held-out pairs (VALERR)."""
         if path is None:
             return ctc_test(settings, task, held_out, keyword)
-        other = TextPairs.read(path)
+        other = TextPairs.read(path, pairs.unicode)
         other_task = TextCoder(other, icodec, codec, neps).task(settings)
         return ctc_test(settings, other_task, range(min(len(other), settings.maxeval)), keyword)
 

@@ -1,0 +1,161 @@
+"""What PAGE and ALTO files have in common once read: the page's lines (id, text, polygon), its image, and the recognized text that goes back."""
+import dataclasses
+import os
+import re
+import urllib.parse
+
+import numpy as np
+
+from .base import DatasetError
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+@dataclasses.dataclass
+class LayoutLine:
+    """One text line of a page: ``polygon`` is an ``(n, 2)`` array of x, y in the file's units (None
+    without coordinates); ``problem`` says why the line cannot be used, as found by the reader."""
+
+    id: str
+    text: str
+    polygon: object
+    element: object
+    problem: str = None
+
+
+@dataclasses.dataclass
+class LayoutDocument:
+    """A PAGE or ALTO file read: its parsed ``document``, the page ``image`` path, the ``lines`` in
+    reading order, the page size it declares (``(width, height)`` or None) and whether its
+    coordinates are in other units than the image's pixels (ALTO mm10, inch1200: scaled by size)."""
+
+    path: str
+    format: str
+    document: object
+    image: str
+    lines: list
+    declared_size: tuple = None
+    other_units: bool = False
+
+
+@dataclasses.dataclass
+class RecognizedLine:
+    """A line's recognition: ``text``, and per character ``(time step, posterior)`` out of ``steps``."""
+
+    text: str
+    chars: list
+    steps: int
+
+    @property
+    def confidence(self):
+        """The mean of the characters' posteriors (0 for an empty line)."""
+        return sum(p for _, p in self.chars) / len(self.chars) if self.chars else 0.0
+
+
+@dataclasses.dataclass
+class LineGeometry:
+    """Where a cut line lies on its page, in pixels: the box of its polygon (clipped to the image), the
+    left edge and width of the padded cut, and the file's units per pixel (1 but for ALTO mm10 or inch1200)."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    pad: int
+    unit_x: float = 1.0
+    unit_y: float = 1.0
+
+    @property
+    def height(self):
+        return self.bottom - self.top
+
+    def x_of_step(self, t, steps):
+        """The page column under time step ``t`` of ``steps`` (the normalized line keeps the aspect ratio)."""
+        width = self.right - self.left + 2 * self.pad
+        return self.left - self.pad + (t + 0.5) * width / steps
+
+
+def namespace_of(tag):
+    """``uri`` of an ElementTree tag ``{uri}name`` ("" for none)."""
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+def local_name(tag):
+    """``name`` of an ElementTree tag ``{uri}name`` (comments give "")."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def qualifier(namespace):
+    """A function giving the ElementTree tag of a local name in ``namespace``."""
+    return (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
+
+
+def parse_points(text):
+    """``(n, 2)`` float64 points from ``"x,y x,y ..."`` or ``"x y x y ..."``, or a string saying what is wrong."""
+    numbers = _NUMBER.findall(text or "")
+    if re.sub(r"[\s,]", "", _NUMBER.sub("", text or "")):
+        return f"coordinates {_short(text)} are not numbers"
+    if len(numbers) % 2:
+        return f"coordinates {_short(text)} have an odd count of numbers"
+    points = np.array(numbers, np.float64).reshape(-1, 2)
+    if not np.isfinite(points).all() or np.abs(points).max(initial=0) > 1e7:
+        return f"coordinates {_short(text)} are out of range"
+    return points
+
+
+def _short(text):
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def polygon_problem(points):
+    """Why ``points`` are no usable polygon (fewer than 3 points, no area), or None."""
+    if len(points) < 3:
+        return f"a degenerate polygon ({len(points)} point{'s' if len(points) != 1 else ''})"
+    x, y = points[:, 0], points[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    if area < 1 or np.ptp(x) < 1 or np.ptp(y) < 1:
+        return "a degenerate polygon (no area)"
+    return None
+
+
+def find_image(xml_path, name, where):
+    """The page image ``name`` given in ``xml_path``: absolute, or relative to the XML's folder or to
+    a folder above it (OCR-D workspaces name images relative to the workspace)."""
+    if name.startswith("file://"):
+        name = urllib.parse.unquote(urllib.parse.urlparse(name).path)
+    elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", name):
+        raise DatasetError(f"{where}: the image {name} is a URL; give a local file in a list file "
+                           f"(page.xml<TAB>page.tif)")
+    if os.path.isabs(name):
+        if os.path.isfile(name):
+            return name
+    else:
+        folder = os.path.dirname(os.path.abspath(xml_path))
+        while True:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate):
+                return candidate
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    raise DatasetError(f"{where}: image {name} not found (beside the file or in a folder above it)")
+
+
+def indent_before(parent, index):
+    """The whitespace before child ``index`` of ``parent`` (for new siblings), or None if it is no indentation."""
+    before = parent.text if index == 0 else parent[index - 1].tail
+    return before if before and not before.strip() else None
+
+
+def insert_child(parent, index, element):
+    """Insert ``element`` as child ``index`` of ``parent``, indented like its siblings."""
+    reference = index - 1 if index > 0 else None
+    indent = indent_before(parent, max(index - 1, 0)) if len(parent) else None
+    if reference is not None and indent is not None:
+        element.tail = parent[reference].tail
+        parent[reference].tail = indent
+    elif indent is not None:
+        element.tail = indent
+    parent.insert(index, element)
+    return indent

@@ -1,0 +1,460 @@
+"""PAGE XML and ALTO as data sets: reading order, line cutting, skipped lines, safe parsing, recognition back into copies."""
+import shutil
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clstmtools.datasets import DatasetError, PageLineDataset, RecognizedLine, open_ocr_dataset
+from clstmtools.datasets import pagelines, xmlfile
+from clstmtools.datasets.pagelines import cut_line, layout_sources
+from clstmtools.datasets.layout import LineGeometry
+
+from conftest import shared_file
+from test_drivers import TESTERR_CTC, Job, assert_one_line_error, run, run_all, succeeded
+
+PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+ALTO_NS = "http://www.loc.gov/standards/alto/ns-v2#"
+SAMPLE_PAGE = "page-sample/OCR-D-GT-PAGE/PAGE_0017_PAGE.xml"
+SAMPLE_ALTO = "page-sample/OCR-D-GT-ALTO/PAGE_0017_ALTO.xml"
+SAMPLE_IMAGE = "page-sample/OCR-D-IMG/INPUT_0017.tif"
+HEIGHT = 24  # target_height of the programs' runs: small, for speed
+
+
+def q(name, ns=PAGE_NS):
+    return f"{{{ns}}}{name}"
+
+
+def expected_page_lines(path):
+    """(id, text) of the sample's lines in reading order, computed here with plain ElementTree."""
+    page = ET.parse(path).getroot().find(q("Page"))
+    refs = page.find(q("ReadingOrder")).find(q("OrderedGroup")).findall(q("RegionRefIndexed"))
+    order = [ref.get("regionRef") for ref in sorted(refs, key=lambda ref: int(ref.get("index")))]
+    regions = {region.get("id"): region for region in page.iter(q("TextRegion"))}
+    return [(line.get("id"), line.find(q("TextEquiv")).findtext(q("Unicode")))
+            for rid in order for line in regions[rid].findall(q("TextLine"))]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """A copy of the sample workspace (so that nothing is ever written beside the shared data)."""
+    root = tmp_path_factory.mktemp("workspace")
+    for name in (SAMPLE_PAGE, SAMPLE_ALTO, SAMPLE_IMAGE):
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_file(name), target)
+    (root / "alto.txt").write_text(f"{SAMPLE_ALTO}\t{SAMPLE_IMAGE}\n", encoding="utf-8")
+    return root
+
+
+# --- synthetic pages -------------------------------------------------------------------------------
+def write_page_image(path, size=(200, 120)):
+    """A light page with dark bars where the synthetic lines are (rows 10-29, 50-69, 90-109)."""
+    grey = np.full((size[1], size[0]), 230, np.uint8)
+    for top in (10, 50, 90):
+        grey[top + 4:top + 16, 20:180:6] = 20
+    Image.fromarray(grey).save(path)
+
+
+def page_xml(lines, order=None, image="page.png", size=(200, 120), prefix="", ns=PAGE_NS):
+    """A PAGE document with one TextRegion per line: ``lines`` of (id, points or None, text or None)."""
+    p = f"{prefix}:" if prefix else ""
+    declaration = f'xmlns:{prefix}="{ns}"' if prefix else f'xmlns="{ns}"'
+    regions = []
+    for k, (line_id, points, text) in enumerate(lines):
+        coords = f'<{p}Coords points="{points}"/>' if points is not None else ""
+        equiv = f"<{p}TextEquiv><{p}Unicode>{text}</{p}Unicode></{p}TextEquiv>" if text is not None else ""
+        regions.append(f'<{p}TextRegion id="r{k}"><{p}TextLine id="{line_id}">{coords}{equiv}</{p}TextLine>'
+                       f'</{p}TextRegion>')
+    reading = ""
+    if order is not None:
+        refs = "".join(f'<{p}RegionRefIndexed index="{i}" regionRef="{r}"/>' for i, r in enumerate(order))
+        reading = f'<{p}ReadingOrder><{p}OrderedGroup id="g">{refs}</{p}OrderedGroup></{p}ReadingOrder>'
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<{p}PcGts {declaration}><{p}Page imageFilename="{image}" '
+            f'imageWidth="{size[0]}" imageHeight="{size[1]}">{reading}{"".join(regions)}</{p}Page></{p}PcGts>\n')
+
+
+def box(top, left=10, right=190, height=20):
+    return f"{left},{top} {right},{top} {right},{top + height} {left},{top + height}"
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    write_page_image(tmp_path / "page.png")
+    return tmp_path
+
+
+# --- reading ---------------------------------------------------------------------------------------
+def test_the_sample_page_gives_its_24_lines_in_reading_order(sample):
+    data = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    expected = expected_page_lines(sample / SAMPLE_PAGE)
+    assert len(data) == len(expected) == 24
+    assert [data.name(i).rsplit("#", 1)[1] for i in range(len(data))] == [line_id for line_id, _ in expected]
+    assert [data.text(i) for i in range(len(data))] == [text for _, text in expected]
+    assert data.line_normalization == "center" and data.depth == HEIGHT
+    widths = [data.input(i).shape[0] for i in range(len(data))]
+    assert widths[0] > 5 * HEIGHT and min(widths) > 0  # "Berliniſche Monatsſchrift." is a long line
+
+
+def test_the_alto_file_with_its_image_in_a_list_gives_the_same_lines(sample):
+    page = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    alto = open_ocr_dataset(sample / "alto.txt", target_height=HEIGHT)
+    assert [alto.name(i).rsplit("#", 1)[1] for i in range(24)] == [page.name(i).rsplit("#", 1)[1] for i in range(24)]
+    # this ALTO file has no SP elements: its Strings (the PAGE file's Words) are joined by single spaces
+    root = ET.parse(sample / SAMPLE_PAGE).getroot()
+    words = {line.get("id"): " ".join(w.find(q("TextEquiv")).findtext(q("Unicode")) for w in line.findall(q("Word")))
+             for line in root.iter(q("TextLine"))}
+    for i in range(24):
+        assert alto.text(i) == words[alto.name(i).rsplit("#", 1)[1]]
+        assert alto.text(i).replace(" ", "") == page.text(i).replace(" ", "")
+        assert alto.input(i).shape == page.input(i).shape  # the same boxes cut from the same image
+
+
+def test_reading_order_follows_the_reading_order_element_then_document_order(synthetic):
+    (synthetic / "p.xml").write_text(page_xml([("a", box(10), "first"), ("b", box(50), "second"),
+                                               ("c", box(90), "third")], order=["r2", "r0"]))
+    data = open_ocr_dataset(synthetic / "p.xml")
+    assert [data.text(i) for i in range(3)] == ["third", "first", "second"]  # r1 is not listed: last
+
+
+def test_prefixed_namespace_and_2010_point_coordinates(synthetic):
+    ns2010 = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2010-03-19"
+    text = page_xml([("a", box(10), "x"), ("b", box(50), "y")], prefix="pc", ns=ns2010)
+    points = "".join(f'<pc:Point x="{x}" y="{y}"/>' for x, y in ((10, 50), (190, 50), (190, 70), (10, 70)))
+    text = text.replace(f'<pc:Coords points="{box(50)}"/>', f"<pc:Coords>{points}</pc:Coords>")
+    (synthetic / "p.xml").write_text(text)
+    data = open_ocr_dataset(synthetic / "p.xml", dewarp="none")
+    assert [data.text(i) for i in range(2)] == ["x", "y"]
+    assert data.input(0).shape == data.input(1).shape  # the same box given two ways
+
+
+def test_alto_spaces_hyphens_and_units(synthetic):
+    strings = ('<String CONTENT="ab" HPOS="100" VPOS="500" WIDTH="400" HEIGHT="100"/><SP/>'
+               '<String CONTENT="cd" HPOS="600" VPOS="500" WIDTH="400" HEIGHT="100"/>'
+               '<String CONTENT="e" HPOS="1000" VPOS="500" WIDTH="100" HEIGHT="100"/><HYP CONTENT="¬"/>')
+    (synthetic / "a.xml").write_text(
+        f'<alto xmlns="{ALTO_NS}"><Description><MeasurementUnit>mm10</MeasurementUnit><sourceImageInformation>'
+        f'<fileName>page.png</fileName></sourceImageInformation></Description><Layout><Page WIDTH="2000" HEIGHT="1200">'
+        f'<PrintSpace><TextBlock><TextLine ID="l1" HPOS="100" VPOS="500" WIDTH="1800" HEIGHT="200">{strings}'
+        f'</TextLine></TextBlock></PrintSpace></Page></Layout></alto>', encoding="utf-8")
+    data = open_ocr_dataset(synthetic / "a.xml", dewarp="none", target_height=25)
+    assert data.text(0) == "ab cde¬"  # SP is a space, Strings without one touch, HYP is the hyphen
+    # mm10 scaled by the page's size to the 200x120 image: the line is 181x21 pixels, padded by 2
+    assert data.input(0).shape == (181 + 2 * 2, 21 + 2 * 2)
+
+
+def test_cut_line_sets_everything_outside_the_polygon_to_background():
+    grey = np.zeros((40, 60), np.float32)  # all ink
+    triangle = np.array([[10.0, 10.0], [50.0, 10.0], [10.0, 30.0]])
+    geometry = LineGeometry(10, 10, 51, 31, pad=3)
+    cut = cut_line(grey, triangle, geometry, background=255.0)
+    assert cut.shape == (21 + 6, 41 + 6)
+    assert (cut[:3] == 255).all() and (cut[:, :3] == 255).all() and (cut[-3:] == 255).all()
+    assert cut[3 + 1, 3 + 1] == 0 and cut[3 + 19, 3 + 38] == 255  # inside the triangle, beyond its diagonal
+
+
+def test_a_page_image_is_read_once_and_its_lines_cached(sample, monkeypatch):
+    calls = []
+    real = pagelines.read_grey
+    monkeypatch.setattr(pagelines, "read_grey", lambda path: calls.append(path) or real(path))
+    data = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    order = np.random.default_rng(0).permutation(len(data))
+    first = {int(i): data.input(int(i)) for i in order}
+    assert len(calls) == 1
+    assert all(np.array_equal(data.input(i), first[i]) for i in range(len(data)))
+    assert len(calls) == 1 and data.cache_nbytes > 0
+
+
+def test_unusable_lines_are_reported_by_id_and_skipped_or_with_strict_an_error(synthetic):
+    lines = [("good", box(10), "fine"), ("nocoords", None, "x"), ("flat", "10,50 190,50", "x"),
+             ("outside", "500,10 600,10 600,30 500,30", "x"), ("notext", box(90), None), ("bad", "1,2 x,4 5,6", "x")]
+    (synthetic / "p.xml").write_text(page_xml(lines))
+    with pytest.warns(UserWarning) as caught:
+        data = open_ocr_dataset(synthetic / "p.xml")
+    assert len(data) == 1 and data.text(0) == "fine"
+    message = str(caught[0].message)
+    for line_id, reason in (("nocoords", "no coordinates"), ("flat", "a degenerate polygon (2 points)"),
+                            ("outside", "outside the image (200x120)"), ("notext", "no text"),
+                            ("bad", "coordinates '1,2 x,4 5,6' are not numbers")):
+        assert f"line {line_id} ({reason}" in message, message
+    with pytest.warns(UserWarning, match="4 line"):
+        unlabelled = open_ocr_dataset(synthetic / "p.xml", labelled=False)
+    assert len(unlabelled) == 2  # without ground truth, a line needs no text
+    with pytest.raises(DatasetError, match=r"p\.xml: line nocoords: no coordinates"):
+        open_ocr_dataset(synthetic / "p.xml", strict=True)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>\n'
+     f'<PcGts xmlns="{PAGE_NS}"><Page>&lol2;</Page></PcGts>', "document type declaration"),
+    ('<?xml version="1.0"?>\n<!DOCTYPE x SYSTEM "file:///etc/passwd">\n<PcGts/>', "document type declaration"),
+    (f'<PcGts xmlns="{PAGE_NS}"><Page>&ext;</Page></PcGts>', "malformed XML: undefined entity"),
+    (f'<PcGts xmlns="{PAGE_NS}"><Page imageFilename="page.png"><TextRegion>', "malformed XML: no element found"),
+    ("<html><body>hello</body></html>", "neither PAGE XML (PcGts) nor ALTO (alto): the root element is html"),
+    (f'<PcGts xmlns="{PAGE_NS}">' + "<a>" * 300 + "</a>" * 300 + "</PcGts>", "nested deeper than 256"),
+    (f'<PcGts xmlns="{PAGE_NS}"><Page imageFilename="missing.tif"/></PcGts>', "image missing.tif not found"),
+    (f'<PcGts xmlns="{PAGE_NS}"><Page imageFilename="http://example.org/p.tif"/></PcGts>', "is a URL"),
+    (f'<PcGts xmlns="{PAGE_NS}"/>', "without a Page element"),
+    (f'<alto xmlns="{ALTO_NS}"><Layout><Page/></Layout></alto>', "names no image"),
+])
+def test_hostile_or_broken_xml_is_a_one_line_error_naming_the_file(synthetic, content, message):
+    (synthetic / "bad.xml").write_text(content, encoding="utf-8")
+    with pytest.raises(DatasetError) as caught:
+        open_ocr_dataset(synthetic / "bad.xml")
+    assert str(caught.value).startswith(str(synthetic / "bad.xml")) and "\n" not in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_bit_flipped_and_truncated_sample_files_give_one_line_errors_or_read(sample, tmp_path):
+    rng = np.random.default_rng(1)
+    original = (sample / SAMPLE_PAGE).read_bytes()
+    target = (sample / SAMPLE_PAGE).parent / "fuzz.xml"  # beside the original: the image is found the same way
+    try:
+        for trial in range(30):
+            data = bytearray(original[:int(rng.integers(1, len(original)))] if trial % 3 == 0 else original)
+            for _ in range(int(rng.integers(1, 4))):
+                data[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
+            target.write_bytes(bytes(data))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    open_ocr_dataset(target, target_height=HEIGHT)
+                except DatasetError as error:
+                    assert "\n" not in str(error) and str(error).startswith(str(target)), error
+    finally:
+        target.unlink()
+
+
+def test_xml_size_limit(synthetic, monkeypatch):
+    (synthetic / "p.xml").write_text(page_xml([("a", box(10), "x")]))
+    monkeypatch.setattr(xmlfile, "MAX_XML_BYTES", 100)
+    with pytest.raises(DatasetError, match=r"p\.xml: \d+ bytes is more than the 100"):
+        open_ocr_dataset(synthetic / "p.xml")
+
+
+def test_list_files_and_folders_of_xml(synthetic):
+    (synthetic / "sub").mkdir()
+    (synthetic / "sub" / "one.xml").write_text(page_xml([("a", box(10), "x")]))
+    (synthetic / "sub" / "two.xml").write_text(page_xml([("b", box(50), "y")], image="other.png"))
+    (synthetic / "list.txt").write_text("# pages\nsub/one.xml\nsub/two.xml\tpage.png\n")
+    assert [s[1] for s in layout_sources(str(synthetic / "list.txt"))] == [None, str(synthetic / "page.png")]
+    data = open_ocr_dataset(synthetic / "list.txt")
+    assert [data.text(i) for i in range(2)] == ["x", "y"]  # two.xml's own image name is overridden
+    (synthetic / "sub" / "page.png").symlink_to(synthetic / "page.png")
+    (synthetic / "sub" / "two.xml").write_text(page_xml([("b", box(50), "y")]))
+    folder = open_ocr_dataset(synthetic / "sub")
+    assert [folder.text(i) for i in range(2)] == ["x", "y"]
+    (synthetic / "mixed.txt").write_text("sub/one.xml\nline.png\n")
+    with pytest.raises(DatasetError, match=r"mixed\.txt:2: line\.png: expected page\.xml"):
+        open_ocr_dataset(synthetic / "mixed.txt")
+
+
+# --- writing back ----------------------------------------------------------------------------------
+def recognitions(data):
+    """Made-up recognitions: each line's own text reversed, its characters spread evenly over 100 steps."""
+    results = {}
+    for i in range(len(data)):
+        text = data.text(i)[::-1]
+        steps = 100
+        chars = [(int((k + 0.5) * steps / len(text)), 0.5 + 0.5 * k / len(text)) for k in range(len(text))]
+        results[i] = RecognizedLine(text, chars, steps)
+    return results
+
+
+def test_page_copies_get_a_textequiv_with_index_and_conf_and_keep_the_ground_truth(sample, tmp_path):
+    data = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    results = recognitions(data)
+    written = data.write_copies(results, tmp_path / "out")
+    assert written == [str(tmp_path / "out" / "PAGE_0017_PAGE.xml")]
+    root = ET.parse(written[0]).getroot()
+    by_id = {line.get("id"): line for line in root.iter(q("TextLine"))}
+    for i in range(len(data)):
+        line = by_id[data.name(i).rsplit("#", 1)[1]]
+        equivs = line.findall(q("TextEquiv"))
+        assert len(equivs) == 2 and equivs[0].get("index") is None  # the ground truth stays first
+        assert equivs[1].get("index") == "1" and equivs[1].findtext(q("Unicode")) == results[i].text
+        assert float(equivs[1].get("conf")) == pytest.approx(results[i].confidence, abs=1e-4)
+        schema_order = ["Coords", "Baseline", "Word", "TextEquiv", "TextStyle"]
+        ranks = [schema_order.index(child.tag.split("}")[1]) for child in line]
+        assert ranks == sorted(ranks)
+    reread = PageLineDataset([(written[0], str(sample / SAMPLE_IMAGE), written[0])], target_height=HEIGHT)
+    assert [reread.text(i) for i in range(24)] == [data.text(i) for i in range(24)]  # lowest index: the truth
+    assert (sample / SAMPLE_PAGE).read_bytes() == shared_file(SAMPLE_PAGE).read_bytes()  # the input untouched
+
+
+def test_alto_copies_get_strings_placed_by_the_time_steps(sample, tmp_path):
+    data = open_ocr_dataset(sample / "alto.txt", target_height=HEIGHT)
+    results = recognitions(data)
+    written = data.write_copies(results, tmp_path / "out")
+    root = ET.parse(written[0]).getroot()
+    by_id = {line.get("ID"): line for line in root.iter(q("TextLine", ALTO_NS))}
+    ids = set()
+    for i in range(len(data)):
+        line = by_id[data.name(i).rsplit("#", 1)[1]]
+        strings = line.findall(q("String", ALTO_NS))
+        assert " ".join(s.get("CONTENT") for s in strings) == " ".join(results[i].text.split())
+        assert len(line.findall(q("SP", ALTO_NS))) == len(strings) - 1
+        left, width = int(line.get("HPOS")), int(line.get("WIDTH"))
+        ends = [(int(s.get("HPOS")), int(s.get("HPOS")) + int(s.get("WIDTH"))) for s in strings]
+        assert all(left - 1 <= a < b <= left + width + 1 for a, b in ends), (ends, left, width)
+        assert all(b1 <= a2 for (_, b1), (a2, _) in zip(ends, ends[1:]))  # in order, not overlapping
+        assert all(0 <= float(s.get("WC")) <= 1 for s in strings)
+        ids |= {s.get("ID") for s in strings}
+    assert len(ids) == sum(len(line.findall(q("String", ALTO_NS))) for line in by_id.values())
+
+
+def test_copies_never_replace_their_input(sample):
+    data = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    with pytest.raises(DatasetError, match="would replace it"):
+        data.output_paths((sample / SAMPLE_PAGE).parent)
+
+
+# --- through the real program ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def page_model(sample):
+    """A model trained by clstmctc on the sample page's lines (the learning is checked in the test below)."""
+    result = succeeded(run("clstmctc", sample / SAMPLE_PAGE, cwd=sample, save_name="page", ntrain=1200, nhidden=50,
+                           lrate=1e-3, optimizer="adam", init="scaled", report_every=0, test_every=300,
+                           testset=sample / SAMPLE_PAGE, seed=1, target_height=HEIGHT))
+    return sample / "page.h5", result
+
+
+def test_a_model_trains_on_the_page_lines_through_the_program(page_model):
+    path, result = page_model
+    rates = [float(m.group(4)) for m in TESTERR_CTC.finditer(result.stdout)]
+    assert len(rates) == 4 and rates[-1] < 0.8 * rates[0], result.stdout[-2000:]
+    import h5py
+    with h5py.File(path) as f:
+        assert f.attrs["unicode"].decode().strip("\0 ") == "NFC"
+
+
+def test_dump_prints_the_page_lines_and_alto_gives_the_same(sample):
+    page, alto = run_all([Job("clstmctc", [sample / SAMPLE_PAGE], sample, dict(mode="dump")),
+                          Job("clstmctc", [sample / "alto.txt"], sample, dict(mode="dump"))])
+    texts = [line.split("\t", 1)[1] for line in succeeded(page).stdout.splitlines()]
+    assert texts == [text for _, text in expected_page_lines(sample / SAMPLE_PAGE)]
+    alto_texts = [line.split("\t", 1)[1] for line in succeeded(alto).stdout.splitlines()]
+    assert [t.replace(" ", "") for t in alto_texts] == [t.replace(" ", "") for t in texts]
+
+
+def test_recognition_into_page_and_alto_copies(sample, page_model, tmp_path):
+    model = page_model[0]
+    settings = dict(load=model, mode="text", target_height=HEIGHT)
+    page, alto = run_all([Job("clstmctc", [sample / SAMPLE_PAGE], sample, dict(settings, output=tmp_path / "p")),
+                          Job("clstmctc", [sample / "alto.txt"], sample, dict(settings, output=tmp_path / "a"))])
+    recognized = dict(line.split("\t", 1) for line in succeeded(page).stdout.splitlines())
+    assert any(text.strip() for text in recognized.values())
+    root = ET.parse(tmp_path / "p" / "PAGE_0017_PAGE.xml").getroot()
+    lines = list(root.iter(q("TextLine")))
+    assert len(lines) == 24
+    for line in lines:
+        new = [e for e in line.findall(q("TextEquiv")) if e.get("index") == "1"]
+        assert len(new) == 1 and 0 <= float(new[0].get("conf")) <= 1
+        assert (new[0].findtext(q("Unicode")) or "") == recognized[f"{sample / SAMPLE_PAGE}#{line.get('id')}"]
+    alto_recognized = dict(line.split("\t", 1) for line in succeeded(alto).stdout.splitlines())
+    root = ET.parse(tmp_path / "a" / "PAGE_0017_ALTO.xml").getroot()
+    lines = list(root.iter(q("TextLine", ALTO_NS)))
+    assert len(lines) == 24
+    for line in lines:
+        words = [s.get("CONTENT") for s in line.findall(q("String", ALTO_NS))]
+        assert " ".join(words) == " ".join(alto_recognized[f"{sample / SAMPLE_ALTO}#{line.get('ID')}"].split())
+
+
+def test_bad_pages_are_one_line_errors_and_nothing_is_written(sample, page_model, tmp_path):
+    write_page_image(tmp_path / "page.png", size=(200, 120))
+    (tmp_path / "malformed.xml").write_text(page_xml([("a", box(10), "x")])[:-30])
+    (tmp_path / "noimage.xml").write_text(page_xml([("a", box(10), "x")], image="gone.tif"))
+    (tmp_path / "outside.xml").write_text(page_xml([("a", box(10), "x"), ("far", "300,10 400,10 400,30", "y")]))
+    (tmp_path / "other.xml").write_text('<?xml version="1.0"?><TEI xmlns="http://www.tei-c.org/ns/1.0"/>')
+    cases = [("malformed.xml", ["malformed XML"]), ("noimage.xml", ["image gone.tif not found"]),
+             ("outside.xml", ["line far", "outside the image (200x120)"]), ("other.xml", ["neither PAGE"])]
+    jobs = [Job("clstmctc", [tmp_path / name], tmp_path,
+                dict(load=page_model[0], mode="text", strict=1, output=tmp_path / f"out-{name}",
+                     target_height=HEIGHT)) for name, _ in cases]
+    jobs += [Job("clstmctc", [tmp_path / name], tmp_path, dict(save_name=f"model-{name}", ntrain=5, strict=1))
+             for name, _ in cases]
+    results = run_all(jobs)
+    for (name, words), recognizing, training in zip(cases, results, results[len(cases):]):
+        for result in (recognizing, training):
+            assert_one_line_error(result, "clstmctc", str(tmp_path / name), *words)
+        assert not (tmp_path / f"out-{name}").exists() and not (tmp_path / f"model-{name}.h5").exists()
+    assert sorted(p.name for p in Path(tmp_path).iterdir() if p.suffix == ".h5") == []
+
+
+# --- TIFF ------------------------------------------------------------------------------------------
+def test_tiff_lines_in_a_list_one_bit_sixteen_bit_and_multi_page(tmp_path):
+    from test_images import GREY8
+    Image.fromarray(GREY8 > 127).save(tmp_path / "a.tif")  # mode 1
+    Image.fromarray(GREY8.astype(np.uint16) * 257).save(tmp_path / "b.bin.tif")
+    Image.fromarray(GREY8).save(tmp_path / "c.tiff", save_all=True, append_images=[Image.fromarray(GREY8)])
+    for name, text in (("a", "one"), ("b", "sixteen"), ("c", "pages")):
+        (tmp_path / f"{name}.gt.txt").write_text(text + "\n")
+    (tmp_path / "list.txt").write_text("a.tif\nb.bin.tif\nc.tiff\n")
+    with pytest.warns(UserWarning, match=r"1 image\(s\) with several pages.*c\.tiff \(2 pages\)"):
+        data = open_ocr_dataset(tmp_path / "list.txt", dewarp="none", target_height=GREY8.shape[0])
+    assert [data.text(i) for i in range(3)] == ["one", "sixteen", "pages"]
+    for i in range(3):
+        np.testing.assert_allclose(data.input(i), data.input(2), atol=0.02)  # the same ink, whatever the depth
+
+
+def test_a_one_bit_multi_page_tiff_page(synthetic):
+    grey = np.asarray(Image.open(synthetic / "page.png"))
+    Image.fromarray(grey > 127).save(synthetic / "page.tif", save_all=True, append_images=[Image.fromarray(grey)])
+    (synthetic / "p.xml").write_text(page_xml([("a", box(10), "x"), ("b", box(50), "y")], image="page.tif"))
+    with pytest.warns(UserWarning, match=r"page\.tif \(2 pages\)"):
+        data = open_ocr_dataset(synthetic / "p.xml", dewarp="none", target_height=25)
+    ink = data.input(0)
+    assert ink.shape == (181 + 4, 25) and ink.max() == 1 and (ink[:, :2] == 0).all()  # dark bars, white padding
+
+
+# --- Unicode normalization -------------------------------------------------------------------------
+def chars(codec):
+    return "".join(map(chr, list(codec.codepoints)[1:]))
+
+
+def test_unicode_normalization_of_transcripts_builds_the_codec(sample):
+    from clstmtools.datasets import OcrDataset, TextPairs
+    texts = ["a\u0308b", "\u00e4c"]  # ä decomposed, then precomposed
+    inputs = [np.zeros((5, 3), np.float32)] * 2
+    nfc = OcrDataset(inputs, texts)  # NFC by default
+    assert [nfc.text(i) for i in range(2)] == ["\u00e4b", "\u00e4c"] and "\u0308" not in chars(nfc.codec)
+    nfd = OcrDataset(inputs, texts, unicode="NFD")
+    assert nfd.text(1) == "a\u0308c" and "\u00e4" not in chars(nfd.codec)
+    kept = OcrDataset(inputs, texts, unicode="none")
+    assert [kept.text(i) for i in range(2)] == texts
+    pairs = TextPairs(["a\u0308"], ["\u00e4"], unicode="NFD")
+    assert pairs.inputs == pairs.outputs == ["a\u0308"]
+    # the sample's "o" + U+0364 has no precomposed form: NFC keeps it; NFKC makes the long s an s
+    page = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    assert "o\u0364" in page.text(2)
+    compatible = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT, unicode="NFKC")
+    assert compatible.text(0) == "Berlinische Monatsschrift." and "\u017f" not in chars(compatible.codec)
+
+
+def test_models_keep_their_unicode_normalization(tmp_path):
+    from test_images import GREY8
+    for name, text in (("a", "a\u0308a"), ("b", "\u00e4b")):
+        Image.fromarray(GREY8).save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.gt.txt").write_text(text)
+    (tmp_path / "train.txt").write_text("a.png\nb.png\n")
+    (tmp_path / "pairs.txt").write_text("\u00e4\ta\u0308\n")
+    ctc, text = run_all([
+        Job("clstmctc", ["train.txt"], tmp_path, dict(save_name="ocr", ntrain=4, unicode="NFD", target_height=24)),
+        Job("clstmtext", ["pairs.txt"], tmp_path, dict(save_name="g2p", ntrain=4, unicode="NFD"))])
+    succeeded(ctc), succeeded(text)
+    from clstmtools.modelfile import load_net
+    net = load_net(tmp_path / "ocr.h5")
+    assert net.attributes["unicode"] == "NFD" and 0xE4 not in list(net.codec) and 0x308 in list(net.codec)
+    assert load_net(tmp_path / "g2p.h5").attributes["unicode"] == "NFD"
+    # the precomposed ä of the test data is decomposed as the model's training text was, whatever unicode= says
+    errs, dump, filtered = run_all([
+        Job("clstmctc", ["train.txt"], tmp_path, dict(load="ocr.h5", mode="full", unicode="NFC", target_height=24)),
+        Job("clstmctc", ["train.txt"], tmp_path, dict(mode="dump", unicode="NFC")),
+        Job("clstmtext", ["pairs.txt"], tmp_path, dict(load="g2p.h5", mode="filter", unicode="NFC"))])
+    truths = [line.split("\t")[3] for line in succeeded(errs).stdout.splitlines()[:-1]]
+    assert truths == ["a\u0308a", "a\u0308b"]
+    assert [line.split("\t")[1] for line in succeeded(dump).stdout.splitlines()] == ["\u00e4a", "\u00e4b"]
+    succeeded(filtered)
