@@ -4,6 +4,7 @@ import numpy as np
 
 from . import ctc as ctcmod
 from .kernels.layers import all_finite
+from .recognize import network_outputs
 
 
 class TrainingError(RuntimeError):
@@ -138,11 +139,7 @@ class CtcTask:
 
     def evaluate(self, net, i):
         """(errors, ground-truth length, output text, ground truth) for sample i."""
-        labels = self.labels(i)
-        _, outputs = self.forward(net, i)
-        truth = self.codec.decode(labels)
-        out = self.codec.decode(self.decode(outputs))
-        return edit_distance(truth, out), len(truth), out, truth
+        return next(evaluate_lines(net, self, [i]))
 
     def report(self, record):
         lines = []
@@ -173,11 +170,19 @@ class AlignedTask(CtcTask):
 def evaluate_ctc(net, task, indices):
     """Total edit distance and ground-truth length of ``task`` over ``indices``."""
     errors = count = 0
-    for i in indices:
-        e, n, _, _ = task.evaluate(net, i)
+    for e, n, _, _ in evaluate_lines(net, task, indices):
         errors += e
         count += n
     return errors, count
+
+
+def evaluate_lines(net, task, indices):
+    """``(errors, ground-truth length, output text, ground truth)`` of each of ``indices`` in
+    order, the lines recognized in padded minibatches (:func:`clstmtools.recognize.network_outputs`)."""
+    for i, _, outputs in network_outputs(net, task.inputs, indices):
+        truth = task.codec.decode(task.labels(i))
+        out = task.codec.decode(task.decode(outputs))
+        yield edit_distance(truth, out), len(truth), out, truth
 
 
 # --- sequence -> sequence: clstmseq ---------------------------------------------------------------------
@@ -236,8 +241,7 @@ class SeqTask:
     def test(self, net, indices):
         """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
         mse = mse0 = errs = errs0 = steps = 0.0
-        for i in indices:
-            _, outputs = self.forward(net, i)
+        for i, _, outputs in network_outputs(net, self.data.input, indices):
             target = self.data.output(i)
             zero = np.zeros_like(target)
             zero[:, 0] = 1

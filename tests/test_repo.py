@@ -13,7 +13,7 @@ LEVELS = [
     {"kernels"},
     {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "atomic", "augment"},
     {"datasets", "network", "display", "curve"},
-    {"modelfile", "ctc", "params", "generate", "resume"},
+    {"modelfile", "ctc", "params", "generate", "recognize", "resume"},
     {"tasks"},
     {"ocropy", "trainer", "onnx_export"},
     {"drivers"},

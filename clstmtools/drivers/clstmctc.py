@@ -10,7 +10,8 @@ from ..augment import Augmenter
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
 from ..modelfile import load_net
-from ..tasks import AlignedTask, CtcTask
+from ..recognize import network_outputs
+from ..tasks import AlignedTask, CtcTask, evaluate_lines
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, resume_state, run_generator, show_info,
@@ -104,8 +105,7 @@ def evaluate(settings, path, mode):
     by_index = isinstance(data, OcrH5Dataset)
     if mode == "text":
         results = {}
-        for i in range(n):
-            _, outputs = task.forward(net, i)
+        for i, _, outputs in network_outputs(net, task.inputs, range(n)):
             labels = task.decode(outputs)
             chars = ctcmod.char_confidences(outputs, labels) if settings.conf or settings.output else []
             recognized = RecognizedLine(codec.decode(labels), chars, len(outputs))
@@ -120,8 +120,7 @@ def evaluate(settings, path, mode):
                 print(f"# wrote {target}", file=sys.stderr)
         return 0
     errors = total = 0
-    for i in range(n):
-        e, count, out, truth = task.evaluate(net, i)
+    for i, (e, count, out, truth) in enumerate(evaluate_lines(net, task, range(n))):
         errors += e
         total += count
         if mode == "errs":

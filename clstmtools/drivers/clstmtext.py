@@ -2,6 +2,7 @@
 from ..codec import Codec, normalize_text
 from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
+from ..recognize import network_outputs
 from ..tasks import CtcTask
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
@@ -66,18 +67,20 @@ def filter_lines(settings, args):
     neps = net.attr_int("neps", settings.neps)
     unicode = model_unicode(net)
     task = CtcTask(None, None, codec, settings.ctc)
-    for number, line in enumerate(read_text_lines(args[0]), 1):
-        text = normalize_text(line.split("\t", 1)[0], unicode)
-        if not text:
-            print()
-            continue
+    lines = [(number, normalize_text(line.split("\t", 1)[0], unicode))
+             for number, line in enumerate(read_text_lines(args[0]), 1)]
+    texts = [(number, text) for number, text in lines if text]
+
+    def load(k):
+        number, text = texts[k]
         try:
-            x = encode_input(text, icodec, neps)
+            return encode_input(text, icodec, neps)
         except ValueError as error:
             raise DatasetError(f"{args[0]}:{number}: {error}") from None
-        net.inputs.aset(x[:, :, None])
-        net.forward()
-        print(codec.decode(task.decode(net.outputs.array()[:, :, 0])))
+
+    recognized = network_outputs(net, load, range(len(texts)))
+    for _, text in lines:
+        print(codec.decode(task.decode(next(recognized)[2])) if text else "")
     return 0
 
 

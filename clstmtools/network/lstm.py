@@ -1,9 +1,16 @@
 """clstm's LSTM layers: the peephole LSTM and its variants, run by the recurrence kernels of :mod:`clstmtools.kernels.lstm`."""
+from functools import partial
+
 import numpy as np
 
+from .. import parallel
 from ..kernels import layers as K
 from ..kernels import lstm as KL
 from .ports import Layer
+
+#: a minibatch's columns are dealt out to this many recurrence calls, run on separate threads
+#: (a fixed number, whatever the thread count, so that results do not depend on it)
+COLUMN_GROUPS = 2
 
 
 class LSTM(Layer):
@@ -51,7 +58,7 @@ class LSTM(Layer):
             self._shape = (T, B)
             self.S = np.empty((T, B, self.nf), self.dtype)
             self.G = np.empty((T, B, 4 * self.no), self.dtype)
-            self.dG = np.empty((T, B, 4 * self.no), self.dtype)
+            self.dG = None  # made by the first backward pass: recognition never needs it
             self.C = np.empty((T, B, self.no), self.dtype)
             self.HC = np.empty((T, B, self.no), self.dtype)
 
@@ -72,17 +79,21 @@ class LSTM(Layer):
         if self.inputs.lengths is not None:  # the kernels leave padding alone
             for A in (S, self.G, self.C, self.HC, Y):
                 K.zero_padding(A, lengths)
-        KL.lstm_forward(self.G, self.C, self.HC, Y, S, self.W, self.P, lengths, ni, self.g_kind, self.h_kind,
-                        self.peephole, self._reverse)
+        parallel.run_all([partial(KL.lstm_forward, self.G, self.C, self.HC, Y, S, self.W, self.P, group, ni,
+                                  self.g_kind, self.h_kind, self.peephole, self._reverse)
+                          for group in column_groups(lengths)])
 
     def backward(self):
         self._check_d_outputs()
         T, B, ni = self.inputs.data.shape
         lengths = self.inputs.column_lengths()
+        if self.dG is None:
+            self.dG = np.empty_like(self.G)
         if self.inputs.lengths is not None:
             K.zero_padding(self.dG, lengths)
-        KL.lstm_backward(self.dG, self.d_outputs.data, self.G, self.C, self.HC, self.W, self.P, lengths, ni,
-                         self.g_kind, self.h_kind, self.peephole, self._reverse)
+        parallel.run_all([partial(KL.lstm_backward, self.dG, self.d_outputs.data, self.G, self.C, self.HC, self.W,
+                                  self.P, group, ni, self.g_kind, self.h_kind, self.peephole, self._reverse)
+                          for group in column_groups(lengths)])
         dG2 = self.dG.reshape(T * B, -1)
         dX = self.d_inputs.resize(T, ni, B)
         np.matmul(dG2, self.W[:, 1:1 + ni], out=dX.reshape(T * B, ni))
@@ -92,6 +103,16 @@ class LSTM(Layer):
         np.matmul(dG2.T, self.S.reshape(T * B, self.nf), out=self._dW_tmp)
         self.dW += self._dW_tmp
         self._count()
+
+
+def column_groups(lengths):
+    """The column lengths each recurrence call runs on: a minibatch's columns dealt out in turn to
+    COLUMN_GROUPS calls, each seeing length 0 (a column it skips) for the others' columns. Lines
+    sorted by width then give every call about the same work; one line is one call."""
+    if len(lengths) < 2:
+        return [lengths]
+    owner = np.arange(len(lengths)) % COLUMN_GROUPS
+    return [np.where(owner == g, lengths, 0) for g in range(COLUMN_GROUPS)]
 
 
 class NPLSTM(LSTM):

@@ -1,0 +1,85 @@
+"""Tests of bulk recognition: lines run as padded minibatches sorted by width give what they give one
+at a time, in the order asked for, and a line that cannot be read stops the run after every earlier one."""
+import numpy as np
+import pytest
+
+import clstmtools as clstm
+from clstmtools.codec import Codec
+from clstmtools.recognize import network_outputs, width_batches
+from clstmtools.tasks import CtcTask, edit_distance, evaluate_ctc, evaluate_lines
+
+WIDTHS = (9, 30, 4, 13, 1, 30, 7, 22, 5, 17, 11)
+
+
+def lines(depth, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(0, 1, (T, depth)).astype(np.float32) for T in WIDTHS]
+
+
+def make(kind):
+    net = clstm.make_net(kind, ninput=3, nhidden=5, nhidden2=4, noutput=4, rng=11)
+    for _, w, _ in net.weights():  # larger weights exercise the nonlinearities and the recurrence
+        w *= 60
+    return net
+
+
+def alone(net, x):
+    net.inputs.aset(x[:, :, None])
+    net.forward()
+    return net.outputs.array()[:, :, 0].copy()
+
+
+def test_width_batches_sort_widest_first_and_respect_both_limits():
+    widths = [5, 9, 9, 2, 7, 100]
+    batches = width_batches(widths, batch_lines=2, batch_steps=20)
+    assert batches == [[5], [1, 2], [4, 0], [3]]
+    assert sorted(k for b in batches for k in b) == list(range(len(widths)))
+    assert width_batches([], 4, 10) == []
+
+
+@pytest.mark.parametrize("kind", ["BIDILSTM", "LSTM1", "BIDILSTM2"])
+def test_batched_outputs_equal_one_line_at_a_time_in_the_order_asked(kind):
+    xs = lines(3)
+    net = make(kind)
+    expected = [alone(net, x) for x in xs]
+    order = [3, 0, 10, 5, 1, 7, 2, 9, 4, 8, 6, 1]
+    got = list(network_outputs(net, lambda i: xs[i], order, batch_lines=3, window=5))
+    assert [i for i, _, _ in got] == order
+    for i, x, y in got:
+        assert x is xs[i]
+        assert y.shape == (WIDTHS[i], 4) and y.dtype == np.float32
+        np.testing.assert_allclose(y, expected[i], rtol=1e-5, atol=1e-6, err_msg=f"line {i}")
+        assert (y.argmax(axis=1) == expected[i].argmax(axis=1)).all()
+    assert got[1][2] is not got[-1][2] and not np.shares_memory(got[0][2], got[2][2])
+
+
+def test_an_unreadable_line_stops_the_run_after_every_earlier_line():
+    xs = lines(3)
+    net = make("BIDILSTM")
+
+    def load(i):
+        if i == 6:
+            raise ValueError("line 6 is unreadable")
+        return xs[i]
+
+    seen = []
+    with pytest.raises(ValueError, match="line 6"):
+        for i, _, _ in network_outputs(net, load, range(len(xs)), batch_lines=2, window=4):
+            seen.append(i)
+    assert seen == [0, 1, 2, 3, 4, 5]
+
+
+def test_evaluation_in_batches_equals_the_line_by_line_sums():
+    xs = lines(3, seed=2)
+    net = make("BIDILSTM")
+    codec = Codec([0, 65, 66, 67])
+    rng = np.random.default_rng(5)
+    labels = [rng.integers(1, 4, size=max(1, len(x) // 4)) for x in xs]
+    task = CtcTask(lambda i: xs[i], lambda i: labels[i], codec)
+    rows = list(evaluate_lines(net, task, range(len(xs))))
+    for i, (errors, count, out, truth) in enumerate(rows):
+        single = codec.decode(task.decode(alone(net, xs[i])))
+        assert (out, truth) == (single, codec.decode(labels[i]))
+        assert (errors, count) == (edit_distance(truth, single), len(truth))
+    assert evaluate_ctc(net, task, range(len(xs))) == (sum(r[0] for r in rows), sum(r[1] for r in rows))
+    assert task.evaluate(net, 3) == rows[3]
