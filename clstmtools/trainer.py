@@ -184,7 +184,8 @@ class Trainer:
             if name in generators:
                 resume.set_generator_state(generators[name], data)
         self.updates, self.pending = state.get("updates", 0), state.get("pending", 0)
-        self.best = float(state.get("best", float("inf")))
+        if self.best == float("inf"):  # else the loaded file is the one best saves replace: its error rules
+            self.best = float(state.get("best", float("inf")))
         self.best_trial, self.best_test, self.stale = state.get("best_trial"), state.get("best_test"), state.get("stale", 0)
         self.time_offset = float(state.get("wall", 0.0))
         if "curve" in state.arrays:
@@ -238,7 +239,7 @@ class Trainer:
                            nan if result["validation"] is None else result["validation"],
                            nan if result["test"] is None else result["test"]))
         if self.save_name:
-            write_curve(f"{self.save_name}-curve.png", self.curve, self.save_name)
+            write_curve(f"{self.save_name}-curve.png", self.curve, os.path.basename(self.save_name))
 
     # --- the loop ------------------------------------------------------------------------------
     def choose(self, trial):
