@@ -1,5 +1,5 @@
-"""The one table of environment parameters of clstmctc, clstmseq and clstmtext, and what it drives:
-parsing, random draws, the params=1 echo, the usage text and the README table."""
+"""The one table of environment parameters of clstmctc, clstmseq, clstmtext and clstmsweep, and what it
+drives: parsing, random draws, search spaces, the params=1 echo, the usage text and the README table."""
 import dataclasses
 import math
 import os
@@ -18,6 +18,9 @@ from .network.kinds import LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
 CTC, SEQ, TEXT = "clstmctc", "clstmseq", "clstmtext"
 PROGRAMS = (CTC, SEQ, TEXT)
 ALL = frozenset(PROGRAMS)
+SWEEP = "clstmsweep"  # runs the others; reads its own few settings
+EVERY_PROGRAM = PROGRAMS + (SWEEP,)
+WITH_SWEEP = ALL | {SWEEP}
 CTC_TEXT = frozenset({CTC, TEXT})
 
 
@@ -118,13 +121,15 @@ def _param(name, type, default, meaning, programs=ALL, **options):
 #: every environment parameter of the three programs, in the order of the usage text
 PARAMS = (
     _param("mode", Choice({CTC: ("train", "errs", "text", "full", "quiet", "dump"), SEQ: ("train", "test"),
-                       TEXT: ("train", "filter")}), "train",
+                       TEXT: ("train", "filter"), SWEEP: ("train", "report")}), "train",
        {CTC: "train; or run the model given by load= on the file and print per line the errors and "
              "output (errs), the output (text), everything (full) or nothing (quiet), then the error "
              "rate; dump prints the file's transcripts",
         SEQ: "train; or test the model given by load= on the held-out lines",
-        TEXT: "train; or filter: print the output of the model given by load= for each input line"},
-       random=False),
+        TEXT: "train; or filter: print the output of the model given by load= for each input line",
+        SWEEP: "train: run trials=N trials of PROGRAM; report: print the study's trials, best first, "
+               "and draw them to NAME-sweep.png"},
+       WITH_SWEEP, random=False),
     _param("load", str, "", "model file (.h5) to start from; its trial attribute sets the start"),
     _param("save_name", str, "", "where models are saved (required to train clstmctc and clstmtext)"),
     _param("save_every", int, 0, "save every N lines to save_name-%08d.h5 (0: only when the test "
@@ -181,12 +186,12 @@ PARAMS = (
     _param("maxeval", int, 1000000000, "test on at most N lines", CTC_TEXT, bound="positive"),
     _param("start", int, -1, "trial number to start from (-1: the loaded model's trial, or 0)"),
     _param("info", int, 0, "1: print information about the network", bound="nonnegative"),
-    _param("params_only", int, 0, "1: print the parameters and stop", bound="nonnegative"),
+    _param("params_only", int, 0, "1: print the parameters and stop", WITH_SWEEP, bound="nonnegative"),
     _param("verbose", int, 0, "1: print more while running", bound="nonnegative"),
-    _param("params", int, 0, "1: print every parameter as #: name = value", bound="nonnegative",
+    _param("params", int, 0, "1: print every parameter as #: name = value", WITH_SWEEP, bound="nonnegative",
        random=False),
     _param("seed", int, 0, "seed of every random choice (0: a fresh one, printed by params=1)",
-       aliases=("randseed",), bound="nonnegative", random=False),
+       WITH_SWEEP, aliases=("randseed",), bound="nonnegative", random=False),
     _param("eval", int, 0, "1: same as mode=errs (the old name)", {CTC}, bound="nonnegative"),
     _param("testmod", int, 10, "lines whose index is a multiple of N are held out for testing", {SEQ},
        bound="positive"),
@@ -220,17 +225,34 @@ PARAMS = (
        random=False),
     _param("output", str, "", "with mode=text on PAGE/ALTO data: a folder to write a copy of each file into, "
        "with the recognized text of its lines", {CTC}),
-    _param("debug", int, 0, "1: print a traceback on errors", bound="nonnegative"),
+    _param("debug", int, 0, "1: print a traceback on errors", WITH_SWEEP, bound="nonnegative"),
     _param("beam", int, 0, "0: best-path decoding; N > 0: prefix beam search of width N", {CTC},
        bound="nonnegative"),
+    # clstmsweep's own settings (see clstmtools/sweep); every other setting is PROGRAM's
+    _param("study", str, "", "name of the study the trials belong to (required)", {SWEEP}),
+    _param("storage", str, "", "where the study lives: a journal file (empty: NAME.optuna here), or a "
+       "postgresql:// or mysql:// URL", {SWEEP}),
+    _param("trials", int, 10, "trials this worker runs (several workers may share a study)", {SWEEP},
+       bound="positive", random=False),
+    _param("sampler", Choice(("tpe", "random")), "tpe", "how trials choose values (trial N draws from "
+       "seed and N)", {SWEEP}, random=False),
+    _param("pruner", Choice(("median", "hyperband", "none")), "median", "which trials stop early",
+       {SWEEP}, random=False),
+    _param("prune_after", int, 3, "complete trials before the median pruner stops any", {SWEEP},
+       bound="nonnegative", random=False),
+    _param("objective", Choice(("auto", "test", "validation")), "auto", "error minimized (auto: the "
+       "validation error when the trials have a validation set, else the test error)", {SWEEP},
+       random=False),
+    _param("heartbeat", int, 20, "seconds between a worker's signs of life; a trial silent for 3 of "
+       "them is marked failed", {SWEEP}, bound="positive", random=False),
 )
 
 BY_NAME = {param.name: param for param in PARAMS}
 
 
 def _check_program(program):
-    if program not in ALL:
-        raise ValueError(f"unknown program {program!r}: expected one of {', '.join(PROGRAMS)}")
+    if program not in EVERY_PROGRAM:
+        raise ValueError(f"unknown program {program!r}: expected one of {', '.join(EVERY_PROGRAM)}")
 
 
 def params_of(program):
@@ -264,19 +286,20 @@ def _draw_range(param, lo, hi, rng):
     return float(min(max(math.exp(rng.uniform(math.log(lo), math.log(hi))), lo), hi))
 
 
-def _resolve(param, program, var, raw, seed):
-    """The value of ``param`` set to ``raw`` in variable ``var``, and whether it was drawn at random."""
+def _parse_setting(param, program, var, raw):
+    """What ``raw`` in variable ``var`` says: ``("value", v)``, ``("choice", [a, b, ...])`` or
+    ``("range", lo, hi)``; ParamError when ``program`` would reject it."""
     def invalid():
         return ParamError(f"{var}={raw!r}: expected {param.accepts(program)}")
 
     if param.type is str and not param.takes_random:
-        return raw, False
+        return "value", raw
     text = raw.strip()
     if param.takes_random and ":" in text:
         options = [param.parse_one(program, piece.strip()) for piece in text.split(":")]
         if any(option is None or option == "" for option in options):
             raise invalid()
-        return options[int(_draw_rng(seed, param.name).integers(len(options)))], True
+        return "choice", options
     if param.takes_random and "," in text and param.type in (int, float):
         ends = [param.parse_one(program, piece.strip(), allow_sentinel=False) for piece in text.split(",")]
         if len(ends) != 2 or None in ends:
@@ -284,11 +307,53 @@ def _resolve(param, program, var, raw, seed):
         lo, hi = ends
         if lo > hi:
             raise ParamError(f"{var}={raw!r}: a range lo,hi needs lo <= hi")
-        return _draw_range(param, lo, hi, _draw_rng(seed, param.name)), True
+        return "range", lo, hi
     value = param.parse_one(program, text)
     if value is None or value == "":
         raise invalid()
-    return value, False
+    return "value", value
+
+
+def _resolve(param, program, var, raw, seed):
+    """The value of ``param`` set to ``raw`` in variable ``var``, and whether it was drawn at random."""
+    kind, *what = _parse_setting(param, program, var, raw)
+    if kind == "choice":
+        return what[0][int(_draw_rng(seed, param.name).integers(len(what[0])))], True
+    if kind == "range":
+        return _draw_range(param, *what, _draw_rng(seed, param.name)), True
+    return what[0], False
+
+
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One setting given as a range or a choice: what a search over it may pick, on the draws' scale."""
+
+    name: str
+    variable: str  # the variable that set it (the name or an alias)
+    type: object  # int or float for a range; the options' own types for a choice
+    choices: tuple = None  # the options of a:b:c, or None for a range
+    lo: object = None
+    hi: object = None
+    log: bool = False  # a range drawn log-uniformly (sizes and rates), else uniformly
+
+
+def search_space(program, environ=None):
+    """The settings of ``program`` in ``environ`` given as ``lo,hi`` or ``a:b:c``, as Dimensions in table
+    order; every setting is checked as ``program`` would check it (ParamError)."""
+    _check_program(program)
+    environ = os.environ if environ is None else environ
+    dimensions = []
+    for param in params_of(program):
+        setting = _raw_setting(param, environ)
+        if setting is None:
+            continue
+        kind, *what = _parse_setting(param, program, *setting)
+        if kind == "choice":
+            dimensions.append(Dimension(param.name, setting[0], param.type, choices=tuple(what[0])))
+        elif kind == "range":
+            dimensions.append(Dimension(param.name, setting[0], param.type, lo=what[0], hi=what[1],
+                                        log=param.draw_kind == "log"))
+    return tuple(dimensions)
 
 
 def _raw_setting(param, environ):
@@ -420,7 +485,7 @@ def usage(program, synopsis, formats):
 
 def _per_program_cell(param, value_of, shown):
     """One table cell for a setting that may differ by program: the common value, then exceptions."""
-    values = {program: value_of(program) for program in PROGRAMS if program in param.programs}
+    values = {program: value_of(program) for program in EVERY_PROGRAM if program in param.programs}
     ordered = list(values.values())
     common = max(ordered, key=ordered.count)
     cell = shown(common)
@@ -434,7 +499,8 @@ def markdown_table():
     for param in PARAMS:
         name = f"`{param.name}`" + "".join(f" (`{alias}`)" for alias in param.aliases)
         default = _per_program_cell(param, param.default_for, lambda value: f"`{_shown(value)}`")
-        programs = "all" if param.programs == ALL else ", ".join(p for p in PROGRAMS if p in param.programs)
+        programs = ", ".join(p for p in EVERY_PROGRAM if p in param.programs)
+        programs = programs.replace(", ".join(PROGRAMS), "all") if param.programs >= ALL else programs
         meaning = param.meaning if isinstance(param.meaning, str) else "; ".join(
             f"{program}: {text}" for program, text in param.meaning.items())
         if isinstance(param.type, Choice):

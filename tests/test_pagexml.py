@@ -374,14 +374,18 @@ def test_bad_pages_are_one_line_errors_and_nothing_is_written(sample, page_model
     jobs = [Job("clstmctc", [tmp_path / name], tmp_path,
                 dict(load=page_model[0], mode="text", strict=1, output=tmp_path / f"out-{name}",
                      target_height=HEIGHT)) for name, _ in cases]
+    trained = cases[1:3]  # training reads its data through the same opener
     jobs += [Job("clstmctc", [tmp_path / name], tmp_path, dict(save_name=f"model-{name}", ntrain=5, strict=1))
-             for name, _ in cases]
+             for name, _ in trained]
+    (tmp_path / "images").mkdir()
+    Image.open(tmp_path / "page.png").crop((0, 0, 100, 40)).save(tmp_path / "images" / "1_a.png")
+    jobs.append(Job("clstmctc", [tmp_path / "images"], tmp_path,
+                    dict(load=page_model[0], mode="text", output=tmp_path / "out-images", target_height=HEIGHT)))
     results = run_all(jobs)
-    for (name, words), recognizing, training in zip(cases, results, results[len(cases):]):
-        for result in (recognizing, training):
-            assert_one_line_error(result, "clstmctc", str(tmp_path / name), *words)
-        assert not (tmp_path / f"out-{name}").exists() and not (tmp_path / f"model-{name}.h5").exists()
-    assert sorted(p.name for p in Path(tmp_path).iterdir() if p.suffix == ".h5") == []
+    for (name, words), result in zip(cases + trained, results):
+        assert_one_line_error(result, "clstmctc", str(tmp_path / name), *words)
+    assert_one_line_error(results[-1], "clstmctc", "needs PAGE or ALTO input")
+    assert not [p.name for p in Path(tmp_path).iterdir() if p.name.startswith("out-") or p.suffix == ".h5"]
 
 
 # --- TIFF ------------------------------------------------------------------------------------------
@@ -458,3 +462,25 @@ def test_models_keep_their_unicode_normalization(tmp_path):
     assert truths == ["a\u0308a", "a\u0308b"]
     assert [line.split("\t")[1] for line in succeeded(dump).stdout.splitlines()] == ["\u00e4a", "\u00e4b"]
     succeeded(filtered)
+
+
+def test_layout_without_text_gets_the_recognized_text(synthetic, tmp_path):
+    (synthetic / "p.xml").write_text(page_xml([("a", box(10), None), ("b", box(50), None)]))
+    (synthetic / "a.xml").write_text(
+        f'<alto xmlns="{ALTO_NS}"><Description><sourceImageInformation><fileName>page.png</fileName>'
+        '</sourceImageInformation></Description><Layout><Page WIDTH="200" HEIGHT="120"><PrintSpace><TextBlock>'
+        '<TextLine ID="l1"><Shape><Polygon POINTS="10,10 190,10 190,30 10,30"/></Shape></TextLine>'
+        '</TextBlock></PrintSpace></Page></Layout></alto>')
+    (synthetic / "both.txt").write_text("p.xml\na.xml\n")
+    data = open_ocr_dataset(synthetic / "both.txt", labelled=False)
+    assert len(data) == 3 and data.text(0) is None
+    results = {i: RecognizedLine("ab c", [(5, 0.9), (20, 0.8), (40, 0.7), (70, 0.6)], 100) for i in range(3)}
+    page, alto = data.write_copies(results, tmp_path / "out")
+    equivs = ET.parse(page).getroot().findall(f".//{q('TextLine')}/{q('TextEquiv')}")
+    assert [(e.get("index"), e.get("conf"), e.findtext(q("Unicode"))) for e in equivs] == [("1", "0.7500", "ab c")] * 2
+    line = ET.parse(alto).getroot().find(f".//{q('TextLine', ALTO_NS)}")
+    assert [child.tag.split("}")[1] for child in line] == ["Shape", "String", "SP", "String"]
+    first, space, second = line[1:]
+    assert first.get("CONTENT") == "ab" and second.get("CONTENT") == "c" and first.get("WC") == "0.8500"
+    assert int(first.get("HPOS")) < int(space.get("HPOS")) <= int(second.get("HPOS"))
+    assert int(first.get("VPOS")) == 10 and int(first.get("HEIGHT")) == 21

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from clstmtools import params
-from clstmtools.params import (ALL, BY_NAME, CTC, PARAMS, PROGRAMS, SEQ, TEXT, Choice, ParamError,
+from clstmtools.params import (BY_NAME, CTC, PARAMS, PROGRAMS, SEQ, TEXT, WITH_SWEEP, Choice, ParamError,
                                closest_name, format_value, markdown_table, params_of, read_params,
                                suspicious_names, usage)
 
@@ -25,7 +25,7 @@ def test_table_is_consistent():
     names = [name for param in PARAMS for name in (param.name, *param.aliases)]
     assert len(names) == len(set(names))
     for param in PARAMS:
-        assert param.programs and param.programs <= ALL, param.name
+        assert param.programs and param.programs <= WITH_SWEEP, param.name
         assert param.type in (int, float, str) or isinstance(param.type, Choice), param.name
         for program in param.programs:
             default = param.default_for(program)

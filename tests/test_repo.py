@@ -16,6 +16,7 @@ LEVELS = [
     {"modelfile", "ctc", "params", "generate", "recognize", "resume"},
     {"tasks"},
     {"ocropy", "trainer", "onnx_export"},
+    {"sweep"},
     {"drivers"},
 ]
 
@@ -94,3 +95,18 @@ def test_the_demo_runs_end_to_end_in_quick_mode(tmp_path):
     assert re.search(r"errs \d+ total \d+ rate [\d.]+ %", result.stdout)
     for name in ("ocr-train.h5", "ocr-test.h5", "ocr.h5", "ocr-display.png", "train.log", "errs.txt"):
         assert (tmp_path / "demo" / name).stat().st_size > 0, name
+
+
+def test_only_the_sweep_imports_optuna():
+    """Optuna is the [sweep] extra's: the trainers run without it and never load it."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name == "sweep":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(name.split(".")[0] == "optuna" for name in names) or path.name == "clstmsweep.py", path
+    code = ("import sys, clstmtools.drivers.clstmctc, clstmtools.drivers.clstmseq, clstmtools.drivers.clstmtext; "
+            "print('optuna' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "False", result.stderr

@@ -16,11 +16,12 @@ class UsageError(ValueError):
     """The command line itself is wrong (files missing or too many)."""
 
 
-def run(program, body, synopsis, formats):
-    """Run ``body(args, settings)`` as the program: usage on -h/--help or no arguments, one-line
-    errors on stderr with a non-zero exit (a traceback only with debug=1)."""
+def run(program, body, synopsis, formats, bare=None):
+    """Run ``body(args, settings)`` as the program: usage on -h/--help or no arguments (unless
+    ``bare(settings)`` says it runs without), one-line errors on stderr with a non-zero exit (a
+    traceback only with debug=1)."""
     try:
-        return _run(program, body, synopsis, formats)
+        return _run(program, body, synopsis, formats, bare)
     except BrokenPipeError:
         # the reader went away (``clstmctc mode=text ... | head``): stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -28,7 +29,7 @@ def run(program, body, synopsis, formats):
         return 141
 
 
-def _run(program, body, synopsis, formats):
+def _run(program, body, synopsis, formats, bare):
     args = sys.argv[1:]
     if args and args[0] in ("-h", "--help"):
         print(usage(program, synopsis, formats))
@@ -41,12 +42,12 @@ def _run(program, body, synopsis, formats):
                 for name, value in settings.attributes().items():
                     print(f"#: {name} = {value}", file=sys.stderr)
             return 0
-        if not args:
+        if not args and not (bare and bare(settings)):
             print(usage(program, synopsis, formats), file=sys.stderr)
             return 2
         for name in suspicious_names(os.environ, program):
             print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
-        parallel.set_threads(settings.threads)
+        parallel.set_threads(settings.get("threads", 0))
         return body(args, settings) or 0
     except BrokenPipeError:
         raise
@@ -66,10 +67,10 @@ def _run(program, body, synopsis, formats):
         return 2
 
 
-def main_of(program, body, synopsis, formats):
+def main_of(program, body, synopsis, formats, bare=None):
     """The console-script entry point for a program."""
     def main():
-        sys.exit(run(program, body, synopsis, formats))
+        sys.exit(run(program, body, synopsis, formats, bare))
     return main
 
 

@@ -1,0 +1,98 @@
+"""clstmsweep: hyperparameter sweeps of clstmctc, clstmtext or clstmseq on Optuna, configured from the environment."""
+import io
+import os
+import sys
+
+from ..params import PROGRAMS, SEQ, TEXT, ParamError, read_params, search_space, suspicious_names
+from .common import UsageError, main_of
+
+PROGRAM = "clstmsweep"
+SYNOPSIS = """usage: [name=value ...] clstmsweep PROGRAM DATA...
+       mode=report study=NAME [storage=...] clstmsweep
+
+Runs trials=N trials of PROGRAM (clstmctc, clstmtext or clstmseq) on DATA as one worker of the
+study study=NAME; any number of workers, on any number of machines, may share a study. Every
+setting of PROGRAM given as a range lo,hi or a choice a:b:c is searched (on the scale of the
+random draws: log-uniform for sizes and rates); fixed settings pass through. Each trial is a
+training run saved under save_name-trialN (its output in save_name-trialN.log); its test (or
+validation) errors go to the study as they are printed and poor trials are pruned; the best
+model of the study is copied to save_name-best.h5. mode=report prints the trials, best first,
+and draws them to NAME-sweep.png.
+Example:  study=s1 trials=12 lrate=1e-4,1e-2 nhidden=20,100 save_name=s1 testset=test.h5 \\
+          test_every=500 ntrain=5000 clstmsweep clstmctc train.h5"""
+FORMATS = """DATA is PROGRAM's data (see PROGRAM -h). storage= is a journal file (safe for several
+processes on one machine or a shared filesystem), or a postgresql:// or mysql:// URL for many
+machines (pip install 'clstmtools[sweep]' brings Optuna and the PostgreSQL driver)."""
+VALIDATION_SETTINGS = ("valset", "validation")
+
+
+def has_validation(environ):
+    return any(environ.get(name, "").strip() not in ("", "0") for name in VALIDATION_SETTINGS)
+
+
+def objective_of(settings, environ):
+    """Which error the trials minimize: validation when they have a validation set, else test."""
+    if settings.objective == "auto":
+        return "validation" if has_validation(environ) else "test"
+    if settings.objective == "validation" and not has_validation(environ):
+        raise ParamError("objective=validation: the trials have no validation set (set valset= or validation=)")
+    return settings.objective
+
+
+def check_program_settings(program, environ):
+    """PROGRAM's settings as PROGRAM would check them, and the search space; ParamError up front."""
+    echo = io.StringIO()  # params=1 is for the sweep's own echo
+    settings = read_params(program, environ, stderr=echo)
+    space = search_space(program, environ)
+    if not settings.save_name:
+        raise ParamError(f"save_name: required (trials save under save_name-trialN, the best as save_name-best.h5)")
+    if settings.save_every:
+        raise ParamError("save_every: must be 0 in a sweep (each trial keeps its best model)")
+    if settings.test_every <= 0 or (program != SEQ and not settings.testset and not has_validation(environ)):
+        raise ParamError(f"{program} must test for the sweep to learn: set testset= (or a validation set) "
+                         "and test_every=N")
+    for name in suspicious_names(environ, program):
+        print(f"{PROGRAM}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
+    return settings, space
+
+
+def optuna_available():
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise UsageError("clstmsweep needs Optuna: pip install 'clstmtools[sweep]'") from None
+
+
+def report(settings):
+    optuna_available()
+    from ..sweep.report import table, write_picture
+    from ..sweep.study import load_study
+    study = load_study(settings)
+    for line in table(study):
+        print(line)
+    print(f"# picture: {write_picture(study)}")
+    return 0
+
+
+def body(args, settings):
+    if not settings.study:
+        raise ParamError("study: required (the name of the study, e.g. study=lrate-sweep)")
+    if settings.mode == "report":
+        return report(settings)
+    if len(args) < 2 or args[0] not in PROGRAMS:
+        raise UsageError(f"expected PROGRAM ({', '.join(PROGRAMS)}) and its data, got: {' '.join(args)}")
+    program, data = args[0], args[1:]
+    if len(data) > (2 if program == TEXT else 1):
+        raise UsageError(f"{program} takes {'one or two data files' if program == TEXT else 'one data file'}, "
+                         f"got {len(data)}: {' '.join(data)}")
+    program_settings, space = check_program_settings(program, os.environ)
+    objective = objective_of(settings, os.environ)
+    optuna_available()
+    from ..sweep.worker import Worker
+    return Worker(settings, program, data, program_settings, space, objective).work()
+
+
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS, bare=lambda settings: settings.mode == "report")
+
+if __name__ == "__main__":
+    main()
