@@ -4,7 +4,7 @@ import numpy as np
 
 from . import ctc as ctcmod
 from .kernels.layers import all_finite
-from .recognize import network_outputs
+from .recognize import BATCH_STEPS, network_outputs, width_batches
 
 
 class TrainingError(RuntimeError):
@@ -61,10 +61,11 @@ class CtcTask:
             return labels
         return ctcmod.decode(outputs, self.mode)
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         need = ctcmod.min_ctc_steps(labels)
-        if len(x) < need:
-            message = (f"{self.name(i)}: the sequence has {len(x)} steps, too short for its "
+        steps = len(x) if net is None else net.output_length(len(x))  # shorter after horizontal pooling
+        if steps < need:
+            message = (f"{self.name(i)}: the sequence has {steps} steps, too short for its "
                        f"{len(labels)}-character transcript (needs at least {need})")
             raise TrainingError(message) if self.strict else SkipSample(message)
 
@@ -95,14 +96,14 @@ class CtcTask:
         return records[0]
 
     def step_batch(self, net, indices):
-        """Forward, targets and backward for several samples at once, as one padded minibatch (no
-        update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
+        """Forward, targets and backward for several samples at once, as padded minibatches of
+        lines of similar width (no update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
         xs, labels, kept, skipped = [], [], [], []
         for i in indices:
             y = self.labels(i)
             x = self.training_input(i, y)
             try:
-                self.check(i, x, y)
+                self.check(i, x, y, net)
             except SkipSample as skip:
                 skipped.append((i, str(skip)))
                 continue
@@ -111,23 +112,28 @@ class CtcTask:
             kept.append(i)
         if not kept:
             return [], skipped
-        net.inputs.aset_batch(xs)
         softmax = self.log_softmax_layer(net)
-        net.forward()
-        records, deltas = [], []
-        for b, i in enumerate(kept):
-            outputs = net.outputs.column(b)
-            if not finite(outputs):
-                raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
-            log_outputs = softmax.log_outputs.column(b) if softmax is not None else None
-            aligned, loss = self.targets(i, outputs, labels[b], log_outputs)
-            deltas.append(aligned - outputs)
-            if not finite(deltas[-1]):
-                raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")
-            records.append(self.record(i, xs[b], labels[b], outputs.copy(), aligned, loss))
-        net.d_outputs.aset_batch(deltas)
-        net.backward()
-        return records, skipped
+        records = {}
+        # widest first, in parts of at most BATCH_STEPS padded steps: the weight deltas add up over
+        # the parts as over one batch, and the buffers are sized by a part's widest line
+        for part in width_batches([len(x) for x in xs], len(xs), BATCH_STEPS):
+            net.inputs.aset_batch([xs[k] for k in part])
+            net.forward()
+            deltas = []
+            for b, k in enumerate(part):
+                i = kept[k]
+                outputs = net.outputs.column(b)
+                if not finite(outputs):
+                    raise TrainingError(f"{self.name(i)}: the network's outputs contain NaN or infinity")
+                log_outputs = softmax.log_outputs.column(b) if softmax is not None else None
+                aligned, loss = self.targets(i, outputs, labels[k], log_outputs)
+                deltas.append(aligned - outputs)
+                if not finite(deltas[-1]):
+                    raise TrainingError(f"{self.name(i)}: the training deltas contain NaN or infinity")
+                records[k] = self.record(i, xs[k], labels[k], outputs.copy(), aligned, loss)
+            net.d_outputs.aset_batch(deltas)
+            net.backward()
+        return [records[k] for k in range(len(kept))], skipped
 
     def record(self, i, x, labels, outputs, aligned, loss):
         truth = self.codec.decode(labels)
@@ -157,7 +163,7 @@ class AlignedTask(CtcTask):
         super().__init__(data.input, data.labels, codec, mode, name=data.name)
         self.data = data
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         """Pre-aligned targets need no room for a CTC path."""
 
     def targets(self, i, outputs, labels, log_outputs=None):

@@ -1,16 +1,19 @@
 """Time steps per second of clstmtools' networks (and PyTorch's, when it is installed) on text-line sizes.
 
 Usage: python scripts/benchmark.py [--quick] [--threads N] [--runs N] [--no-torch] [--no-compile] [--e2e N]
+                                   [--recognition] [--only WORDS]
 
 Prints, for BIDILSTM with ninput 48, nhidden 100, 100 classes and lines of T = 800 steps, the
-median over several runs (after two warm-up runs) of time steps per second, and the best run, for:
+median over several runs (after two warm-up runs, alternating with PyTorch's) of time steps per second, and the best run, for:
 training at batch 1 (forward, softmax deltas target - output, backward, update), inference at
 batch 1, training on minibatches of 16 lines, nhidden 200, and the unidirectional LSTM1. Then the start-up cost: a
 fresh process that imports the package and trains one line, with an empty Numba cache (the
 first run's compile time) and with the warm cache. With PyTorch importable, the same network
 (nn.LSTM bidirectional + Linear + log_softmax, SGD with momentum) runs in this process with the
 same number of threads, and the ratio is printed. ``--e2e N`` also measures clstmctc's
-end-to-end training speed on the uw3-500 lines (see ``end_to_end_lines_per_second``).
+end-to-end training speed on the uw3-500 lines (see ``end_to_end_lines_per_second``), and
+``--recognition`` what ``mode=text`` does on the 450 uw3-500 training lines, in padded minibatches
+against one line at a time (see ``recognition_seconds``).
 """
 import argparse
 import os
@@ -25,6 +28,10 @@ from pathlib import Path
 import numpy as np
 
 import clstmtools as clstm
+from clstmtools.codec import Codec
+from clstmtools.datasets import open_ocr_dataset
+from clstmtools.recognize import network_outputs
+from clstmtools.tasks import CtcTask
 
 T = 800
 NINPUT = 48
@@ -43,18 +50,21 @@ CASES = [
 ]
 
 
-def timed_seconds(fn, runs, warmups=2):
-    """``(median, best)`` wall time of ``fn()`` over ``runs`` calls after ``warmups`` calls
-    (PyTorch's first calls for a new shape build its kernels, and the second can still be slow).
-    The best run shows what the code does when nothing else competes for the cores."""
-    for _ in range(warmups):
-        fn()
-    times = []
+def alternating_seconds(steps, runs, warmups=2):
+    """``{name: (median, best)}`` wall times of several step functions over ``runs`` calls each
+    after ``warmups`` (PyTorch's first calls for a new shape build its kernels, and the second can
+    still be slow), their runs alternating: the load of a shared machine then weighs on each about
+    equally. The best run shows what the code does when nothing else competes for the cores."""
+    for fn in steps.values():
+        for _ in range(warmups):
+            fn()
+    times = {name: [] for name in steps}
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
 def lines_and_targets(batch, rng):
@@ -152,6 +162,44 @@ def end_to_end_lines_per_second(ntrain, threads):
         return ntrain / (run(10 + ntrain) - base)
 
 
+def recognition_seconds(runs):
+    """``mode=text``'s work on the 450 uw3-500 training lines (the protocol's split: reverse-sorted
+    paths, the first 50 are the test lines) with a BIDILSTM-100 model: read, centre-normalize,
+    recognize and decode every line, from an empty line cache each run (start-up excluded). Runs
+    alternate between one line at a time (what ``mode=text`` did) and ``network_outputs``' padded
+    minibatches. Returns ``{way: median seconds}`` and the lines' total width, or None without the data."""
+    if not UW3.exists():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = sorted((p for p in uw3_line_list(tmp).read_text().split()), reverse=True)[50:]
+        listfile = Path(tmp) / "train450.txt"
+        listfile.write_text("".join(f"{p}\n" for p in paths))
+
+        def dataset():
+            return open_ocr_dataset(str(listfile), dewarp="center", target_height=48)
+        codec = dataset().codec
+        net = clstm.make_net("BIDILSTM", ninput=48, nhidden=100, noutput=len(codec), rng=0)
+        task = CtcTask(None, None, codec)
+
+        def one_at_a_time():
+            data = dataset()
+            for i in range(len(data)):
+                net.inputs.aset(data.input(i)[:, :, None])
+                net.forward()
+                task.decode(net.outputs.array()[:, :, 0])
+
+        def batched():
+            data = dataset()
+            for _, _, outputs in network_outputs(net, data.input, range(len(data))):
+                task.decode(outputs)
+
+        timed = alternating_seconds({"one line at a time": one_at_a_time, "padded minibatches": batched}, runs,
+                                    warmups=1)
+        data = dataset()
+        width = sum(len(data.input(i)) for i in range(len(data)))
+        return {way: median for way, (median, _) in timed.items()}, width
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, no start-up measurement")
@@ -161,6 +209,10 @@ def main():
     parser.add_argument("--no-compile", action="store_true", help="skip the start-up (compile time) measurement")
     parser.add_argument("--e2e", type=int, default=0, metavar="N",
                         help="also time clstmctc end to end on N uw3-500 lines")
+    parser.add_argument("--recognition", action="store_true",
+                        help="also time mode=text's work on the 450 uw3-500 training lines, batched and line by line")
+    parser.add_argument("--only", default="", metavar="WORDS",
+                        help="comma-separated words: run only the cases whose label contains one of them")
     args = parser.parse_args()
     runs = args.runs or (5 if args.quick else 7)
     threads = clstm.set_threads(args.threads)
@@ -172,21 +224,37 @@ def main():
 
     print(f"T={T} ninput={NINPUT} classes={NCLASSES}, {threads} thread(s), median of {runs} runs after warm-ups; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"\n{'case':42s} {'steps/s':>10s} {'ms/line':>9s} {'best steps/s':>13s}")
+    cases = [case for case in CASES if not args.only or any(w in case[0] for w in args.only.split(","))]
     rates = {}
-    for label, kind, nhidden, batch, training in CASES:
-        median, best = timed_seconds(clstm_step(kind, nhidden, batch, training, np.random.default_rng(0)), runs)
+    if have_torch:
+        print(f"PyTorch {torch.__version__} in the same process with {threads} thread(s); each case alternates "
+              f"clstmtools and PyTorch runs")
+    print(f"\n{'case':42s} {'steps/s':>10s} {'ms/line':>9s} {'best steps/s':>13s}"
+          + (f" {'PyTorch steps/s':>16s} {'ratio':>6s}" if have_torch else ""))
+    for label, kind, nhidden, batch, training in cases:
+        steps = {"clstm": clstm_step(kind, nhidden, batch, training, np.random.default_rng(0))}
+        if have_torch:
+            steps["torch"] = torch_step(kind, nhidden, batch, training, np.random.default_rng(0), threads)
+        timed = alternating_seconds(steps, runs)
+        median, best = timed["clstm"]
         rates[label] = T * batch / median
-        print(f"{label:42s} {rates[label]:10.0f} {1e3 * median / batch:9.2f} {T * batch / best:13.0f}", flush=True)
-    if have_torch:  # after clstmtools: PyTorch's idle OpenMP threads keep spinning for a while
-        print(f"\nPyTorch {torch.__version__}, {threads} thread(s), same process")
-        print(f"{'case':42s} {'steps/s':>10s} {'clstmtools / PyTorch':>21s} {'best steps/s':>13s}")
-        for label, kind, nhidden, batch, training in CASES:
-            step = torch_step(kind, nhidden, batch, training, np.random.default_rng(0), threads)
-            median, best = timed_seconds(step, runs)
-            rate = T * batch / median
-            print(f"{label:42s} {rate:10.0f} {rates[label] / rate:21.2f} {T * batch / best:13.0f}", flush=True)
-
+        line = f"{label:42s} {rates[label]:10.0f} {1e3 * median / batch:9.2f} {T * batch / best:13.0f}"
+        if have_torch:
+            rate = T * batch / timed["torch"][0]
+            line += f" {rate:16.0f} {rates[label] / rate:6.2f}"
+        print(line, flush=True)
+    if args.recognition:
+        result = recognition_seconds(runs)
+        if result is None:
+            print("recognition on uw3-500: data not found")
+        else:
+            seconds, width = result
+            print(f"\nmode=text's work on the 450 uw3-500 training lines ({width} steps, reading and "
+                  f"normalizing included, start-up excluded):")
+            inference = rates.get("BIDILSTM nh=100 batch 1, inference")
+            for way, sec in seconds.items():
+                versus = f", {width / sec / inference:.2f} x batch-1 inference" if inference else ""
+                print(f"  {way:20s} {sec:6.2f} s  {450 / sec:6.1f} lines/s  {width / sec:8.0f} steps/s{versus}")
     if not (args.quick or args.no_compile):
         with tempfile.TemporaryDirectory() as cache:
             cold = startup_seconds(cache)

@@ -623,3 +623,23 @@ def test_lines2h5_uw3_test_lines_centred(uw3_lists, tmp_path):
     assert "wrote 50 lines (depth 32" in result.stdout
     with OcrH5Dataset(tmp_path / "uw3-test.h5") as written:
         assert_same_lines(written, LineListDataset(uw3_lists[1], normalizer="center", target_height=32))
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_ocr_h5_lines_are_normalized_once_and_cached_exactly(tmp_path, cache):
+    images, _, _ = ocr_lines()
+    write_ocr(tmp_path / "lines.h5", images=images)
+    calls = []
+
+    def normalizer(image):
+        calls.append(image.shape)
+        return scale_to_height(image, 4)
+    normalizer.target_height = 4
+    ds = OcrH5Dataset(tmp_path / "lines.h5", normalizer=normalizer, cache=cache)
+    first = ds.input(1)
+    first *= 0  # a caller's copy: scaling it in place leaves the cache alone
+    again = ds.input(1)
+    image = images[1] / images[1].max()
+    np.testing.assert_allclose(again, scale_to_height(np.ascontiguousarray(image.T), 4).T, atol=1e-6)
+    assert len(calls) == (1 if cache else 2)
+    assert ds.cache_nbytes == (again.nbytes if cache else 0)

@@ -83,3 +83,27 @@ def test_evaluation_in_batches_equals_the_line_by_line_sums():
         assert (errors, count) == (edit_distance(truth, single), len(truth))
     assert evaluate_ctc(net, task, range(len(xs))) == (sum(r[0] for r in rows), sum(r[1] for r in rows))
     assert task.evaluate(net, 3) == rows[3]
+
+
+def test_a_minibatch_cut_into_parts_by_width_gives_the_same_records_and_update(monkeypatch):
+    import clstmtools.tasks as tasks
+    xs = lines(4, seed=3)
+    codec = Codec([0, 65, 66, 67])
+    rng = np.random.default_rng(1)
+    labels = [np.array(rng.integers(1, 4, size=max(1, len(x) // 6)), np.int32) for x in xs]
+    task = CtcTask(lambda i: xs[i], lambda i: labels[i], codec)
+    results = []
+    for budget in (10 ** 6, 40):  # one part; parts of at most 40 padded steps (the 30-step lines alone)
+        monkeypatch.setattr(tasks, "BATCH_STEPS", budget)
+        net = clstm.make_net("BIDILSTM", ninput=4, nhidden=6, noutput=4, rng=2)
+        net.setLearningRate(1e-2, 0.9)
+        records, skipped = task.step_batch(net, range(len(xs)))
+        net.update()
+        assert not skipped and [r["steps"] for r in records] == list(WIDTHS)
+        results.append((records, [w.copy() for _, w, _ in net.weights()]))
+    (one, w_one), (parts, w_parts) = results
+    for a, b in zip(one, parts):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4) and a["output"] == b["output"]
+        np.testing.assert_allclose(a["outputs"], b["outputs"], rtol=1e-5, atol=1e-6)
+    for wa, wb in zip(w_one, w_parts):
+        np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)

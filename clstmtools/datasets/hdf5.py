@@ -105,14 +105,17 @@ class OcrH5Dataset(_H5File, OcrDataset):
 
     Each image is divided by its maximum. ``codec``: a model's codec to re-encode the
     transcripts into (by code point), else the file's. ``normalizer`` (callable or dewarp
-    method name) lets lines of different heights be resampled. ``target_name`` other than
-    ``ctc`` names a pre-aligned target dataset (with ``<name>_dims``) read by ``targets(i)``."""
+    method name) lets lines of different heights be resampled; resampled lines are cached after
+    their first normalization, as list lines are, but exactly (float32: an HDF5 file's values need
+    not be multiples of 1/255); ``cache=False`` resamples on every read. ``target_name`` other than ``ctc`` names a pre-aligned target dataset (with
+    ``<name>_dims``) read by ``targets(i)``."""
 
     REQUIRED = ("images", "images_dims", "transcripts", "codec")
 
     def __init__(self, path, codec=None, normalizer=None, target_name="ctc", target_height=48, norm=None,
-                 unicode="NFC"):
+                 unicode="NFC", cache=True):
         self.unicode = unicode
+        self._cache = {} if cache else None
         self.path = path = os.fspath(path)
         self._file = f = _open_h5(path, self.REQUIRED, "clstm OCR")
         try:
@@ -159,19 +162,36 @@ class OcrH5Dataset(_H5File, OcrDataset):
             self._target_dims = _dims(f, path, target_name + "_dims", count)
 
     def input(self, i):
+        if self._normalizer is None:
+            return self._read(i)
+        line = None if self._cache is None else self._cache.get(i)
+        if line is None:
+            line = self._normalized(i)
+            if self._cache is not None:
+                self._cache[i] = line
+        return line.copy()  # callers may scale their copy in place
+
+    def _read(self, i):
         line = _read_array(self._images, self.path, self._dims, i)
         top = line.max()
         if top > 0:
             line /= top
-        if self._normalizer is not None:
-            try:
-                line = np.ascontiguousarray(self._normalizer(line.T).T)
-            except ValueError as error:
-                raise _context(f"{self.path}: sample {i}", error) from None
-            if self._depth is not None and line.shape[1] != self._depth:
-                raise DatasetError(f"{self.path}: sample {i}: normalized height {line.shape[1]} differs "
-                                   f"from {self._depth}")
         return line
+
+    def _normalized(self, i):
+        try:
+            line = np.ascontiguousarray(self._normalizer(self._read(i).T).T)
+        except ValueError as error:
+            raise _context(f"{self.path}: sample {i}", error) from None
+        if self._depth is not None and line.shape[1] != self._depth:
+            raise DatasetError(f"{self.path}: sample {i}: normalized height {line.shape[1]} differs "
+                               f"from {self._depth}")
+        return line
+
+    @property
+    def cache_nbytes(self):
+        """Bytes held by the cache of normalized lines."""
+        return sum(line.nbytes for line in (self._cache or {}).values())
 
     def targets(self, i):
         """The pre-aligned ``(T, classes)`` targets of sample ``i`` from the ``target_name`` dataset."""

@@ -6,6 +6,7 @@ import numpy as np
 from .. import parallel
 from ..kernels import layers as K
 from ..kernels import lstm as KL
+from .full import ROW_CHUNKS, row_chunks
 from .ports import Layer
 
 #: a minibatch's columns are dealt out to this many recurrence calls, run on separate threads
@@ -29,7 +30,7 @@ class LSTM(Layer):
         self.dW = np.zeros_like(self.W)
         self.P = np.zeros((3, self.no), self.dtype)  # stays zero without peepholes: the kernels rely on it
         self.dP = np.zeros_like(self.P)
-        self._dW_tmp = np.zeros_like(self.W)
+        self._dW_parts = np.zeros((ROW_CHUNKS,) + self.W.shape, self.dtype)
         self._shape = None
         self._reverse = False
 
@@ -73,7 +74,9 @@ class LSTM(Layer):
         S = self.S
         S[:, :, 0] = 1
         S[:, :, 1:1 + ni] = self.inputs.data
-        np.matmul(S.reshape(T * B, self.nf)[:, :1 + ni], self.W[:, :1 + ni].T, out=self.G.reshape(T * B, -1))
+        S2, G2 = S.reshape(T * B, self.nf), self.G.reshape(T * B, -1)
+        parallel.run_all([partial(np.matmul, S2[start:stop, :1 + ni], self.W[:, :1 + ni].T, out=G2[start:stop])
+                          for start, stop in row_chunks(T * B)])
         Y = self.outputs.resize(T, self.no, B)
         self.outputs.lengths = self.inputs.lengths
         if self.inputs.lengths is not None:  # the kernels leave padding alone
@@ -95,13 +98,18 @@ class LSTM(Layer):
                                   self.P, group, ni, self.g_kind, self.h_kind, self.peephole, self._reverse)
                           for group in column_groups(lengths)])
         dG2 = self.dG.reshape(T * B, -1)
-        dX = self.d_inputs.resize(T, ni, B)
-        np.matmul(dG2, self.W[:, 1:1 + ni], out=dX.reshape(T * B, ni))
+        dX2 = self.d_inputs.resize(T, ni, B).reshape(T * B, ni)
+        chunks = row_chunks(T * B)
+        parallel.run_all([partial(np.matmul, dG2[start:stop], self.W[:, 1:1 + ni], out=dX2[start:stop])
+                          for start, stop in chunks])
         self.d_inputs.lengths = self.inputs.lengths
         KL.clip_accumulate_peepholes(self.dG, self.C, self.dP, lengths, np.float32(self.clip), self.peephole,
-                                     self._reverse)
-        np.matmul(dG2.T, self.S.reshape(T * B, self.nf), out=self._dW_tmp)
-        self.dW += self._dW_tmp
+                                     self._reverse)  # after dX: the clipping applies to the weight deltas only
+        S2 = self.S.reshape(T * B, self.nf)
+        parallel.run_all([partial(np.matmul, dG2[start:stop].T, S2[start:stop], out=self._dW_parts[c])
+                          for c, (start, stop) in enumerate(chunks)])
+        for c in range(len(chunks)):  # merged in a fixed order: the same sums for any thread count
+            self.dW += self._dW_parts[c]
         self._count()
 
 
