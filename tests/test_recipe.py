@@ -5,7 +5,6 @@ import pty
 import re
 import signal
 import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -240,5 +239,5 @@ def test_progress_line_on_a_terminal_only(lines, tmp_path):
     assert process.wait(timeout=TIMEOUT) == 0
     os.close(leader)
     text = seen.decode()
-    assert re.search(r"\r\x1b\[K\[\d+/40 [\d.]+%\] [\d.]+ lines/s, \d+:\d\d:\d\d to go", text), text[-500:]
+    assert re.search(r"\r\x1b\[K\[\d+/40 [\d.]+%\] [\d.]+ lines/s, (\?|\d+:\d\d:\d\d) to go", text), text[-500:]
     assert "# done: 40 lines" in text
