@@ -13,7 +13,7 @@ import Levenshtein
 import numpy as np
 
 from .codec import UNICODE_FORMS
-from .network.kinds import LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
+from .network.kinds import IMAGE_PREFAB_KINDS, LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
 
 CTC, SEQ, TEXT = "clstmctc", "clstmseq", "clstmtext"
 PROGRAMS = (CTC, SEQ, TEXT)
@@ -167,7 +167,10 @@ PARAMS = (
        {CTC}, bound="nonnegative"),
     _param("norm_smooth1d", float, 0.3, "smoothing of the center line, relative to the height", {CTC},
        bound="nonnegative"),
-    _param("lstm", Choice(PREFAB_KINDS), "BIDILSTM", "network kind"),
+    _param("lstm", Choice({CTC: PREFAB_KINDS + IMAGE_PREFAB_KINDS, SEQ: PREFAB_KINDS, TEXT: PREFAB_KINDS}), "BIDILSTM",
+       "network kind (clstmctc also CNNBIDILSTM: Calamari's CNN+BLSTM, CRNN: seed 001's CNN+LSTM)"),
+    _param("spec", str, "", "VGSL network spec, e.g. '[1,48,0,1 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx100 O1c]' "
+       "(replaces lstm=; its height sets target_height)", random=False),
     _param("lstm_type", Choice(LSTM_TYPES), "LSTM", "LSTM cell type of BIDILSTM"),
     _param("output_type", Choice(OUTPUT_TYPES), "SoftmaxLayer", "output layer of BIDILSTM"),
     _param("target_name", str, "ctc", "ctc: align by CTC; else the name of a dataset of pre-aligned "

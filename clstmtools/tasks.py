@@ -46,10 +46,11 @@ class CtcTask:
             return labels
         return ctcmod.decode(outputs, self.mode)
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         need = ctcmod.min_ctc_steps(labels)
-        if len(x) < need:
-            message = (f"{self.name(i)}: the sequence has {len(x)} steps, too short for its "
+        steps = len(x) if net is None else net.output_length(len(x))  # shorter after horizontal pooling
+        if steps < need:
+            message = (f"{self.name(i)}: the sequence has {steps} steps, too short for its "
                        f"{len(labels)}-character transcript (needs at least {need})")
             raise TrainingError(message) if self.strict else SkipSample(message)
 
@@ -86,7 +87,7 @@ class CtcTask:
         for i in indices:
             x, y = self.inputs(i), self.labels(i)
             try:
-                self.check(i, x, y)
+                self.check(i, x, y, net)
             except SkipSample as skip:
                 skipped.append((i, str(skip)))
                 continue
@@ -146,7 +147,7 @@ class AlignedTask(CtcTask):
         super().__init__(data.input, data.labels, codec, mode, name=data.name)
         self.data = data
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         """Pre-aligned targets need no room for a CTC path."""
 
     def targets(self, i, outputs, labels, log_outputs=None):

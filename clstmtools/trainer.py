@@ -15,7 +15,7 @@ from .tasks import SkipSample, TrainingError, finite
 
 #: attributes that describe the network itself; the run's parameters never overwrite them
 NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps",
-                      "unicode")
+                      "unicode", "spec")
 
 
 class Interrupted(Exception):
@@ -226,6 +226,13 @@ class Trainer:
     def _step(self, trial, size):
         """Train on the next ``size`` lines (one padded minibatch when size > 1); returns
         ``[(index, record), ...]`` for the lines used."""
+        self.net.set_training(True)  # dropout and batch statistics in training steps only
+        try:
+            return self._training_step(trial, size)
+        finally:
+            self.net.set_training(False)
+
+    def _training_step(self, trial, size):
         indices = [self.choose(trial + k) for k in range(size)]
         try:
             if size == 1:

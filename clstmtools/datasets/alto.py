@@ -49,7 +49,7 @@ def read_alto(document, image=None):
 
 
 def _line(element, q, number):
-    line_id = element.get("ID") or f"TextLine {number}"
+    line_id = element.get("ID") or f"textline_{number}"
     text = _line_text(element, q)
     polygon = element.find(f"{q('Shape')}/{q('Polygon')}")
     if polygon is not None:

@@ -4,7 +4,7 @@ import sys
 import traceback
 
 from .. import parallel
-from ..network import make_net, network_info
+from ..network import describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
 from ..trainer import Interrupted
@@ -78,7 +78,10 @@ def need_files(args, count, what):
 
 
 def build_network(settings, ninput, noutput):
-    """A new network of the settings' kind and sizes, initialized from the run's generator."""
+    """A new network of the settings' kind (or VGSL spec) and sizes, initialized from the run's generator."""
+    if settings.spec:
+        return make_net("VGSL", rng=settings.rng, init=settings.init, spec=settings.spec, ninput=ninput,
+                        noutput=noutput)
     return make_net(settings.lstm, rng=settings.rng, init=settings.init, ninput=ninput, nhidden=settings.nhidden,
                     nhidden2=settings.nhidden2, noutput=noutput, lstm_type=settings.lstm_type,
                     output_type=settings.output_type)
@@ -138,17 +141,18 @@ def ctc_test_line(trainer, result, settings):
     return rate, " ".join(str(f) for f in fields)
 
 
-def ctc_display(settings):
+def ctc_display(settings, net=None):
     """The trainer's display callback for CTC training (None without display_every)."""
     if settings.display_every <= 0:
         return None
     from ..display import write_display
     target = display_path(settings)
+    maps = describe_maps(net) if net is not None else ""
 
     def display(record):
         title = f"input: {record['input_text']}" if record.get("input_text") else None
         write_display(target, record["input"], record["outputs"], record["aligned"], record["truth"],
-                      record["output"], title=title)
+                      record["output"], title=title, maps=maps)
     return display
 
 
