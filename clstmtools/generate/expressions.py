@@ -6,6 +6,7 @@ from PIL import Image, ImageDraw
 
 from ..atomic import atomic_write, write_text
 from ..filenames import escape_label
+from .common import draw_unseen
 from .fonts import drawable_characters, font_label, load_font
 
 EXPRESSION_CHARACTERS = "0123456789+-*/()"
@@ -73,13 +74,14 @@ class ExpressionStyle:
         return image
 
 
-def write_expression_folder(folder, count, style, rng, noise=0.08, progress=None):
-    """``count`` images ``ID_LABEL.png`` (label escaped for file names) and ``labels.txt``."""
+def write_expression_folder(folder, count, style, rng, noise=0.08, progress=None, exclude=frozenset()):
+    """``count`` images ``ID_LABEL.png`` (label escaped for file names, none in ``exclude``) and
+    ``labels.txt``; returns the set of labels written."""
     os.makedirs(folder, exist_ok=True)
     digits = max(6, len(str(count - 1)))
     lines = []
     for i in range(count):
-        label = random_expression(rng)
+        label = draw_unseen(lambda: random_expression(rng), exclude, "expr")
         name = f"{i:0{digits}d}_{escape_label(label)}.png"
         with atomic_write(os.path.join(folder, name)) as tmp:
             style.render(label, rng, noise).save(tmp, format="PNG")
@@ -87,4 +89,4 @@ def write_expression_folder(folder, count, style, rng, noise=0.08, progress=None
         if progress:
             progress.update(i + 1)
     write_text(os.path.join(folder, "labels.txt"), "".join(lines))
-    return folder
+    return {line.rstrip("\n").split("\t", 1)[1] for line in lines}
