@@ -214,21 +214,23 @@ def _stack(width, title_block, panels):
 
 
 # --- pictures -----------------------------------------------------------------------------------------
-def render_display(image, outputs, aligned=None, truth="", output_text="", title=None, log_scale=False):
+def render_display(image, outputs, aligned=None, truth="", output_text="", title=None, log_scale=False, maps=None):
     """The OCR training picture as a PIL RGB image; see :func:`write_display`."""
     image = _as_steps(image, "the input image")
     outputs = _as_steps(outputs, "the outputs")
     T, nclasses = outputs.shape
-    _same_steps(image.shape[0], outputs, "the outputs")
+    if T > image.shape[0]:
+        raise ValueError(f"the outputs: {T} time steps, but the input has {image.shape[0]}")
     if aligned is not None:
         aligned = _as_steps(aligned, "the aligned targets")
         if aligned.shape != outputs.shape:
             raise ValueError(f"the aligned targets have shape {aligned.shape}, the outputs {outputs.shape}")
-    width = picture_width(T)
+    width = picture_width(image.shape[0])
     scale = "log10, 1e-5 to 1" if log_scale else "0 to 1"
-    panels = [(_text_block([f"input: {image.shape[1]} rows x {T} columns"], width, LABEL_SIZE),
+    steps = "" if T == image.shape[0] else f" at {T} steps"
+    panels = [(_text_block([f"input: {image.shape[1]} rows x {image.shape[0]} columns"], width, LABEL_SIZE),
                _ink_image(image, width)),
-              (_text_block([f"output posteriors: {nclasses} classes, class 0 (blank) at the top, {scale}"],
+              (_text_block([f"output posteriors: {nclasses} classes{steps}, class 0 (blank) at the top, {scale}"],
                            width, LABEL_SIZE),
                _heat_map(outputs, width, 0.0, 1.0, log_scale=log_scale))]
     if aligned is not None:
@@ -239,7 +241,8 @@ def render_display(image, outputs, aligned=None, truth="", output_text="", title
         series.append((outputs[:, 1:].max(axis=1), CLASS_COLOUR, np.maximum))
         legend.append(("best non-blank class", CLASS_COLOUR))
     panels.append((_legend_label(width, "posteriors over time, 0 to 1:", legend), _curves(series, width)))
-    return _stack(width, _title_block(width, title, [("truth", truth), ("output", output_text)]), panels)
+    fields = [("truth", truth), ("output", output_text)] + ([("feature maps", maps)] if maps else [])
+    return _stack(width, _title_block(width, title, fields), panels)
 
 
 def render_seq_display(inputs, outputs, targets=None, title=None):
@@ -286,7 +289,8 @@ def _write(path, render, *args, **kwargs):
     return _save_png_atomically(path, picture)
 
 
-def write_display(path, image, outputs, aligned=None, truth="", output_text="", title=None, log_scale=False):
+def write_display(path, image, outputs, aligned=None, truth="", output_text="", title=None, log_scale=False,
+                  maps=None):
     """Write the OCR (CTC) training picture to ``path`` as PNG, atomically; returns ``path``.
 
     Stacked top to bottom under a title (``title``, then the ground truth and the output text):
@@ -295,8 +299,10 @@ def write_display(path, image, outputs, aligned=None, truth="", output_text="", 
     classes vertical (``log_scale`` shows them as log10 from 1e-5); the ``aligned`` targets of the
     same shape, if given; and the posterior of the blank (class 0) and the largest posterior of the
     other classes over time as two curves. Arrays may also be batch-1 Sequences. The picture is
-    ``picture_width(T)`` pixels wide. Bad shapes raise ValueError naming ``path``."""
-    return _write(path, render_display, image, outputs, aligned, truth, output_text, title, log_scale)
+    ``picture_width(T)`` pixels wide. The outputs of a network that pools columns have fewer steps
+    than the image and are stretched to its width; ``maps`` (text) describes its feature maps.
+    Bad shapes raise ValueError naming ``path``."""
+    return _write(path, render_display, image, outputs, aligned, truth, output_text, title, log_scale, maps)
 
 
 def write_seq_display(path, inputs, outputs, targets=None, title=None):

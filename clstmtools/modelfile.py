@@ -36,6 +36,8 @@ def write_model(f, net):
     f.create_dataset("icodec", data=_codec_dataset(net.icodec, net.ninput()))
     for name, w, _ in net.weights():
         f.create_dataset(name, data=np.asarray(w, FLOAT))
+    for name, a in net.states():  # batch normalization's running statistics
+        f.create_dataset(name, data=np.asarray(a, FLOAT))
 
 
 def save_net(path, net, extra=None):
@@ -78,14 +80,16 @@ def read_model(f, path="model"):
         net = build_net(attributes.pop("kind"), attributes)
     except NetworkError as e:
         raise ModelFileError(f"{path}: cannot rebuild the network: {e}") from None
-    for name, w, dw in net.weights():
+    arrays = [(name, w, dw) for name, w, dw in net.weights()] + [(name, a, None) for name, a in net.states()]
+    for name, w, dw in arrays:
         if name not in f:
             raise ModelFileError(f"{path}: weight {name} is missing")
         data = f[name]
         if tuple(data.shape) != w.shape:
             raise ModelFileError(f"{path}: weight {name} has shape {tuple(data.shape)}, expected {w.shape}")
         w[...] = data[...]
-        dw[...] = 0
+        if dw is not None:
+            dw[...] = 0
         if not np.all(np.isfinite(w)):
             raise ModelFileError(f"{path}: weight {name} contains NaN or infinite values")
     for name, n in (("codec", net.noutput()), ("icodec", net.ninput())):

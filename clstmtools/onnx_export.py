@@ -27,9 +27,9 @@ IR_VERSION = 8
 TOLERANCE = 1e-5
 #: lengths of the random lines of the check: alone, then all together as one padded batch
 CHECK_LENGTHS = (1, 2, 9, 31)
-#: model attributes that say how line images are normalized before they reach the network
+#: model attributes that say how line images (and clstmtext's inputs) are prepared and text is normalized
 NORMALIZATION_ATTRIBUTES = ("line_normalization", "dewarp", "target_height", "norm_range", "norm_vscale",
-                            "norm_smooth2d", "norm_smooth1d", "neps")
+                            "norm_smooth2d", "norm_smooth1d", "neps", "unicode")
 FULL_ACTIVATIONS = {N.LinearLayer: None, N.SigmoidLayer: "Sigmoid", N.TanhLayer: "Tanh", N.ReluLayer: "Relu"}
 #: the LSTM kernels' nonlinearity codes (tanh, relu, identity) as ONNX operators
 LSTM_ACTIVATIONS = {0: "Tanh", 1: "Relu", 2: None}
@@ -64,7 +64,8 @@ class _Graph:
 
 
 class _Exporter:
-    """Emits the nodes of a network tree on time-major values; ``lengths`` names the (batch,) int64 input."""
+    """Emits the nodes of a network tree on time-major values; ``lengths`` names the (batch,) int64 real steps
+    of the lines at the current point of the network."""
 
     def __init__(self, graph, lengths):
         self.g = graph
@@ -180,11 +181,12 @@ def build_model(net):
     lengths = helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"])
     outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, ["batch", "time", net.noutput()])
     x = g.op("Transpose", ["lines"], perm=[1, 0, 2])
-    y = _Exporter(g, "lengths").emit(net, x)
+    exporter = _Exporter(g, "lengths")
+    y = exporter.emit(net, x)
     # padding to zero (Where, not Mul: garbage in the padding may be infinite)
-    time = g.op("Gather", [g.op("Shape", [x]), g.const(0, "t", np.int64)])
+    time = g.op("Gather", [g.op("Shape", [y]), g.const(0, "t", np.int64)])
     steps = g.op("Range", [g.const(0, "zero", np.int64), time, g.const(1, "one", np.int64)])
-    real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), "lengths"])  # (time, batch)
+    real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), exporter.lengths])  # (time, batch)
     y = g.op("Where", [g.op("Unsqueeze", [real, g.const([2], "ax", np.int64)]), y, g.const(0.0, "zero")])
     g.nodes.append(helper.make_node("Transpose", [y], ["outputs"], perm=[1, 0, 2]))
     graph = helper.make_graph(g.nodes, f"clstm_{net.attributes.get('kind', net.kind)}", [lines, lengths],

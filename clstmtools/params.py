@@ -13,7 +13,7 @@ import Levenshtein
 import numpy as np
 
 from .codec import UNICODE_FORMS
-from .network.kinds import LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
+from .network.kinds import IMAGE_PREFAB_KINDS, LSTM_TYPES, OUTPUT_TYPES, PREFAB_KINDS
 
 CTC, SEQ, TEXT = "clstmctc", "clstmseq", "clstmtext"
 PROGRAMS = (CTC, SEQ, TEXT)
@@ -167,13 +167,24 @@ PARAMS = (
        {CTC}, bound="nonnegative"),
     _param("norm_smooth1d", float, 0.3, "smoothing of the center line, relative to the height", {CTC},
        bound="nonnegative"),
-    _param("lstm", Choice(PREFAB_KINDS), "BIDILSTM", "network kind"),
+    _param("lstm", Choice({CTC: PREFAB_KINDS + IMAGE_PREFAB_KINDS, SEQ: PREFAB_KINDS, TEXT: PREFAB_KINDS}), "BIDILSTM",
+       "network kind (clstmctc also CNNBIDILSTM: Calamari's CNN+BLSTM, CRNN: seed 001's CNN+LSTM)"),
+    _param("spec", str, "", "VGSL network spec, e.g. '[1,48,0,1 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx100 O1c]' "
+       "(replaces lstm=; its height sets target_height)", random=False),
     _param("lstm_type", Choice(LSTM_TYPES), "LSTM", "LSTM cell type of BIDILSTM"),
     _param("output_type", Choice(OUTPUT_TYPES), "SoftmaxLayer", "output layer of BIDILSTM"),
     _param("target_name", str, "ctc", "ctc: align by CTC; else the name of a dataset of pre-aligned "
        "targets in the file", {CTC}, random=True),
     _param("testset", str, "", "test data (clstmctc: HDF5, line list, image folder or PAGE/ALTO; clstmtext: "
        "text pairs)", CTC_TEXT),
+    _param("valset", str, "", "validation data (format as testset): when given, it chooses the best "
+       "model and testset is only reported", CTC_TEXT),
+    _param("validation", float, 0.0, "hold out this seeded fraction (0 < F < 1) of the training data "
+       "for validation, as valset does (0: none)", CTC_TEXT, bound="fraction"),
+    _param("early_stop", int, 0, "stop after N tests in a row without a better validation (else test) "
+       "error (0: never)", bound="nonnegative"),
+    _param("augment", int, 0, "1: degrade each training line on the fly (seeded: scale, position, "
+       "elastic distortion, ink thickness, blur, noise, padding)", {CTC}, bound="nonnegative"),
     _param("test_every", int, {CTC: -1, SEQ: 1000, TEXT: -1}, "test every N lines (0 or -1: never)"),
     _param("maxeval", int, 1000000000, "test on at most N lines", CTC_TEXT, bound="positive"),
     _param("start", int, -1, "trial number to start from (-1: the loaded model's trial, or 0)"),

@@ -28,9 +28,12 @@ class CtcTask:
     """Sequence -> label string by CTC (clstmctc's image lines, clstmtext's one-hot strings).
 
     ``inputs(i)`` gives the (T, depth) input of sample i, ``labels(i)`` its label array (in the
-    network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors."""
+    network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors.
+    ``augment`` (an :class:`~clstmtools.augment.Augmenter`) degrades each training line; a line it
+    makes too short for its transcript is trained on undegraded."""
 
-    def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False):
+    def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False,
+                 augment=None):
         self.inputs = inputs
         self.labels = labels
         self.codec = codec
@@ -39,6 +42,18 @@ class CtcTask:
         self.input_text = input_text
         self.beam = beam
         self.strict = strict
+        self.augment = augment
+
+    def generators(self):
+        """The random generators this task draws from while training (saved with a resumable run)."""
+        return {"augment": self.augment.rng} if self.augment is not None else {}
+
+    def training_input(self, i, labels):
+        x = self.inputs(i)
+        if self.augment is None:
+            return x
+        degraded = self.augment(x)
+        return degraded if len(degraded) >= ctcmod.min_ctc_steps(labels) else x
 
     def decode(self, outputs):
         if self.beam > 0:
@@ -46,10 +61,11 @@ class CtcTask:
             return labels
         return ctcmod.decode(outputs, self.mode)
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         need = ctcmod.min_ctc_steps(labels)
-        if len(x) < need:
-            message = (f"{self.name(i)}: the sequence has {len(x)} steps, too short for its "
+        steps = len(x) if net is None else net.output_length(len(x))  # shorter after horizontal pooling
+        if steps < need:
+            message = (f"{self.name(i)}: the sequence has {steps} steps, too short for its "
                        f"{len(labels)}-character transcript (needs at least {need})")
             raise TrainingError(message) if self.strict else SkipSample(message)
 
@@ -84,9 +100,10 @@ class CtcTask:
         lines of similar width (no update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
         xs, labels, kept, skipped = [], [], [], []
         for i in indices:
-            x, y = self.inputs(i), self.labels(i)
+            y = self.labels(i)
+            x = self.training_input(i, y)
             try:
-                self.check(i, x, y)
+                self.check(i, x, y, net)
             except SkipSample as skip:
                 skipped.append((i, str(skip)))
                 continue
@@ -146,7 +163,7 @@ class AlignedTask(CtcTask):
         super().__init__(data.input, data.labels, codec, mode, name=data.name)
         self.data = data
 
-    def check(self, i, x, labels):
+    def check(self, i, x, labels, net=None):
         """Pre-aligned targets need no room for a CTC path."""
 
     def targets(self, i, outputs, labels, log_outputs=None):
@@ -189,6 +206,9 @@ class SeqTask:
         self.net = net
         self.debug_nets = debug_nets
         self.debug_states = debug_states
+
+    def generators(self):
+        return {}
 
     def forward(self, net, i):
         x = self.data.input(i)

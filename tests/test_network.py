@@ -135,17 +135,18 @@ def numeric_gradient(array, objective, eps=1e-6):
     return numeric
 
 
-def _gradient_check(net, T=5, B=2, seed=0, softmax=True):
+def _gradient_check(net, T=5, B=2, seed=0, softmax=True, before_forward=lambda: None):
     rng = np.random.default_rng(seed)
     for _, w, _ in net.weights():
         w[...] = rng.uniform(-0.7, 0.7, w.shape)
     net.set_gradient_clipping(0)
     x = rng.uniform(-1, 1, (T, net.ninput(), B))
-    R = rng.uniform(0.1, 1, (T, net.noutput(), B))
+    R = rng.uniform(0.1, 1, (net.output_length(T), net.noutput(), B))
     if softmax:
         R /= R.sum(1, keepdims=True)
 
     def objective():
+        before_forward()
         net.inputs.aset(x)
         net.forward()
         return _loss_and_deltas(net, R, softmax)

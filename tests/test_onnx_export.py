@@ -76,6 +76,7 @@ def test_a_bidilstm_trained_here_exports_with_its_codec_and_normalization(traine
     assert json.loads(meta["codec"]) == list(net.codec) and net.codec[0] == 0 and len(net.codec) > 10
     normalization = json.loads(meta["normalization"])
     assert normalization["line_normalization"] == "scale" and normalization["target_height"] == "48"
+    assert normalization["unicode"] == "NFC"
     assert json.loads(meta["attributes"])["kind"] == "BIDILSTM"
     model = onnx.load(str(path))
     dims = [[d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input]

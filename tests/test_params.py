@@ -311,10 +311,11 @@ def test_log_draw_of_integers_covers_both_ends():
 def test_lstm_accepts_exactly_the_network_kinds_make_net_builds(program):
     """``lstm=`` and ``make_net`` read one registry: every prefab and alias passes both (clstm's
     ``revlstm1`` and ``linbidi`` once passed make_net only), and every choice of lstm= builds."""
-    from clstmtools.network import ALIASES, PREFABS, make_net
+    from clstmtools.network import ALIASES, PREFABS, SPEC_PREFABS, make_net
     offered = set(BY_NAME["lstm"].type.for_program(program))
     assert {"revlstm1", "linbidi"} <= set(ALIASES) <= offered
     assert set(PREFABS) <= offered
+    assert (set(SPEC_PREFABS) <= offered) == (program == CTC)  # the image networks read line images
     for kind in sorted(offered):
         assert read(program, lstm=kind).lstm == kind
-        assert make_net(kind, rng=0, ninput=3, nhidden=2, noutput=4).noutput() == 4
+        assert make_net(kind, rng=0, ninput=48 if kind in SPEC_PREFABS else 3, nhidden=2, noutput=4).noutput() == 4

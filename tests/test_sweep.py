@@ -19,7 +19,7 @@ from PIL import Image
 from clstmtools import generate
 from clstmtools.modelfile import load_net
 from clstmtools.sweep.trial import parse_error_line, trial_environment
-from clstmtools.params import search_space
+from clstmtools.params import BY_NAME, search_space
 from test_drivers import assert_one_line_error, attributes, environment, finish, succeeded, weights
 
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed: pip install -e '.[sweep]'")
@@ -80,19 +80,22 @@ def test_error_lines_of_every_program_are_read():
 
 def test_bad_settings_are_refused_up_front(delay1, tmp_path):
     ok = dict(study="bad", save_name="m", **TRIAL)
-    assert_one_line_error(sweep(tmp_path, "clstmseq", delay1, **{**ok, "lrate": "0,1e-2"}), "clstmsweep",
-                          "lrate='0,1e-2'", "positive float")
-    assert_one_line_error(sweep(tmp_path, "clstmseq", delay1, **{**ok, "study": ""}), "clstmsweep", "study")
-    assert_one_line_error(sweep(tmp_path, "clstmctc", delay1, **ok), "clstmsweep", "testset=")
-    assert_one_line_error(sweep(tmp_path, "clstmseq", delay1, **ok, objective="validation"), "clstmsweep",
-                          "validation set")
-    assert_one_line_error(sweep(tmp_path, "clstmocr", delay1, **ok), "clstmsweep", "PROGRAM")
-    assert_one_line_error(sweep(tmp_path, mode="report", study="nothing"), "clstmsweep", "nothing.optuna")
+    cases = [(("clstmseq", delay1), {**ok, "lrate": "0,1e-2"}, ("lrate='0,1e-2'", "positive float")),
+             (("clstmseq", delay1), {**ok, "study": ""}, ("study",)),
+             (("clstmctc", delay1), ok, ("testset=",)),
+             (("clstmseq", delay1), {**ok, "objective": "validation"}, ("validation set",)),
+             (("clstmocr", delay1), ok, ("PROGRAM",)),
+             ((), dict(mode="report", study="nothing"), ("nothing.optuna",)),
+             ((), dict(mode="report", study="db", storage="postgresql://u:secretpw@127.0.0.1:1/db"),
+              ("storage=postgresql://u:***@127.0.0.1:1/db",))]
+    workers = [launch(tmp_path, *args, **settings) for args, settings, _ in cases]  # at once: each mostly starts up
+    for worker, (_, _, words) in zip(workers, cases):
+        assert "secretpw" not in assert_one_line_error(finish(worker), "clstmsweep", *words)
     assert not list(tmp_path.iterdir())
-    usage = succeeded(sweep(tmp_path, "-h"))
+    usage, echo = launch(tmp_path, "-h"), launch(tmp_path, params_only=1, study="x", trials=3)
     for name in ("study=", "storage=", "trials=10", "sampler=tpe", "pruner=median", "objective=auto"):
-        assert name in usage.stdout
-    echoed = succeeded(sweep(tmp_path, params_only=1, study="x", trials=3)).stderr
+        assert name in succeeded(finish(usage)).stdout
+    echoed = succeeded(finish(echo)).stderr
     assert "#: trials = 3" in echoed and "#: study = x" in echoed
 
 
@@ -203,6 +206,24 @@ def test_two_workers_share_a_postgresql_study(delay1, tmp_path, postgres_url):
     two_workers(tmp_path, delay1, study="pg", storage=postgres_url)
     check_study(tmp_path, "pg", postgres_url, designed=False)
     assert not list(tmp_path.glob("*.optuna"))
+
+
+def test_trials_report_the_validation_error_when_they_have_a_validation_set(tmp_path):
+    if "validation" not in BY_NAME:
+        pytest.skip("this version of the trainers has no validation= (the training recipe)")
+    assert generate.main(["-o", str(tmp_path), "-q", "--seed", "3", "--tasks", "text-upper", "--text-train", "100",
+                          "--text-test", "20"]) == 0
+    # no testset: a validation set alone is enough for a sweep
+    result = succeeded(sweep(tmp_path, "clstmtext", tmp_path / "text-upper-train.txt", study="v", trials=1,
+                             save_name="v", validation=0.2, ntrain=40, test_every=20, report_every=20, nhidden=4,
+                             lrate=1e-2, seed=1))
+    assert "minimizing the validation error" in result.stdout
+    log = (tmp_path / "v-trial0.log").read_text()
+    validation = [parse_error_line("clstmtext", line) for line in log.splitlines() if line.startswith("VALERR")]
+    assert len(validation) == 2
+    (trial,) = stored_trials("v", str(tmp_path / "v.optuna"))
+    assert trial.intermediate_values == {lines: error for _, lines, error in validation}
+    assert trial.value == min(error for _, _, error in validation)
 
 
 # --- workers that die or are stopped --------------------------------------------------------------

@@ -27,7 +27,13 @@ VALIDATION_SETTINGS = ("valset", "validation")
 
 
 def has_validation(environ):
-    return any(environ.get(name, "").strip() not in ("", "0") for name in VALIDATION_SETTINGS)
+    """Whether the trials hold out a validation set (valset=, or a fraction validation= other than 0)."""
+    def given(text):
+        try:
+            return float(text) != 0
+        except ValueError:
+            return bool(text)  # a path, or a range or choice to sweep
+    return any(given(environ.get(name, "").strip()) for name in VALIDATION_SETTINGS)
 
 
 def objective_of(settings, environ):

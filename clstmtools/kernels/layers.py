@@ -4,13 +4,15 @@ Full layers work on 2-d views ``(N, n)`` of time-major sequences (N = T * batch)
 products themselves are BLAS calls made by the layers; these kernels add the bias, apply the
 nonlinearity, take its derivative and update weights in place.
 
-Nonlinearity codes: 0 = linear, 1 = sigmoid, 2 = tanh, 3 = relu.
+Nonlinearity codes: 0 = linear, 1 = sigmoid, 2 = tanh, 3 = relu, 4 = leaky relu (slope LEAK below 0).
 """
 import numpy as np
 
 from .config import kernel
 
-LINEAR, SIGMOID, TANH, RELU = 0, 1, 2, 3
+LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU = 0, 1, 2, 3, 4
+#: the slope of the leaky relu below zero (TensorFlow's and PyTorch's default for seed 001's blocks)
+LEAK = 0.01
 
 
 @kernel
@@ -31,6 +33,9 @@ def bias_activate(Z, bias, kind):
             elif kind == 3:
                 if x < 0:
                     x = np.float32(0.0)
+            elif kind == 4:
+                if x < 0:
+                    x *= np.float32(LEAK)
             Z[n, i] = x
 
 
@@ -49,6 +54,9 @@ def activation_delta(dZ, Y, dY, kind):
             elif kind == 3:
                 if y <= 0:
                     d = np.float32(0.0)
+            elif kind == 4:
+                if y <= 0:
+                    d *= np.float32(LEAK)
             dZ[n, i] = d
 
 

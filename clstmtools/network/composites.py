@@ -77,6 +77,9 @@ class Parallel(Network):
     def noutput(self):
         return sum(s.noutput() for s in self.sub)
 
+    def output_length(self, T):
+        return self.sub[0].output_length(T)
+
     def forward(self):
         for s in self.sub:
             s.inputs.share(self.inputs)

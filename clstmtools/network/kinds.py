@@ -5,6 +5,7 @@ from .composites import Parallel, Reversed, Stacked
 from .full import LinearLayer, ReluLayer, SigmoidLayer, SoftmaxLayer, TanhLayer
 from .lstm import LINLSTM, LSTM, NPLSTM, RELU2LSTM, RELULSTM, RELUTANHLSTM
 from .ports import INITS, NetworkError
+from .vgsl import CNNBIDILSTM, CRNN, build_spec
 
 
 LAYER_TYPES = {cls.kind: cls for cls in (
@@ -58,16 +59,20 @@ PREFABS = {
 }
 ALIASES = {"lstm1": "LSTM1", "uni": "LSTM1", "revlstm1": "REVLSTM1", "bidi": "BIDILSTM",
            "lrbidi": "LRBIDILSTM", "bidi2": "BIDILSTM2", "linbidi": "LINBIDILSTM"}
-#: what ``lstm=`` offers: the prefab networks and their aliases
+#: networks over line images given by a VGSL spec (attribute ``spec``): ``VGSL`` and named specs
+SPEC_PREFABS = {"CNNBIDILSTM": CNNBIDILSTM, "CRNN": CRNN}
+SPEC_KINDS = ("VGSL",) + tuple(SPEC_PREFABS)
+#: what ``lstm=`` offers: the prefab networks and their aliases (the image networks for clstmctc)
 PREFAB_KINDS = tuple(PREFABS) + tuple(ALIASES)
+IMAGE_PREFAB_KINDS = tuple(SPEC_PREFABS)
 #: what ``make_net`` and model files accept: the prefabs and the building blocks
-KINDS = PREFAB_KINDS + tuple(LAYER_TYPES) + tuple(COMPOSITES)
+KINDS = PREFAB_KINDS + SPEC_KINDS + tuple(LAYER_TYPES) + tuple(COMPOSITES)
 
 
 def canonical_kind(kind):
     """The canonical kind name for a kind or alias, or a NetworkError listing the choices."""
     kind = ALIASES.get(kind, kind)
-    if kind not in PREFABS and kind not in LAYER_TYPES and kind not in COMPOSITES:
+    if kind not in KINDS:
         raise NetworkError(f"unknown network kind {kind!r}: use one of {', '.join(KINDS)}")
     return kind
 
@@ -88,6 +93,9 @@ def build_net(kind, attributes):
     attributes = {k: str(v) for k, v in attributes.items()}
     if kind in COMPOSITES:
         net = COMPOSITES[kind]()
+    elif kind in SPEC_KINDS:
+        spec = attributes.setdefault("spec", SPEC_PREFABS.get(kind, ""))
+        net = build_spec(spec, _size(attributes, "ninput"), _size(attributes, "noutput"))
     elif kind in LAYER_TYPES:
         net = LAYER_TYPES[kind](_size(attributes, "ninput"), _size(attributes, "noutput"))
     else:

@@ -43,6 +43,7 @@ class Network:
         self.icodec = []
         self.learning_rate = 1e-4
         self.momentum = 0.9
+        self.training = False  # dropout and batch statistics only while true (see set_training)
 
     # --- structure --------------------------------------------------------------------
     def add(self, net):
@@ -68,6 +69,27 @@ class Network:
             if isinstance(node, Layer):
                 for local, w, dw in node.named_weights():
                     yield f"{path}.{local}", w, dw
+
+    def states(self, prefix=""):
+        """Yield ``(dotted_name, array)`` for the saved state that is not trained by gradients
+        (batch normalization's running statistics); named like the weights."""
+        for path, node in self.walk(prefix):
+            if isinstance(node, Layer):
+                for local, a in node.named_states():
+                    yield f"{path}.{local}", a
+
+    def output_length(self, T):
+        """The output steps for T input steps (shorter after horizontal pooling)."""
+        for s in self.sub:
+            T = s.output_length(T)
+        return T
+
+    def set_training(self, training):
+        """Training mode (dropout active, batch normalization on the batch's statistics, which it
+        also folds into its running statistics) or recognition mode (the default: no dropout,
+        running statistics). The trainer switches it on for its training steps only."""
+        for _, node in self.walk():
+            node.training = bool(training)
 
     def ninput(self):
         return self.sub[0].ninput() if self.sub else 0
@@ -163,6 +185,9 @@ class Layer(Network):
 
     def noutput(self):
         return self.no
+
+    def named_states(self):
+        return []
 
     def init_weights(self, rng, init="clstm"):
         """clstm: uniform in (-0.01, 0.01); scaled: uniform in ±1/sqrt(fan-in), biases at 0."""

@@ -1,0 +1,223 @@
+"""Kernels of the convolutional front end: im2col/col2im, max pooling, batch and group normalization, dropout.
+
+Feature maps travel as time-major sequences: a ``(T, B, H * C)`` array holds, for each of the T
+columns of the B lines, H rows of C channels (row-major, channels fastest). Reading the same
+array as ``(T, B, H * C)`` features per column is the columns reshape: it costs nothing. Steps
+``t >= lengths[b]`` are padding: they read as zeros and are written as zeros.
+
+A convolution is ``im2col`` (one row of kernel-sized patches per (t, b, h), taps ordered
+(dy, dx, c)) followed by one BLAS product; its backward pass is the transposed product followed
+by ``col2im``. Both work on a row range ``[t0, t1)`` of time steps so that the layers can split
+them over threads.
+"""
+import numpy as np
+
+from .config import kernel
+
+
+@kernel
+def im2col(P, X, lengths, H, C, kh, kw, t0, t1):
+    """``P[(t*B + b)*H + h, (dy*kw + dx)*C + c] = X[t + dx - pw, b, (h + dy - ph)*C + c]`` for
+    ``t0 <= t < t1`` ("same" padding: ``ph = (kh-1)//2``, ``pw = (kw-1)//2``); zero outside the image
+    or its real steps, and whole rows of padded steps zero."""
+    B = X.shape[1]
+    ph = (kh - 1) // 2
+    pw = (kw - 1) // 2
+    for t in range(t0, t1):
+        for b in range(B):
+            L = lengths[b]
+            for h in range(H):
+                r = (t * B + b) * H + h
+                for dy in range(kh):
+                    hh = h + dy - ph
+                    for dx in range(kw):
+                        tt = t + dx - pw
+                        base = (dy * kw + dx) * C
+                        if t >= L or tt < 0 or tt >= L or hh < 0 or hh >= H:
+                            for c in range(C):
+                                P[r, base + c] = 0
+                        else:
+                            src = hh * C
+                            for c in range(C):
+                                P[r, base + c] = X[tt, b, src + c]
+
+
+@kernel
+def col2im(dX, dP, lengths, H, C, kh, kw, t0, t1):
+    """The adjoint of :func:`im2col`: ``dX[tt]`` for ``t0 <= tt < t1`` is the sum of the patch deltas
+    that read it (a gather, so that threads given separate step ranges never write the same place)."""
+    T, B, _ = dX.shape
+    ph = (kh - 1) // 2
+    pw = (kw - 1) // 2
+    for tt in range(t0, t1):
+        for b in range(B):
+            L = lengths[b]
+            for hh in range(H):
+                for c in range(C):
+                    dX[tt, b, hh * C + c] = 0
+            if tt >= L:
+                continue
+            for dx in range(kw):
+                t = tt - dx + pw
+                if t < 0 or t >= L:
+                    continue
+                for h in range(H):
+                    r = (t * B + b) * H + h
+                    for dy in range(kh):
+                        hh = h + dy - ph
+                        if hh < 0 or hh >= H:
+                            continue
+                        base = (dy * kw + dx) * C
+                        dst = hh * C
+                        for c in range(C):
+                            dX[tt, b, dst + c] += dP[r, base + c]
+
+
+@kernel
+def maxpool_forward(Y, I, X, lengths, H, C, ph, pw):
+    """``Y[t, b, h*C + c]`` = max of the ``ph x pw`` window at (t*pw, h*ph); ``I`` remembers where
+    it came from (input step * H + input row). Output steps ``t >= lengths[b] // pw`` are zero."""
+    To, B, _ = Y.shape
+    Ho = H // ph
+    for t in range(To):
+        for b in range(B):
+            for h in range(Ho):
+                for c in range(C):
+                    o = h * C + c
+                    if t >= lengths[b] // pw:
+                        Y[t, b, o] = 0
+                        I[t, b, o] = -1
+                        continue
+                    best = X[t * pw, b, h * ph * C + c]
+                    where = t * pw * H + h * ph
+                    for dx in range(pw):
+                        for dy in range(ph):
+                            v = X[t * pw + dx, b, (h * ph + dy) * C + c]
+                            if v > best:
+                                best = v
+                                where = (t * pw + dx) * H + h * ph + dy
+                    Y[t, b, o] = best
+                    I[t, b, o] = where
+
+
+@kernel
+def maxpool_backward(dX, dY, I, H, C):
+    """``dX`` = every output delta sent back to the input its maximum came from, zero elsewhere."""
+    dX[...] = 0
+    To, B, n = dY.shape
+    for t in range(To):
+        for b in range(B):
+            for o in range(n):
+                where = I[t, b, o]
+                if where >= 0:
+                    c = o % C
+                    dX[where // H, b, (where % H) * C + c] += dY[t, b, o]
+
+
+@kernel
+def group_stats(mean, inv, X, lengths, H, C, G, eps, per_line):
+    """Mean and ``1/sqrt(var + eps)`` (biased variance) of every group of ``C // G`` channels over the
+    real steps and all rows: per line (``mean``, ``inv`` of shape (B, G)) or over the whole batch
+    (``per_line`` false: shape (1, G)). Sums in float64."""
+    T, B, _ = X.shape
+    cg = C // G
+    nb = mean.shape[0]
+    s = np.zeros((nb, G))
+    ss = np.zeros((nb, G))
+    count = np.zeros(nb)
+    for b in range(B):
+        k = b if per_line else 0
+        L = min(lengths[b], T)
+        count[k] += L * H * cg
+        for t in range(L):
+            for h in range(H):
+                for c in range(C):
+                    v = np.float64(X[t, b, h * C + c])
+                    s[k, c // cg] += v
+                    ss[k, c // cg] += v * v
+    for k in range(nb):
+        for g in range(G):
+            n = max(count[k], 1.0)
+            m = s[k, g] / n
+            var = max(ss[k, g] / n - m * m, 0.0)
+            mean[k, g] = m
+            inv[k, g] = 1.0 / np.sqrt(var + eps)
+
+
+@kernel
+def group_normalize(Y, Xhat, X, gamma, beta, mean, inv, lengths, H, C, G):
+    """``Xhat = (X - mean) * inv`` of each channel's group (per line when ``mean`` has B rows),
+    ``Y = gamma[c] * Xhat + beta[c]``; padded steps zero."""
+    T, B, _ = X.shape
+    cg = C // G
+    for t in range(T):
+        for b in range(B):
+            k = b if mean.shape[0] > 1 else 0
+            real = t < lengths[b]
+            for h in range(H):
+                for c in range(C):
+                    i = h * C + c
+                    if real:
+                        g = c // cg
+                        xh = (X[t, b, i] - mean[k, g]) * inv[k, g]
+                        Xhat[t, b, i] = xh
+                        Y[t, b, i] = gamma[c] * xh + beta[c]
+                    else:
+                        Xhat[t, b, i] = 0
+                        Y[t, b, i] = 0
+
+
+@kernel
+def group_norm_backward(dX, dgamma, dbeta, dY, Xhat, gamma, inv, lengths, H, C, G, with_stats):
+    """Deltas of :func:`group_normalize`: ``dgamma``/``dbeta`` accumulate; ``dX`` through the
+    statistics too when they came from these inputs (``with_stats``), else through the affine map only."""
+    T, B, _ = dY.shape
+    cg = C // G
+    nb = inv.shape[0]
+    s1 = np.zeros((nb, G))
+    s2 = np.zeros((nb, G))
+    count = np.zeros(nb)
+    for b in range(B):
+        k = b if nb > 1 else 0
+        L = min(lengths[b], T)
+        count[k] += L * H * cg
+        for t in range(L):
+            for h in range(H):
+                for c in range(C):
+                    i = h * C + c
+                    d = dY[t, b, i]
+                    dgamma[c] += d * Xhat[t, b, i]
+                    dbeta[c] += d
+                    dxh = np.float64(d * gamma[c])
+                    s1[k, c // cg] += dxh
+                    s2[k, c // cg] += dxh * Xhat[t, b, i]
+    for t in range(T):
+        for b in range(B):
+            k = b if nb > 1 else 0
+            real = t < lengths[b]
+            for h in range(H):
+                for c in range(C):
+                    i = h * C + c
+                    if not real:
+                        dX[t, b, i] = 0
+                        continue
+                    g = c // cg
+                    dxh = dY[t, b, i] * gamma[c]
+                    if with_stats:
+                        n = max(count[k], 1.0)
+                        dX[t, b, i] = inv[k, g] * (dxh - s1[k, g] / n - Xhat[t, b, i] * s2[k, g] / n)
+                    else:
+                        dX[t, b, i] = inv[k, g] * dxh
+
+
+@kernel
+def dropout(Y, X, U, rate, C, per_channel):
+    """``Y = X * (U >= rate) / (1 - rate)``: ``U`` holds one uniform draw per element (the shape of
+    ``X``) or, with ``per_channel``, one per line and channel (shape (1, B, C)) for every row and step."""
+    T, B, n = X.shape
+    scale = np.float32(1.0) / (np.float32(1.0) - rate)
+    for t in range(T):
+        for b in range(B):
+            for i in range(n):
+                u = U[0, b, i % C] if per_channel else U[t, b, i]
+                Y[t, b, i] = X[t, b, i] * scale if u >= rate else 0

@@ -1,0 +1,336 @@
+"""Convolutional layers over line images: 2-D convolution, max pooling, batch and group normalization, dropout.
+
+Their sequences are feature maps: column t of line b holds H rows of C channels as ``H * C``
+features (channels fastest), so the columns reshape before an LSTM is free and these layers sit
+in a ``Stacked`` network like any other. Horizontal pooling shortens the sequence (and every
+column's length) by its width; padded steps of a minibatch read as zeros and stay zero.
+"""
+from functools import partial
+
+import numpy as np
+
+from .. import parallel
+from ..kernels import conv as KC
+from ..kernels import layers as K
+from .full import ROW_CHUNKS
+from .ports import Layer, NetworkError
+
+#: convolutions split their time steps into ROW_CHUNKS ranges (threads) once there are this many
+MIN_CHUNK_STEPS = 16
+#: batch normalization: running statistics move this far towards each batch's
+BN_MOMENTUM = 0.1
+NORM_EPS = 1e-5
+
+
+def step_chunks(T):
+    """``(t0, t1)`` ranges of a convolution's steps: ROW_CHUNKS of them (a fixed number, so that
+    the weight deltas are summed in the same order whatever the thread count)."""
+    k = ROW_CHUNKS if T >= ROW_CHUNKS * MIN_CHUNK_STEPS else 1
+    bounds = [T * i // k for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+class MapLayer(Layer):
+    """A layer over ``height x channels`` feature maps."""
+
+    def __init__(self, height, channels, out_height, out_channels):
+        if min(height, channels, out_height, out_channels) < 1:
+            raise NetworkError(f"{self.kind}: the feature maps would be {out_height} x {out_channels} "
+                               f"(from {height} x {channels})")
+        super().__init__(height * channels, out_height * out_channels)
+        self.H, self.C, self.Ho, self.Co = int(height), int(channels), int(out_height), int(out_channels)
+        self.attributes.update(height=str(self.H), channels=str(self.C))
+
+    def map_shape(self):
+        """``(height, channels)`` of the output maps."""
+        return self.Ho, self.Co
+
+    def _work(self, name, shape, dtype=None):
+        """A work buffer kept between calls, reallocated only when its shape changes."""
+        a = getattr(self, name, None)
+        if a is None or a.shape != shape:
+            a = np.empty(shape, dtype or self.dtype)
+            setattr(self, name, a)
+        return a
+
+
+class Conv2D(MapLayer):
+    """``kh x kw`` convolution with ``nfilters`` filters, "same" padding, stride 1, bias and an
+    activation: im2col, one BLAS product, bias and nonlinearity (kernels in ``kernels/conv.py``)."""
+
+    kind, name = "Conv2D", "conv"
+
+    def __init__(self, height, channels, kh, kw, nfilters, activation=K.LINEAR):
+        super().__init__(height, channels, height, nfilters)
+        if kh < 1 or kw < 1:
+            raise NetworkError(f"Conv2D: kernel size {kh}x{kw}")
+        self.kh, self.kw, self.activation = int(kh), int(kw), int(activation)
+        self.K = self.kh * self.kw * self.C
+        self.W = np.zeros((self.Co, self.K), self.dtype)
+        self.b = np.zeros(self.Co, self.dtype)
+        self.dW = np.zeros_like(self.W)
+        self.db = np.zeros_like(self.b)
+        self._dW_parts = np.zeros((ROW_CHUNKS,) + self.W.shape, self.dtype)
+        self._db_parts = np.zeros((ROW_CHUNKS,) + self.b.shape, self.dtype)
+
+    def storage(self):
+        return [(self.W, self.dW), (self.b, self.db)]
+
+    def named_weights(self):
+        return [("W", self.W, self.dW), ("w", self.b.reshape(-1, 1), self.db.reshape(-1, 1))]
+
+    def init_weights(self, rng, init="clstm"):
+        """Uniform in ±1/sqrt(fan-in), whatever ``init`` says: clstm's ±0.01 would starve a
+        stack of convolutions of signal."""
+        bound = 1.0 / np.sqrt(self.K)
+        self.W[...] = rng.uniform(-bound, bound, size=self.W.shape)
+        self.b[...] = rng.uniform(-bound, bound, size=self.b.shape)
+
+    def forward(self):
+        self._check_inputs()
+        X = self.inputs.data
+        T, B, _ = X.shape
+        N = T * B * self.H
+        lengths = self.inputs.column_lengths()
+        P = self._work("P", (N, self.K))
+        Y = self.outputs.resize(T, self.no, B)
+        Y2 = Y.reshape(N, self.Co)
+
+        def steps(t0, t1):
+            KC.im2col(P, X, lengths, self.H, self.C, self.kh, self.kw, t0, t1)
+            r0, r1 = t0 * B * self.H, t1 * B * self.H
+            np.matmul(P[r0:r1], self.W.T, out=Y2[r0:r1])
+            K.bias_activate(Y2[r0:r1], self.b, self.activation)
+
+        parallel.run_all([partial(steps, *c) for c in step_chunks(T)])
+        self.outputs.lengths = self.inputs.lengths
+        if self.inputs.lengths is not None:
+            K.zero_padding(Y, lengths)
+
+    def backward(self):
+        self._check_d_outputs()
+        T, B, _ = self.inputs.data.shape
+        N = T * B * self.H
+        lengths = self.inputs.column_lengths()
+        dZ = self._work("dZ", (N, self.Co))
+        K.activation_delta(dZ, self.outputs.data.reshape(N, self.Co), self.d_outputs.data.reshape(N, self.Co),
+                           self.activation)
+        if self.inputs.lengths is not None:
+            K.zero_padding(dZ.reshape(T, B, self.no), lengths)
+        dP = self._work("dP", (N, self.K))
+        dX = self.d_inputs.resize(T, self.ni, B)
+        self.d_inputs.lengths = self.inputs.lengths
+        chunks = step_chunks(T)
+
+        def products(i, t0, t1):
+            r0, r1 = t0 * B * self.H, t1 * B * self.H
+            np.matmul(dZ[r0:r1].T, self.P[r0:r1], out=self._dW_parts[i])
+            self._db_parts[i] = 0
+            K.add_column_sums(self._db_parts[i], dZ[r0:r1])
+            np.matmul(dZ[r0:r1], self.W, out=dP[r0:r1])
+
+        def gather(t0, t1):  # needs the patch deltas of neighbouring steps: after all products
+            KC.col2im(dX, dP, lengths, self.H, self.C, self.kh, self.kw, t0, t1)
+
+        parallel.run_all([partial(products, i, *c) for i, c in enumerate(chunks)])
+        parallel.run_all([partial(gather, *c) for c in chunks])
+        for i in range(len(chunks)):  # merged in a fixed order: the same sums for any thread count
+            self.dW += self._dW_parts[i]
+            self.db += self._db_parts[i]
+        self._count()
+
+
+class MaxPool(MapLayer):
+    """``ph x pw`` max pooling, stride = size (a remainder row or step is dropped); backward sends
+    each delta to where its maximum came from."""
+
+    kind, name = "MaxPool", "maxpool"
+
+    def __init__(self, height, channels, ph, pw):
+        if ph < 1 or pw < 1:
+            raise NetworkError(f"MaxPool: size {ph}x{pw}")
+        super().__init__(height, channels, height // ph, channels)
+        self.ph, self.pw = int(ph), int(pw)
+
+    def storage(self):
+        return []
+
+    def named_weights(self):
+        return []
+
+    def output_length(self, T):
+        return T // self.pw
+
+    def forward(self):
+        self._check_inputs()
+        T, B, _ = self.inputs.data.shape
+        To = T // self.pw
+        if To < 1:
+            raise NetworkError(f"{self.name}: {T} steps are fewer than the pooling width {self.pw}")
+        Y = self.outputs.resize(To, self.no, B)
+        self._where = self._work("_where", Y.shape, np.int64)
+        KC.maxpool_forward(Y, self._where, self.inputs.data, self.inputs.column_lengths(), self.H, self.C, self.ph,
+                           self.pw)
+        if self.inputs.lengths is not None:
+            self.outputs.lengths = self.inputs.column_lengths() // self.pw
+
+    def backward(self):
+        self._check_d_outputs()
+        dX = self.d_inputs.like(self.inputs)
+        KC.maxpool_backward(dX, self.d_outputs.data, self._where, self.H, self.C)
+
+
+class GroupNorm(MapLayer):
+    """Group normalization (VGSL ``Gn``): each line's channels in ``groups`` groups, normalized over
+    the line's rows and real steps (the same in training and recognition), then a per-channel
+    scale ``gamma`` and shift ``beta`` and optionally an activation."""
+
+    kind, name = "GroupNorm", "groupnorm"
+
+    def __init__(self, height, channels, groups, activation=K.LINEAR):
+        super().__init__(height, channels, height, channels)
+        if groups < 1 or channels % groups:
+            raise NetworkError(f"{self.kind}: {channels} channels do not split into {groups} groups")
+        self.G, self.activation = int(groups), int(activation)
+        self.gamma = np.ones(self.C, self.dtype)
+        self.beta = np.zeros(self.C, self.dtype)
+        self.dgamma = np.zeros_like(self.gamma)
+        self.dbeta = np.zeros_like(self.beta)
+        self._zero_bias = np.zeros(self.no, self.dtype)
+
+    def storage(self):
+        return [(self.gamma, self.dgamma), (self.beta, self.dbeta)]
+
+    def named_weights(self):
+        return [("gamma", self.gamma.reshape(-1, 1), self.dgamma.reshape(-1, 1)),
+                ("beta", self.beta.reshape(-1, 1), self.dbeta.reshape(-1, 1))]
+
+    def init_weights(self, rng, init="clstm"):
+        self.gamma[...] = 1
+        self.beta[...] = 0
+
+    def statistics(self, lengths):
+        """``(mean, inv, from_inputs)``: the statistics to normalize with, and whether they were
+        computed from these inputs (then backward passes deltas through them too)."""
+        B = self.inputs.batch
+        mean = self._work("_gmean", (B, self.G))
+        inv = self._work("_ginv", (B, self.G))
+        KC.group_stats(mean, inv, self.inputs.data, lengths, self.H, self.C, self.G, NORM_EPS, True)
+        return mean, inv, True
+
+    def forward(self):
+        self._check_inputs()
+        X = self.inputs.data
+        T, B, _ = X.shape
+        lengths = self.inputs.column_lengths()
+        self._mean, self._inv, self._from_inputs = self.statistics(lengths)
+        Y = self.outputs.resize(T, self.no, B)
+        self._xhat = self._work("_xhat", X.shape)
+        KC.group_normalize(Y, self._xhat, X, self.gamma, self.beta, self._mean, self._inv, lengths, self.H, self.C,
+                           self.G)
+        if self.activation != K.LINEAR:
+            K.bias_activate(Y.reshape(T * B, self.no), self._zero_bias, self.activation)
+            if self.inputs.lengths is not None:
+                K.zero_padding(Y, lengths)
+        self.outputs.lengths = self.inputs.lengths
+
+    def backward(self):
+        self._check_d_outputs()
+        T, B, _ = self.inputs.data.shape
+        dY = self.d_outputs.data
+        if self.activation != K.LINEAR:
+            dZ = self._work("_dZ", dY.shape)
+            K.activation_delta(dZ.reshape(T * B, self.no), self.outputs.data.reshape(T * B, self.no),
+                               dY.reshape(T * B, self.no), self.activation)
+            dY = dZ
+        dX = self.d_inputs.like(self.inputs)
+        KC.group_norm_backward(dX, self.dgamma, self.dbeta, dY, self._xhat, self.gamma, self._inv,
+                               self.inputs.column_lengths(), self.H, self.C, self.G, self._from_inputs)
+        self._count()
+
+
+class BatchNorm(GroupNorm):
+    """Batch normalization of every channel: over the batch's real positions (all rows and steps of
+    all lines; one line at batch 1) in training, which also moves the running statistics; over the
+    running statistics in recognition and tests."""
+
+    kind, name = "BatchNorm", "batchnorm"
+
+    def __init__(self, height, channels, activation=K.LINEAR):
+        super().__init__(height, channels, channels, activation)
+        self.running_mean = np.zeros(self.C, self.dtype)
+        self.running_var = np.ones(self.C, self.dtype)
+
+    def named_states(self):
+        return [("mean", self.running_mean.reshape(-1, 1)), ("var", self.running_var.reshape(-1, 1))]
+
+    def statistics(self, lengths):
+        mean = self._work("_bmean", (1, self.C))
+        inv = self._work("_binv", (1, self.C))
+        if not self.training:
+            mean[0] = self.running_mean
+            inv[0] = 1.0 / np.sqrt(self.running_var + NORM_EPS)
+            return mean, inv, False
+        KC.group_stats(mean, inv, self.inputs.data, lengths, self.H, self.C, self.C, NORM_EPS, False)
+        n = max(int(np.minimum(lengths, self.inputs.T).sum()) * self.H, 2)
+        var = (1.0 / inv[0].astype(np.float64) ** 2 - NORM_EPS) * n / (n - 1)  # unbiased, as PyTorch keeps it
+        self.running_mean += (BN_MOMENTUM * (mean[0] - self.running_mean)).astype(self.dtype)
+        self.running_var += (BN_MOMENTUM * (var - self.running_var)).astype(self.dtype)
+        return mean, inv, True
+
+
+class Dropout(MapLayer):
+    """Dropout at ``rate`` in training (the kept values scaled by 1/(1-rate)), of single values or,
+    with ``per_channel``, of whole channels of a line; the identity in recognition and tests.
+    Seeded: its generator is drawn from the network's at initialization."""
+
+    kind, name = "Dropout", "dropout"
+
+    def __init__(self, height, channels, rate=0.5, per_channel=False):
+        super().__init__(height, channels, height, channels)
+        if not 0 <= rate < 1:
+            raise NetworkError(f"Dropout: rate {rate} is not in [0, 1)")
+        self.rate, self.per_channel = float(rate), bool(per_channel)
+        self.rng = np.random.default_rng(0)
+        self._active = False
+
+    def storage(self):
+        return []
+
+    def named_weights(self):
+        return []
+
+    def init_weights(self, rng, init="clstm"):
+        self.rng = np.random.default_rng(rng.integers(2 ** 63))
+
+    def forward(self):
+        self._check_inputs()
+        self._active = self.training and self.rate > 0
+        if not self._active:
+            self.outputs.share(self.inputs)
+            return
+        X = self.inputs.data
+        T, B, _ = X.shape
+        shape = (1, B, self.C) if self.per_channel else X.shape
+        self._U = self.rng.random(shape, dtype=np.float32)
+        Y = self.outputs.like(self.inputs)
+        KC.dropout(Y, X, self._U, np.float32(self.rate), self.C, self.per_channel)
+
+    def backward(self):
+        self._check_d_outputs()
+        if not self._active:
+            self.d_inputs.share(self.d_outputs)
+            return
+        dX = self.d_inputs.like(self.d_outputs)
+        KC.dropout(dX, self.d_outputs.data, self._U, np.float32(self.rate), self.C, self.per_channel)
+
+
+def describe_maps(net):
+    """The feature maps a network computes, as text (``conv 48x40, maxpool 24x40 1/2, ...``: rows x
+    channels, and the fraction of the columns left), or "" for a network without them."""
+    parts, factor = [], 1
+    for _, node in net.walk():
+        if isinstance(node, MapLayer) and not isinstance(node, Dropout):
+            factor *= getattr(node, "pw", 1)
+            parts.append(f"{node.name} {node.Ho}x{node.Co}" + (f" 1/{factor}" if factor > 1 else ""))
+    return ", ".join(parts)

@@ -1,0 +1,88 @@
+"""Plain NumPy twins of the convolutional kernels (float64, one line as a (T, H, C) array): the tests' oracles."""
+import numpy as np
+
+LEAK = float(np.float32(0.01))  # the kernels' slope, a float32 constant
+
+
+def act(kind, z):
+    return {0: lambda v: v, 1: lambda v: 1 / (1 + np.exp(-np.clip(v, -30, 30))), 2: np.tanh,
+            3: lambda v: np.maximum(v, 0), 4: lambda v: np.where(v > 0, v, LEAK * v)}[kind](z)
+
+
+def act_prime_from_output(kind, y):
+    return {0: lambda v: np.ones_like(v), 1: lambda v: v * (1 - v), 2: lambda v: 1 - v * v,
+            3: lambda v: (v > 0).astype(float), 4: lambda v: np.where(v > 0, 1.0, LEAK)}[kind](y)
+
+
+def _padded(x, kh, kw):
+    T, H, C = x.shape
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    xp = np.zeros((T + kw - 1, H + kh - 1, C))
+    xp[pw:pw + T, ph:ph + H] = x
+    return xp
+
+
+def conv_forward(x, W, b, kind):
+    """x (T, H, C); W (n, kh, kw, C); "same" padding: y[t, h, n] = f(b + sum W[n, dy, dx, c] x[t+dx-pw, h+dy-ph, c])."""
+    T, H, C = x.shape
+    n, kh, kw, _ = W.shape
+    xp = _padded(x, kh, kw)
+    z = np.zeros((T, H, n)) + b
+    for dy in range(kh):
+        for dx in range(kw):
+            z += np.einsum("thc,nc->thn", xp[dx:dx + T, dy:dy + H], W[:, dy, dx])
+    return act(kind, z)
+
+
+def conv_backward(x, W, y, dy_out, kind):
+    """``(dx, dW, db)`` for output deltas ``dy_out`` (T, H, n)."""
+    T, H, C = x.shape
+    n, kh, kw, _ = W.shape
+    dz = dy_out * act_prime_from_output(kind, y)
+    xp = _padded(x, kh, kw)
+    dxp = np.zeros_like(xp)
+    dW = np.zeros_like(W)
+    for dy in range(kh):
+        for dx in range(kw):
+            dW[:, dy, dx] = np.einsum("thn,thc->nc", dz, xp[dx:dx + T, dy:dy + H])
+            dxp[dx:dx + T, dy:dy + H] += np.einsum("thn,nc->thc", dz, W[:, dy, dx])
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    return dxp[pw:pw + T, ph:ph + H], dW, dz.sum((0, 1))
+
+
+def maxpool_forward(x, ph, pw):
+    T, H, C = x.shape
+    To, Ho = T // pw, H // ph
+    windows = x[:To * pw, :Ho * ph].reshape(To, pw, Ho, ph, C)
+    return windows.max(axis=(1, 3))
+
+
+def maxpool_backward(x, ph, pw, dy):
+    T, H, C = x.shape
+    dx = np.zeros_like(x)
+    for t in range(dy.shape[0]):
+        for h in range(dy.shape[1]):
+            for c in range(C):
+                w = x[t * pw:(t + 1) * pw, h * ph:(h + 1) * ph, c]
+                j, i = np.unravel_index(np.argmax(w), w.shape)  # the first maximum, steps outermost
+                dx[t * pw + j, h * ph + i, c] += dy[t, h, c]
+    return dx
+
+
+def normalize(lines, groups, gamma, beta, eps=1e-5, per_line=True):
+    """Group norm (per line) or batch norm (``per_line`` false, groups = channels, over all lines)."""
+    C = lines[0].shape[2]
+    cg = C // groups
+
+    def stats(xs):
+        flat = np.concatenate([x.reshape(-1, C) for x in xs])
+        g = flat.reshape(-1, groups, cg).transpose(1, 0, 2).reshape(groups, -1)
+        return g.mean(1), g.var(1)
+
+    out = []
+    for x in lines:
+        mean, var = stats([x] if per_line else lines)
+        m = np.repeat(mean, cg)
+        v = np.repeat(var, cg)
+        out.append(gamma * (x - m) / np.sqrt(v + eps) + beta)
+    return out

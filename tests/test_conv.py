@@ -1,0 +1,316 @@
+"""Tests of the convolutional front end: kernels against NumPy twins, float64 gradient checks of
+every layer and of whole CNN+LSTM networks, training vs recognition, minibatch masking, VGSL specs."""
+import numpy as np
+import pytest
+
+import clstmtools as clstm
+import naive_conv as naive
+from clstmtools.network import (CNNBIDILSTM, CRNN, BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, SpecError,
+                                build_spec, make_net)
+from test_network import _gradient_check, float64_networks
+
+ACTIVATIONS = [0, 1, 2, 3, 4]  # linear, sigmoid, tanh, relu, leaky relu
+KRAKEN = ("[1,120,0,1 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,9,64 Do0.1,2 Mp2,2 "
+          "Cr3,9,64 Do0.1,2 S1(1x0)1,3 Lbx200 Do0.1,2 Lbx200 Do0.1,2 Lbx200 Do]")
+
+
+@pytest.fixture
+def f64():
+    """Layers and sequences in float64 for the whole test."""
+    with float64_networks():
+        yield
+
+
+def lines_in(rng, lengths, H, C):
+    return [rng.uniform(-1, 1, (T, H * C)) for T in lengths]
+
+
+def run_batch(layer, lines, deltas=None):
+    """Forward (and backward with ``deltas``) on a padded minibatch; per-line outputs and input deltas."""
+    layer.inputs.aset_batch(lines)
+    layer.forward()
+    outs = [layer.outputs.column(b).copy() for b in range(len(lines))]
+    if deltas is None:
+        return outs, None
+    layer.d_outputs.aset_batch(deltas)
+    layer.backward()
+    return outs, [layer.d_inputs.column(b).copy() for b in range(len(lines))]
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_convolution_matches_numpy_twin_on_a_padded_minibatch(kind, f64):
+    rng = np.random.default_rng(kind)
+    H, C, kh, kw, n = 5, 2, 3, 4, 3
+    layer = Conv2D(H, C, kh, kw, n, kind)
+    layer.init_weights(rng)
+    lengths = [7, 4, 6]
+    lines = lines_in(rng, lengths, H, C)
+    deltas = [rng.uniform(-1, 1, (T, H * n)) for T in lengths]
+    outs, dxs = run_batch(layer, lines, deltas)
+    W = layer.W.reshape(n, kh, kw, C).astype(np.float64)
+    dW = np.zeros_like(W)
+    db = np.zeros(n)
+    for x, y, d, dx in zip(lines, outs, deltas, dxs):
+        x3 = x.reshape(-1, H, C)
+        want = naive.conv_forward(x3, W, layer.b, kind)
+        np.testing.assert_allclose(y.reshape(-1, H, n), want, rtol=1e-10, atol=1e-12)
+        gx, gW, gb = naive.conv_backward(x3, W, want, d.reshape(-1, H, n), kind)
+        np.testing.assert_allclose(dx.reshape(-1, H, C), gx, rtol=1e-10, atol=1e-12)
+        dW, db = dW + gW, db + gb
+    np.testing.assert_allclose(layer.dW.reshape(W.shape), dW, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.db, db, rtol=1e-10, atol=1e-12)
+    assert np.all(layer.outputs.data[4:, 1] == 0)  # padding stays zero
+
+
+def test_max_pooling_matches_numpy_twin_and_shortens_each_line(f64):
+    rng = np.random.default_rng(1)
+    H, C, ph, pw = 6, 3, 2, 3
+    layer = MaxPool(H, C, ph, pw)
+    lengths = [10, 7]
+    lines = lines_in(rng, lengths, H, C)
+    deltas = [rng.uniform(-1, 1, (T // pw, (H // ph) * C)) for T in lengths]
+    outs, dxs = run_batch(layer, lines, deltas)
+    assert layer.outputs.lengths.tolist() == [3, 2] and layer.output_length(10) == 3
+    for x, y, d, dx in zip(lines, outs, deltas, dxs):
+        x3 = x.reshape(-1, H, C)
+        np.testing.assert_array_equal(y.reshape(-1, H // ph, C), naive.maxpool_forward(x3, ph, pw))
+        np.testing.assert_allclose(dx.reshape(-1, H, C),
+                                   naive.maxpool_backward(x3, ph, pw, d.reshape(-1, H // ph, C)))
+
+
+def test_group_norm_matches_numpy_twin_per_line(f64):
+    rng = np.random.default_rng(2)
+    H, C, G = 3, 4, 2
+    layer = GroupNorm(H, C, G)
+    layer.gamma[...] = rng.uniform(0.5, 1.5, C)
+    layer.beta[...] = rng.uniform(-1, 1, C)
+    lines = [x * 3 + 1 for x in lines_in(rng, [5, 8], H, C)]
+    outs, _ = run_batch(layer, lines)
+    want = naive.normalize([x.reshape(-1, H, C) for x in lines], G, layer.gamma, layer.beta)
+    for y, w in zip(outs, want):
+        np.testing.assert_allclose(y.reshape(w.shape), w, rtol=1e-9, atol=1e-12)
+
+
+def test_batch_norm_uses_batch_statistics_in_training_and_running_ones_in_recognition(f64):
+    rng = np.random.default_rng(3)
+    H, C = 3, 2
+    layer = BatchNorm(H, C)
+    lines = [x * 2 + 5 for x in lines_in(rng, [6, 9], H, C)]
+    layer.set_training(True)
+    outs, _ = run_batch(layer, lines)
+    want = naive.normalize([x.reshape(-1, H, C) for x in lines], C, layer.gamma, layer.beta, per_line=False)
+    for y, w in zip(outs, want):
+        np.testing.assert_allclose(y.reshape(w.shape), w, rtol=1e-9, atol=1e-12)
+    flat = np.concatenate([x.reshape(-1, C) for x in lines])
+    np.testing.assert_allclose(layer.running_mean, 0.9 * 0 + 0.1 * flat.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(layer.running_var, 0.9 * 1 + 0.1 * flat.var(0, ddof=1), rtol=1e-9)
+    for _ in range(200):  # the running statistics converge to the data's
+        run_batch(layer, lines)
+    layer.set_training(False)
+    outs, _ = run_batch(layer, [lines[0]])
+    expect = (lines[0].reshape(-1, C) - flat.mean(0)) / np.sqrt(flat.var(0, ddof=1) + 1e-5)
+    np.testing.assert_allclose(outs[0].reshape(-1, C), expect, rtol=1e-6, atol=1e-9)
+    one, _ = run_batch(layer, [lines[0][:3]])  # recognition: each step on its own, whatever the batch
+    np.testing.assert_allclose(one[0], outs[0][:3], rtol=1e-12)
+
+
+def test_dropout_only_in_training_seeded_and_scaled(f64):
+    layer = Dropout(4, 5, rate=0.25)
+    layer.init_weights(np.random.default_rng(7))
+    x = np.ones((400, 20))
+    out, _ = run_batch(layer, [x])
+    np.testing.assert_array_equal(out[0], x)  # recognition: the identity
+    layer.set_training(True)
+    out, dx = run_batch(layer, [x], [x])
+    kept = out[0] != 0
+    assert 0.72 < kept.mean() < 0.78 and np.allclose(out[0][kept], 1 / 0.75)
+    np.testing.assert_array_equal(dx[0], out[0])  # the same mask backward
+    again = Dropout(4, 5, rate=0.25)
+    again.init_weights(np.random.default_rng(7))
+    again.set_training(True)
+    np.testing.assert_array_equal(run_batch(again, [x])[0][0], out[0])  # seeded
+    channels = Dropout(4, 5, rate=0.5, per_channel=True)
+    channels.set_training(True)
+    y = run_batch(channels, [x])[0][0].reshape(400, 4, 5)
+    assert np.all(y == y[:1, :1])  # whole channels: the same for every step and row
+
+
+def _check_gradients(net, T, B, reseed=()):
+    """test_network's float64 central-difference check; dropout layers redraw the same mask each pass."""
+    def same_masks():
+        for layer in reseed:
+            layer.rng = np.random.default_rng(5)
+    softmax = bool(net.sub) and net.sub[-1].kind == "SoftmaxLayer"
+    _gradient_check(net, T=T, B=B, softmax=softmax, before_forward=same_masks)
+
+
+LAYER_SPECS = {
+    "conv": lambda k: Conv2D(3, 2, 3, 2, 2, k),
+    "maxpool": lambda k: MaxPool(4, 2, 2, 2),
+    "groupnorm": lambda k: GroupNorm(3, 4, 2, k),
+    "batchnorm": lambda k: BatchNorm(3, 2, k),
+}
+
+
+@pytest.mark.parametrize("name,kind,training", [("conv", k, False) for k in ACTIVATIONS] + [
+    ("maxpool", 0, False), ("groupnorm", 0, False), ("groupnorm", 4, False), ("batchnorm", 0, True),
+    ("batchnorm", 2, True), ("batchnorm", 0, False)])
+def test_layer_gradients_float64(name, kind, training, f64):
+    layer = LAYER_SPECS[name](kind)
+    if name == "batchnorm" and not training:
+        layer.running_mean[...] = [0.3, -0.2]
+        layer.running_var[...] = [0.5, 2.0]
+    layer.set_training(training)
+    _check_gradients(layer, T=5, B=2)
+
+
+def test_dropout_gradients_float64(f64):
+    layer = Dropout(2, 3, rate=0.4)
+    layer.set_training(True)
+    _check_gradients(layer, T=4, B=2, reseed=[layer])
+
+
+@pytest.mark.parametrize("spec", [
+    "[1,4,0,1 Ck3,3,2 Bnk Mp2,2 S1(1x0)1,3 Lbx2 Do0.3 O1c]",
+    "[1,4,0,1 Cr3,3,2 Do0.2,2 Mp2,1 Gn1 S1(1x0)1,3 Lfx2 Lrx2 O1c]",
+    "[1,3,0,1 Ct2,2,2 S1(1x3)1,3 Fs3 O1s]",
+])
+def test_whole_cnn_lstm_networks_gradients_float64(spec, f64):
+    net = make_net("VGSL", rng=0, spec=spec, ninput=int(spec.split(",")[1]), noutput=3)
+    net.set_training(True)
+    _check_gradients(net, T=6, B=1, reseed=[n for _, n in net.walk() if isinstance(n, Dropout)])
+
+
+def test_minibatch_padding_never_changes_results():
+    """In recognition (running statistics, no dropout) a padded minibatch gives each line's own
+    outputs, and its weight deltas are the sum of the lines' deltas."""
+    net = make_net("CRNN", rng=1, ninput=48, noutput=5)
+    rng = np.random.default_rng(0)
+    lines = [rng.uniform(0, 1, (T, 48)).astype(np.float32) for T in (40, 23, 33)]
+    deltas = [rng.uniform(-1, 1, (net.output_length(len(x)), 5)).astype(np.float32) for x in lines]
+    outs, dxs = run_batch(net, lines, deltas)
+    batch_dw = [dw.copy() for _, _, dw in net.weights()]
+    total = [np.zeros_like(d) for d in batch_dw]
+    for b, x in enumerate(lines):
+        for _, _, dw in net.weights():
+            dw[...] = 0
+        out, dx = run_batch(net, [x], [deltas[b]])
+        np.testing.assert_allclose(out[0], outs[b], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(dx[0], dxs[b], rtol=1e-4, atol=1e-6)
+        total = [t + dw for t, (_, _, dw) in zip(total, net.weights())]
+    for t, d in zip(total, batch_dw):
+        np.testing.assert_allclose(d, t, rtol=1e-3, atol=1e-5)
+
+
+def test_float32_in_float32_out():
+    net = make_net("CNNBIDILSTM", rng=0, ninput=48, noutput=4)
+    net.inputs.aset(np.zeros((16, 48, 1), np.float32))
+    net.forward()
+    assert net.outputs.data.dtype == np.float32 and net.outputs.T == 4
+    assert all(w.dtype == np.float32 for _, w, _ in net.weights())
+
+
+@pytest.mark.parametrize("spec,height", [(KRAKEN, 120), (CNNBIDILSTM, 48), (CRNN, 48)])
+def test_specs_build_train_and_reload_with_identical_outputs(tmp_path, spec, height):
+    net = make_net("VGSL", rng=0, spec=spec, ninput=height, noutput=6)
+    net.setLearningRate(1e-3, 0.9)
+    rng = np.random.default_rng(0)
+    net.set_training(True)
+    for _ in range(2):
+        net.inputs.aset(rng.uniform(0, 1, (40, height, 1)).astype(np.float32))
+        net.forward()
+        net.d_outputs.aset(rng.uniform(-1, 1, net.outputs.shape).astype(np.float32))
+        net.backward()
+        net.update()
+    net.set_training(False)
+    x = rng.uniform(0, 1, (48, height, 1)).astype(np.float32)
+    net.inputs.aset(x)
+    net.forward()
+    before = net.outputs.array().copy()
+    path = clstm.save_net(tmp_path / "m.h5", net)
+    loaded = clstm.load_net(path)
+    assert loaded.attr("spec") == spec
+    loaded.inputs.aset(x)
+    loaded.forward()
+    np.testing.assert_array_equal(loaded.outputs.array(), before)
+
+
+def test_batch_norm_statistics_are_saved_as_datasets(tmp_path):
+    import h5py
+    net = make_net("CRNN", rng=0, ninput=48, noutput=4)
+    net.sub[1].running_mean[...] = 0.25
+    path = clstm.save_net(tmp_path / "crnn.h5", net)
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f[".vgsl.1.batchnorm.mean"][...], 0.25)
+        assert f.attrs["kind"].decode().rstrip("\0") == "CRNN"
+    assert np.all(clstm.load_net(path).sub[1].running_mean == 0.25)
+
+
+@pytest.mark.parametrize("spec,token", [
+    ("[1,48,0,1 Cr3,3,16 Xx9 O1c]", "Xx9"),
+    ("[1,48,0,1 Cq3,3,16 O1c]", "Cq3,3,16"),
+    ("[1,48,0,1 Cr3,3,16 Lbx10 O1c]", "Lbx10"),
+    ("[1,48,0,1 Mp2,2 S2(1x0)1,3 Lbx10 O1c]", "S2(1x0)1,3"),
+    ("[1,48,0,1 Lby10 O1c]", "Lby10"),
+    ("[1,32,0,1 Lbx10 O1c]", "1,32,0,1"),
+    ("[1,48,0,1 O1c Lbx10]", "O1c"),
+    ("[1,48,0,1 Cr3,3,6 Gn4 S1(1x0)1,3 O1c]", "Gn4"),
+    ("[1,48,0,1 Mp64,2 O1c]", "Mp64,2"),
+    ("[1,48,0,1 Do1.5 O1c]", "Do1.5"),
+])
+def test_malformed_specs_get_one_line_errors_naming_the_token(spec, token):
+    with pytest.raises(SpecError) as error:
+        build_spec(spec, 48, 5)
+    message = str(error.value)
+    assert repr(token) in message and "\n" not in message
+
+
+def test_spec_without_output_ends_in_softmax_and_needs_brackets():
+    net = build_spec("[1,48,0,1 Lbx10]", 48, 5)
+    assert net.sub[-1].kind == "SoftmaxLayer" and net.noutput() == 5
+    with pytest.raises(SpecError, match=r"\[ \]"):
+        build_spec("1,48,0,1 Lbx10 O1c", 48, 5)
+
+
+# --- the programs ------------------------------------------------------------------------------------
+SMALL_SPEC = "[1,24,0,1 Ck3,3,4 Bnk Mp2,2 Do0.1 S1(1x0)1,3 Lbx8 O1c]"
+
+
+@pytest.fixture(scope="module")
+def cnn_data(tmp_path_factory):
+    from clstmtools import generate
+    folder = tmp_path_factory.mktemp("cnn")
+    assert generate.main(["-o", str(folder), "-q", "--seed", "3", "--tasks", "ocr,expr,text-upper", "--ocr-train",
+                          "12", "--ocr-test", "4", "--height", "24", "--expr-train", "6", "--expr-test", "2",
+                          "--text-train", "20", "--text-test", "4"]) == 0
+    return folder
+
+
+def test_programs_train_continue_and_apply_vgsl_networks(cnn_data):
+    from test_drivers import SUMMARY, Job, assert_one_line_error, attributes, run, run_all, succeeded
+    common = dict(report_every=0, seed=4)
+    spec, crnn, text, bad = run_all([
+        Job("clstmctc", ["ocr-train.h5"], cnn_data, dict(common, spec=SMALL_SPEC, minibatch=3, ntrain=12,
+                                                         save_name="cnn", testset="ocr-test.h5", test_every=12,
+                                                         display_every=6)),
+        Job("clstmctc", ["expr-train"], cnn_data, dict(common, lstm="CRNN", ntrain=3, save_name="crnn")),
+        Job("clstmtext", ["text-upper-train.txt"], cnn_data, dict(common, spec="[1,0,0,1 Lbx6 Do0.2 O1c]", ntrain=6,
+                                                                   save_name="txt")),
+        Job("clstmctc", ["ocr-train.h5"], cnn_data, dict(common, spec="[1,24,0,1 Cr3,3,4 Lbx10 O1c]", ntrain=2,
+                                                         save_name="bad"))])
+    for result in (spec, crnn, text):
+        succeeded(result)
+    assert_one_line_error(bad, "clstmctc", "'Lbx10'", "S1(1x0)1,3")
+    assert "TESTERR" in spec.stdout and (cnn_data / "cnn-display.png").stat().st_size > 0
+    saved = attributes(cnn_data / "cnn.h5")
+    assert saved["spec"] == SMALL_SPEC and saved["kind"] == "VGSL" and saved["minibatch"] == "3"
+    crnn_saved = attributes(cnn_data / "crnn.h5")
+    assert crnn_saved["kind"] == "CRNN" and crnn_saved["target_height"] == "48" and crnn_saved["ninput"] == "48"
+    assert attributes(cnn_data / "txt.h5")["spec"] == "[1,0,0,1 Lbx6 Do0.2 O1c]"
+    more, errs = run_all([
+        Job("clstmctc", ["ocr-train.h5"], cnn_data, dict(common, load="cnn.h5", ntrain=15, save_name="more")),
+        Job("clstmctc", ["ocr-test.h5"], cnn_data, dict(mode="errs", load="cnn.h5"))])
+    assert "more.h5" in succeeded(more).stdout and attributes(cnn_data / "more.h5")["trial"] == "15"
+    assert SUMMARY.match(succeeded(errs).stdout.splitlines()[-1])
+    folder = run("clstmctc", "expr-test", cwd=cnn_data, mode="text", load="crnn.h5")
+    assert len(succeeded(folder).stdout.splitlines()) == 2
