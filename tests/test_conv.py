@@ -7,7 +7,7 @@ import clstmtools as clstm
 import naive_conv as naive
 from clstmtools.network import (CNNBIDILSTM, CRNN, BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, SpecError,
                                 build_spec, make_net)
-from test_network import _gradient_check, float64_networks
+from test_network import _gradient_check, assert_same_for_one_and_two_threads, float64_networks
 
 ACTIVATIONS = [0, 1, 2, 3, 4]  # linear, sigmoid, tanh, relu, leaky relu
 KRAKEN = ("[1,120,0,1 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,9,64 Do0.1,2 Mp2,2 "
@@ -287,12 +287,7 @@ def test_threads_give_identical_cnn_models():
             net.update()
         return [w.copy() for _, w, _ in net.weights()] + [a.copy() for _, a in net.states()]
 
-    try:
-        one, two = train(1), train(2)
-    finally:
-        clstm.set_threads(0)
-    for a, b in zip(one, two):
-        assert np.array_equal(a, b)
+    assert_same_for_one_and_two_threads(train)
 
 
 # --- the programs ------------------------------------------------------------------------------------
