@@ -3,10 +3,11 @@ metadata, and a check that onnxruntime reproduces clstmtools' outputs before the
 
 The exported graph takes ``lines`` (batch, time, ninput) float32 and ``lengths`` (batch,) int64, the real
 steps of each line of a padded batch, and gives ``outputs`` (batch, time / w, noutput), zero at the padding,
-as clstmtools' forward pass does (w: the product of the max-pooling widths, 1 without convolutions). Inside, sequences are time-major (time, batch, depth). An LSTM is a ``Scan``
-over time of plain MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM`` operator, which cannot leave
-out the output-gate peephole at the first step as clstm does; ``Reversed`` is ``ReverseSequence`` within each
-line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``); the trainers never import it.
+as clstmtools' forward pass does (w: the product of the max-pooling widths, 1 without convolutions).
+Inside, sequences are time-major (time, batch, depth), and feature maps NCHW with the line's columns as
+width. An LSTM is a ``Scan`` over time of plain MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM``
+operator, which cannot leave out the output-gate peephole at the first step as clstm does; ``Reversed`` is
+``ReverseSequence`` within each line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``); the trainers never import it.
 """
 import json
 import os
@@ -256,8 +257,8 @@ def metadata(net):
             "pooling_width": str(pooling_width(net)),
             "layout": "lines: (batch, time, ninput) float32, column t of a normalized line image (ink 1, "
                       "ground 0) at time t; lengths: (batch,) int64 real steps of each line; outputs: (batch, "
-                      "time // pooling_width, noutput) posteriors, zero past each line's length // pooling_width; codec[k] "
-                      "is the code point of class k, 0 the blank"}
+                      "time // pooling_width, noutput) posteriors, zero past each line's length // pooling_width; "
+                      "codec[k] is the code point of class k, 0 the blank"}
     if net.icodec:
         meta["icodec"] = json.dumps(list(net.icodec))
     return meta
