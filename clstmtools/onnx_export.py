@@ -7,7 +7,8 @@ as clstmtools' forward pass does (w: the product of the max-pooling widths, 1 wi
 Inside, sequences are time-major (time, batch, depth), and feature maps NCHW with the line's columns as
 width. An LSTM is a ``Scan`` over time of plain MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM``
 operator, which cannot leave out the output-gate peephole at the first step as clstm does; ``Reversed`` is
-``ReverseSequence`` within each line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``); the trainers never import it.
+``ReverseSequence`` within each line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``);
+the trainers never import it.
 """
 import json
 import os
