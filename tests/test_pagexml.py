@@ -484,3 +484,19 @@ def test_layout_without_text_gets_the_recognized_text(synthetic, tmp_path):
     assert first.get("CONTENT") == "ab" and second.get("CONTENT") == "c" and first.get("WC") == "0.8500"
     assert int(first.get("HPOS")) < int(space.get("HPOS")) <= int(second.get("HPOS"))
     assert int(first.get("VPOS")) == 10 and int(first.get("HEIGHT")) == 21
+    empty = open_ocr_dataset(synthetic / "a.xml", labelled=False)
+    (copy,) = empty.write_copies({0: RecognizedLine("", [], 100)}, tmp_path / "empty")
+    strings = ET.parse(copy).getroot().findall(f".//{q('String', ALTO_NS)}")
+    assert [(s.get("CONTENT"), s.get("HPOS"), s.get("WIDTH")) for s in strings] == [("", "10", "181")]
+
+
+def test_xml_copies_keep_prefixes_comments_and_escapes(tmp_path):
+    text = ('<?xml version="1.0" encoding="ISO-8859-1"?>\n<pc:PcGts xmlns:pc="' + PAGE_NS + '" xmlns:x="urn:x">\n'
+            '  <!-- a comment -->\n  <pc:Metadata x:foo="a&quot;b\'c" xml:lang="de">t&amp;t &lt;b&gt; &#13; \xe4</pc:Metadata>\n'
+            '  <x:Other attr="1&#10;2"/>\n</pc:PcGts>\n')
+    (tmp_path / "in.xml").write_bytes(text.encode("latin-1"))
+    copy = xmlfile.parse_xml(str(tmp_path / "in.xml")).tostring()
+    assert copy.decode("utf-8").splitlines()[1].startswith(f'<pc:PcGts xmlns:pc="{PAGE_NS}" xmlns:x="urn:x">')
+    assert "<!-- a comment -->" in copy.decode("utf-8")
+    original = ET.parse(tmp_path / "in.xml").getroot()
+    assert ET.tostring(ET.fromstring(copy)) == ET.tostring(original)

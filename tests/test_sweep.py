@@ -85,10 +85,12 @@ def test_bad_settings_are_refused_up_front(delay1, tmp_path):
              (("clstmctc", delay1), ok, ("testset=",)),
              (("clstmseq", delay1), {**ok, "objective": "validation"}, ("validation set",)),
              (("clstmocr", delay1), ok, ("PROGRAM",)),
-             ((), dict(mode="report", study="nothing"), ("nothing.optuna",))]
+             ((), dict(mode="report", study="nothing"), ("nothing.optuna",)),
+             ((), dict(mode="report", study="db", storage="postgresql://u:secretpw@127.0.0.1:1/db"),
+              ("storage=postgresql://u:***@127.0.0.1:1/db",))]
     workers = [launch(tmp_path, *args, **settings) for args, settings, _ in cases]  # at once: each mostly starts up
     for worker, (_, _, words) in zip(workers, cases):
-        assert_one_line_error(finish(worker), "clstmsweep", *words)
+        assert "secretpw" not in assert_one_line_error(finish(worker), "clstmsweep", *words)
     assert not list(tmp_path.iterdir())
     usage, echo = launch(tmp_path, "-h"), launch(tmp_path, params_only=1, study="x", trials=3)
     for name in ("study=", "storage=", "trials=10", "sampler=tpe", "pruner=median", "objective=auto"):

@@ -90,7 +90,7 @@ def _index_key(element):
 
 
 def _line(element, q, number):
-    line_id = element.get("id") or f"TextLine {number}"
+    line_id = element.get("id") or f"textline_{number}"
     equivs = sorted((child for child in element if child.tag == q("TextEquiv")), key=_index_key)
     text = ""
     if equivs:

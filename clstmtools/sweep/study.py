@@ -1,6 +1,7 @@
 """Opening a sweep's study: its storage (a journal file or a database, both with heartbeats), sampler and pruner."""
 import os
 import random
+import re
 import time
 import warnings
 
@@ -10,6 +11,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements for heartbeats
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
+from sqlalchemy.exc import SQLAlchemyError  # Optuna's own dependency
 
 #: a trial whose worker has been silent for this many heartbeats is marked failed
 GRACE_BEATS = 3
@@ -48,6 +50,11 @@ def storage_location(settings):
     return settings.storage or f"{settings.study}.optuna"
 
 
+def shown_location(settings):
+    """storage= as it may be printed: a database URL's password hidden."""
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", storage_location(settings))
+
+
 def open_storage(settings):
     """The storage of storage=: a database for a URL, else a journal file; both fail silent trials."""
     location = storage_location(settings)
@@ -60,15 +67,18 @@ def open_storage(settings):
             try:
                 return _database(location, interval)
             except ImportError as error:
-                raise ValueError(f"storage={settings.storage}: no database driver for it ({error}); "
+                raise ValueError(f"storage={shown_location(settings)}: no database driver for it ({error}); "
                                  "pip install 'clstmtools[sweep]' brings PostgreSQL's") from None
+            except SQLAlchemyError as error:
+                reason = (str(error.orig) if getattr(error, "orig", None) else str(error)).strip().splitlines()
+                raise ValueError(f"storage={shown_location(settings)}: the database cannot be used: "
+                                 f"{reason[0] if reason else error.__class__.__name__}") from None
     return HeartbeatJournalStorage(location, interval, GRACE_BEATS * interval)
 
 
 def _database(url, interval, attempts=5):
     """RDBStorage on ``url``; workers that start together on an empty database race to create its tables,
     and the losers try again (they then find the tables)."""
-    from sqlalchemy.exc import SQLAlchemyError  # Optuna's own dependency
     for attempt in range(attempts):
         try:
             return RDBStorage(url, heartbeat_interval=interval, grace_period=GRACE_BEATS * interval,
@@ -126,6 +136,6 @@ def load_study(settings):
     try:
         study = optuna.load_study(study_name=settings.study, storage=open_storage(settings))
     except KeyError:
-        raise ValueError(f"{location}: no study named {settings.study}") from None
+        raise ValueError(f"{shown_location(settings)}: no study named {settings.study}") from None
     fail_stale_trials(study)
     return study

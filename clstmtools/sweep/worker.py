@@ -10,7 +10,7 @@ import time
 import optuna
 
 from ..modelfile import ModelFileError, load_net, save_net
-from .study import make_pruner, make_sampler, open_study, storage_location, trial_seed
+from .study import make_pruner, make_sampler, open_study, shown_location, trial_seed
 from .trial import TrialRun, suggest, trial_environment
 
 
@@ -120,7 +120,7 @@ class Worker:
     def work(self):
         """Run the trials; returns the exit status (0, or 128 + the signal that stopped the worker)."""
         self.study = open_study(self.s, self.pruner)
-        say(f"# study {self.s.study} in {storage_location(self.s)}: {self.s.trials} trial(s) of {self.program} "
+        say(f"# study {self.s.study} in {shown_location(self.s)}: {self.s.trials} trial(s) of {self.program} "
             f"over {describe(self.space)}; minimizing the {self.objective} error; sampler {self.s.sampler} "
             f"(seed {self.s.seed}), pruner {self.s.pruner}")
         if not self.study.user_attrs.get("program"):
