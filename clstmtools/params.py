@@ -177,6 +177,14 @@ PARAMS = (
        "targets in the file", {CTC}, random=True),
     _param("testset", str, "", "test data (clstmctc: HDF5, line list, image folder or PAGE/ALTO; clstmtext: "
        "text pairs)", CTC_TEXT),
+    _param("valset", str, "", "validation data (format as testset): when given, it chooses the best "
+       "model and testset is only reported", CTC_TEXT),
+    _param("validation", float, 0.0, "hold out this seeded fraction (0 < F < 1) of the training data "
+       "for validation, as valset does (0: none)", CTC_TEXT, bound="fraction"),
+    _param("early_stop", int, 0, "stop after N tests in a row without a better validation (else test) "
+       "error (0: never)", bound="nonnegative"),
+    _param("augment", int, 0, "1: degrade each training line on the fly (seeded: scale, position, "
+       "elastic distortion, ink thickness, blur, noise, padding)", {CTC}, bound="nonnegative"),
     _param("test_every", int, {CTC: -1, SEQ: 1000, TEXT: -1}, "test every N lines (0 or -1: never)"),
     _param("maxeval", int, 1000000000, "test on at most N lines", CTC_TEXT, bound="positive"),
     _param("start", int, -1, "trial number to start from (-1: the loaded model's trial, or 0)"),

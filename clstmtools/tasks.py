@@ -28,9 +28,12 @@ class CtcTask:
     """Sequence -> label string by CTC (clstmctc's image lines, clstmtext's one-hot strings).
 
     ``inputs(i)`` gives the (T, depth) input of sample i, ``labels(i)`` its label array (in the
-    network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors."""
+    network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors.
+    ``augment`` (an :class:`~clstmtools.augment.Augmenter`) degrades each training line; a line it
+    makes too short for its transcript is trained on undegraded."""
 
-    def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False):
+    def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False,
+                 augment=None):
         self.inputs = inputs
         self.labels = labels
         self.codec = codec
@@ -39,6 +42,18 @@ class CtcTask:
         self.input_text = input_text
         self.beam = beam
         self.strict = strict
+        self.augment = augment
+
+    def generators(self):
+        """The random generators this task draws from while training (saved with a resumable run)."""
+        return {"augment": self.augment.rng} if self.augment is not None else {}
+
+    def training_input(self, i, labels):
+        x = self.inputs(i)
+        if self.augment is None:
+            return x
+        degraded = self.augment(x)
+        return degraded if len(degraded) >= ctcmod.min_ctc_steps(labels) else x
 
     def decode(self, outputs):
         if self.beam > 0:
@@ -85,7 +100,8 @@ class CtcTask:
         lines of similar width (no update). Returns the report records and ``[(i, reason), ...]`` of the samples skipped."""
         xs, labels, kept, skipped = [], [], [], []
         for i in indices:
-            x, y = self.inputs(i), self.labels(i)
+            y = self.labels(i)
+            x = self.training_input(i, y)
             try:
                 self.check(i, x, y, net)
             except SkipSample as skip:
@@ -190,6 +206,9 @@ class SeqTask:
         self.net = net
         self.debug_nets = debug_nets
         self.debug_states = debug_states
+
+    def generators(self):
+        return {}
 
     def forward(self, net, i):
         x = self.data.input(i)

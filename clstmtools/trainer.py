@@ -9,6 +9,8 @@ from collections import deque
 
 import numpy as np
 
+from . import resume
+from .curve import write_curve
 from .modelfile import save_net
 from .tasks import SkipSample, TrainingError, finite
 
@@ -28,6 +30,11 @@ class Interrupted(Exception):
         self.save = save
 
 
+class StopTraining(Exception):
+    """Raised by a per-test callback (early stopping, a sweep's pruner) to end the run normally; the
+    message says why."""
+
+
 def hits(every, lo, hi):
     """True when a positive ``every`` has a multiple in ``[lo, hi)`` (periodic events of a run)."""
     return every > 0 and hi > lo and (hi - 1) // every >= -(-lo // every)
@@ -38,10 +45,16 @@ class Trainer:
     """Runs training for any task: chooses lines, updates every ``pseudo_batch`` lines, reports,
     tests, saves (atomically, never a NaN model, never over a better one), runs hooks, stops safely.
 
-    ``settings`` is a :class:`clstmtools.params.Settings`; ``test(net, trainer)`` returns
-    ``(error_rate, line_to_print)`` (or is None); ``train_indices`` are the samples to train on."""
+    ``settings`` is a :class:`clstmtools.params.Settings`; ``test(net, trainer)`` and
+    ``validate(net, trainer)`` return ``(error_rate, line_to_print)`` (or are None); when there is a
+    validation, it chooses the best model and the test is only reported. ``train_indices`` are the
+    samples to train on. ``on_test`` holds callbacks ``f(trainer, result)`` run after each test
+    (``result``: trial, validation, test, selected, improved); one may raise StopTraining.
+    ``state`` is a :class:`clstmtools.resume.RunState` to continue from (``load=`` of a model
+    saved by a run); ``keep`` names arrays saved with the run state (the validation split)."""
 
-    def __init__(self, net, settings, task, train_indices, test=None, out=None, display=None):
+    def __init__(self, net, settings, task, train_indices, test=None, out=None, display=None, validate=None,
+                 state=None, keep=None):
         self.net = net
         self.s = settings
         self.task = task
@@ -49,6 +62,7 @@ class Trainer:
         if len(self.indices) == 0:
             raise TrainingError("there is nothing to train on")
         self.test_fn = test
+        self.validate_fn = validate
         self.out = out or sys.stdout
         self.display = display
         self.save_name = settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
@@ -58,8 +72,21 @@ class Trainer:
         self.total = dict(lines=0, errors=0, count=0, loss=0.0)
         self.trial = 0
         self.updates = 0
+        self.pending = 0  # lines back-propagated since the last update
+        self.best_trial = None
+        self.best_test = None
+        self.stale = 0  # tests since the selection error last improved
+        self.stopped = None  # why a callback ended the run early
+        self.keep = dict(keep or {})
+        self.curve = []  # (trial, wall s, training loss, training error, validation error, test error)
+        self.time_offset = 0.0  # wall time of the runs this one continues
+        self.on_test = [early_stop]
+        self.progress = Progress(self.out, settings.ntrain)
         self.saved = []
         self.skipped = set()
+        self.resumed = state is not None and settings.get("start", -1) < 0
+        if self.resumed:
+            self.restore(state)
         if "%" in self.save_name:
             try:
                 self.save_name % 0
@@ -69,11 +96,13 @@ class Trainer:
 
     # --- output ------------------------------------------------------------------------------
     def say(self, *lines):
+        self.progress.clear()
         for line in lines:
             print(line, file=self.out)
         self.out.flush()
 
     def warn(self, message):
+        self.progress.clear()
         print(message, file=sys.stderr)
         sys.stderr.flush()
 
@@ -105,8 +134,9 @@ class Trainer:
     def weights_finite(self):
         return all(finite(w) for _, w, _ in self.net.weights())
 
-    def save(self, path, error=None):
-        """Save the network with the trial, the error and the resolved parameters; refuse NaN weights."""
+    def save(self, path, error=None, state=True):
+        """Save the network with the trial, the error, the resolved parameters and (``state``) what a
+        resumed run continues from; refuse NaN weights."""
         if not self.weights_finite():
             raise TrainingError(f"trial {self.trial}: the weights contain NaN or infinity; not saving {path}")
         attributes = self.net.attributes
@@ -116,7 +146,7 @@ class Trainer:
         attributes["trial"] = str(self.trial)
         if error is not None:
             attributes["last_err"] = f"{error:g}"
-        save_net(path, self.net)
+        save_net(path, self.net, extra=(lambda f: resume.write(f, self.run_state())) if state else None)
         self.saved.append(path)
         self.say(f"# saved {path}")
         self.run_hook("after_save", path)
@@ -126,6 +156,40 @@ class Trainer:
         if "%" in self.save_name:
             return (self.save_name % self.trial) + ("" if self.save_name.endswith(".h5") else ".h5")
         return f"{self.save_name}-{self.trial:08d}.h5"
+
+    # --- exact resume ------------------------------------------------------------------------------
+    def generators(self):
+        """The run's random generators: the sample order (and weight initialization), the task's own."""
+        return {"order": self.s.rng, **self.task.generators()}
+
+    def run_state(self):
+        """Everything a resumed run needs besides the weights, at a step boundary."""
+        scalars = dict(trial=self.trial, updates=self.updates, pending=self.pending, best=self.best,
+                       best_trial=self.best_trial, best_test=self.best_test, stale=self.stale,
+                       wall=self.time_offset + self.elapsed(),
+                       generators={name: resume.generator_state(rng) for name, rng in self.generators().items()})
+        arrays = dict(self.keep)
+        if self.curve:
+            arrays["curve"] = np.array(self.curve, np.float64)
+        return resume.capture(self.net, scalars, arrays)
+
+    def restore(self, state):
+        """Continue from ``state``: optimizer buffers, counters, random states, best errors, the curve."""
+        try:
+            resume.restore(self.net, state)
+        except ValueError as error:
+            raise TrainingError(f"{self.s.get('load')}: {error}") from None
+        generators = self.generators()
+        for name, data in state.get("generators", {}).items():
+            if name in generators:
+                resume.set_generator_state(generators[name], data)
+        self.updates, self.pending = state.get("updates", 0), state.get("pending", 0)
+        if self.best == float("inf"):  # else the loaded file is the one best saves replace: its error rules
+            self.best = float(state.get("best", float("inf")))
+        self.best_trial, self.best_test, self.stale = state.get("best_trial"), state.get("best_test"), state.get("stale", 0)
+        self.time_offset = float(state.get("wall", 0.0))
+        if "curve" in state.arrays:
+            self.curve = [tuple(row) for row in state.arrays["curve"].tolist()]
 
     # --- learning-rate schedule --------------------------------------------------------------
     def learning_rate(self):
@@ -143,17 +207,39 @@ class Trainer:
         return time.time() - self.start_time
 
     def run_test(self):
-        """Run the test callable (it returns the error rate and the line to print); save when better."""
-        if self.test_fn is None:
+        """Validate and test (each callable returns the error rate and the line to print); the
+        validation error (else the test error) selects: save when better, then the callbacks."""
+        if self.test_fn is None and self.validate_fn is None:
             return None
-        rate, line = self.test_fn(self.net, self)
-        self.say(line)
+        result = dict(trial=self.trial, validation=None, test=None)
+        for key, fn in (("validation", self.validate_fn), ("test", self.test_fn)):
+            if fn is not None:
+                result[key], line = fn(self.net, self)
+                self.say(line)
         self.run_hook("after_test")
-        if self.s.save_every == 0 and self.save_name and rate < self.best:
-            self.best = rate
+        rate = result["validation"] if self.validate_fn is not None else result["test"]
+        result.update(selected=rate, improved=rate < self.best)
+        if result["improved"]:
+            self.best, self.best_trial, self.best_test, self.stale = rate, self.trial, result["test"], 0
+        else:
+            self.stale += 1
+        self.add_curve_point(result)
+        if self.s.save_every == 0 and self.save_name and result["improved"]:
             self.save(self.save_name + ".h5", rate)
-        self.best = min(self.best, rate)
+        for callback in self.on_test:
+            callback(self, result)
         return rate
+
+    def add_curve_point(self, result):
+        """Record the test in the run's curve and redraw save_name-curve.png."""
+        nan = float("nan")
+        loss = float(np.mean([r[0] for r in self.window])) if self.window else nan
+        errors = sum(r[1] for r in self.window) / max(sum(r[2] for r in self.window), 1) if self.window else nan
+        self.curve.append((self.trial, self.time_offset + self.elapsed(), loss, errors,
+                           nan if result["validation"] is None else result["validation"],
+                           nan if result["test"] is None else result["test"]))
+        if self.save_name:
+            write_curve(f"{self.save_name}-curve.png", self.curve, os.path.basename(self.save_name))
 
     # --- the loop ------------------------------------------------------------------------------
     def choose(self, trial):
@@ -201,6 +287,9 @@ class Trainer:
                 warnings.filterwarnings("ignore", r"(overflow|invalid value) encountered", RuntimeWarning)
                 self._loop(start, ntrain)
                 self.act_on_signal()
+        except StopTraining as stop:
+            self.stopped = str(stop)
+            self.say(f"# {stop}")
         except Interrupted as stop:
             for signum, handler in previous.items():  # another signal must not cut the save short
                 signal.signal(signum, signal.SIG_IGN)
@@ -256,12 +345,12 @@ class Trainer:
         s = self.s
         size = max(1, s.get("minibatch", 1))
         current_lr = None
-        pending = 0  # lines back-propagated since the last update
         self.run_hook("after_start")
         trial = start
         while trial < ntrain:
             self.trial = trial
             self.act_on_signal()
+            self.progress.show(trial, self.total["lines"], self.elapsed())
             lr = self.learning_rate()
             if lr != current_lr:
                 self.net.setLearningRate(lr, s.momentum)
@@ -273,11 +362,11 @@ class Trainer:
                 self.total["errors"] += record["errors"]
                 self.total["count"] += record["count"]
                 self.window.append((record["loss"], record["errors"], record["count"]))
-            pending += len(used)
-            if used and pending >= s.get("pseudo_batch", 1):
+            self.pending += len(used)
+            if used and self.pending >= s.get("pseudo_batch", 1):
                 self.net.update()
                 self.updates += 1
-                pending = 0
+                self.pending = 0
                 if not self.weights_finite():
                     raise TrainingError(f"trial {trial}, {self.task.name(used[0][0])}: the update made the weights "
                                         "NaN or infinite; stopped without saving them (try a smaller lrate)")
@@ -296,16 +385,70 @@ class Trainer:
 
     def finish(self):
         """Final test and save, and a summary."""
-        if self.s.test_every > 0 and self.trial % self.s.test_every != 0:
-            self.run_test()
-        if self.save_name and (self.test_fn is None or self.s.test_every <= 0) and self.s.save_every == 0:
+        if self.stopped is None and self.s.test_every > 0 and self.trial % self.s.test_every != 0:
+            try:
+                self.run_test()
+            except StopTraining:
+                pass  # the run ends here anyway
+        tested = (self.test_fn is not None or self.validate_fn is not None) and self.s.test_every > 0
+        if self.save_name and not tested and self.s.save_every == 0:
             self.save(self.save_name + ".h5")
         elapsed = time.time() - self.start_time
         t = self.total
         rate = t["errors"] / max(t["count"], 1)
-        best = f" best test error {self.best:g}" if self.best < float("inf") else ""
+        best = ""
+        if self.best < float("inf"):
+            best = f" best {'validation' if self.validate_fn else 'test'} error {self.best:g}"
         if self.skipped:
             best += f"; skipped {len(self.skipped)} unusable sample(s)"
         self.say(f"# done: {t['lines']} lines in {elapsed:.1f} s ({t['lines'] / max(elapsed, 1e-9):.1f} lines/s), "
                  f"training error {rate:.4f}{best}; saved {len(self.saved)} model file(s)"
                  + (f", last {self.saved[-1]}" if self.saved else ""))
+        if self.validate_fn is not None and self.best_trial is not None:
+            tested = f", test error {self.best_test:g}" if self.best_test is not None else ""
+            where = f" ({self.save_name}.h5)" if self.save_name and self.s.save_every == 0 else ""
+            self.say(f"# selected model{where}: trial {self.best_trial}, validation error {self.best:g}{tested}")
+
+
+def early_stop(trainer, result):
+    """The on_test callback of ``early_stop=K``: stop after K tests without a better selection error."""
+    patience = trainer.s.get("early_stop", 0)
+    if patience > 0 and trainer.stale >= patience:
+        what = "validations" if trainer.validate_fn is not None else "tests"
+        raise StopTraining(f"early stop at trial {trainer.trial}: no improvement in {patience} {what} "
+                           f"(best {trainer.best:g} at trial {trainer.best_trial})")
+
+
+class Progress:
+    """A one-line progress display (lines/s, time to ntrain) redrawn in place, on a terminal only."""
+
+    EVERY = 0.5  # seconds between redraws
+
+    def __init__(self, out, ntrain):
+        self.out, self.ntrain = out, ntrain
+        self.active = bool(getattr(out, "isatty", lambda: False)())
+        self.shown = False
+        self.last = -self.EVERY  # the first step shows it
+
+    def show(self, trial, lines, elapsed):
+        if not self.active or elapsed - self.last < self.EVERY:
+            return
+        self.last = elapsed
+        speed = lines / max(elapsed, 1e-9)
+        eta = (self.ntrain - trial) / speed if speed > 0 else float("inf")
+        self.out.write(f"\r\033[K[{trial}/{self.ntrain} {100 * trial / self.ntrain:.1f}%] {speed:.1f} lines/s, "
+                       f"{format_duration(eta)} to go")
+        self.out.flush()
+        self.shown = True
+
+    def clear(self):
+        if self.shown:
+            self.out.write("\r\033[K")
+            self.shown = False
+
+
+def format_duration(seconds):
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

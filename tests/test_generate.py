@@ -351,3 +351,34 @@ def test_the_project_readers_take_the_output(out):
     assert len(pairs.inputs) == 10 and set("".join(pairs.inputs)) <= set("0123456789")
     folder = ImageFolderDataset(os.path.join(out, "expr-test"), strict=True)
     assert len(folder) == 6 and all(check_expression(folder.text(i)) is None for i in range(6))
+
+
+def test_test_sets_share_no_item_with_their_training_sets(tmp_path):
+    # small vocabularies make repeats likely: before the check, ~30% of a text-pair test set was in training
+    assert generate.main(["-o", str(tmp_path), "-q", "--seed", "5", "--tasks", "ocr,text,expr", "--ocr-train", "200",
+                          "--ocr-test", "100", "--height", "16", "--text-train", "2000", "--text-test", "500",
+                          "--expr-train", "300", "--expr-test", "100"]) == 0
+
+    def pairs(path):
+        return [line.split("\t") for line in path.read_text("utf-8").splitlines()]
+
+    for name in generate.TEXT_TRANSFORMS:
+        train = {source for source, _ in pairs(tmp_path / f"text-{name}-train.txt")}
+        test = [source for source, _ in pairs(tmp_path / f"text-{name}-test.txt")]
+        assert len(test) == 500 and not train & set(test), name
+    train = {label for _, label in pairs(tmp_path / "expr-train" / "labels.txt")}
+    test = [label for _, label in pairs(tmp_path / "expr-test" / "labels.txt")]
+    assert len(test) == 100 and not train & set(test)
+    texts = [{"".join(chr(codec[k]) for k in labels) for labels in transcripts}
+             for codec, transcripts in (ocr_transcripts(tmp_path / f"ocr-{part}.h5") for part in ("train", "test"))]
+    assert len(texts[1]) > 50 and not texts[0] & texts[1]
+
+
+def test_a_test_set_that_cannot_be_kept_apart_is_an_error():
+    with pytest.raises(generate.GenerateError, match="cannot draw a test item that is not in the training set"):
+        generate.common.draw_unseen(lambda: "same", {"same"}, "text-upper")
+
+
+def ocr_transcripts(path):
+    with h5py.File(path, "r") as f:
+        return [int(c) for c in f["codec"][()].ravel()], [list(t) for t in f["transcripts"]]

@@ -484,6 +484,10 @@ def test_layout_without_text_gets_the_recognized_text(synthetic, tmp_path):
     assert first.get("CONTENT") == "ab" and second.get("CONTENT") == "c" and first.get("WC") == "0.8500"
     assert int(first.get("HPOS")) < int(space.get("HPOS")) <= int(second.get("HPOS"))
     assert int(first.get("VPOS")) == 10 and int(first.get("HEIGHT")) == 21
+    empty = open_ocr_dataset(synthetic / "a.xml", labelled=False)
+    (copy,) = empty.write_copies({0: RecognizedLine("", [], 100)}, tmp_path / "empty")
+    strings = ET.parse(copy).getroot().findall(f".//{q('String', ALTO_NS)}")
+    assert [(s.get("CONTENT"), s.get("HPOS"), s.get("WIDTH")) for s in strings] == [("", "10", "181")]
 
 
 def test_xml_copies_keep_prefixes_comments_and_escapes(tmp_path):

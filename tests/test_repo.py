@@ -11,9 +11,9 @@ PACKAGE = ROOT / "clstmtools"
 #: the data flow, lowest first: a module may import only modules of its own or a lower level
 LEVELS = [
     {"kernels"},
-    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "atomic"},
-    {"datasets", "network", "display"},
-    {"modelfile", "ctc", "params", "generate", "recognize"},
+    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "atomic", "augment"},
+    {"datasets", "network", "display", "curve"},
+    {"modelfile", "ctc", "params", "generate", "recognize", "resume"},
     {"tasks"},
     {"ocropy", "trainer", "onnx_export"},
     {"sweep"},

@@ -86,7 +86,8 @@ def _line_text(element, q):
 
 def write_alto_text(line, recognized, geometry):
     """Replace the line's String/SP/HYP elements by the recognized words: each String placed at its
-    characters' CTC time steps (``geometry.x_of_step``), with WC its mean posterior, SP between."""
+    characters' CTC time steps (``geometry.x_of_step``), with WC its mean posterior, SP between
+    (an empty recognition: one String with empty CONTENT over the line)."""
     element = line.element
     q = qualifier(namespace_of(element.tag))
     old = [k for k, child in enumerate(element) if local_name(child.tag) in _TEXT_ELEMENTS]
@@ -96,7 +97,9 @@ def write_alto_text(line, recognized, geometry):
     for k in reversed(old):
         del element[k]
     new, previous_end = [], None
-    for number, (start, end, word, confidence) in enumerate(_word_boxes(recognized, geometry)):
+    # the schema wants a String in every TextLine: an empty recognition is one empty String over the line
+    boxes = _word_boxes(recognized, geometry) or [(geometry.left, geometry.right, "", recognized.confidence)]
+    for number, (start, end, word, confidence) in enumerate(boxes):
         if previous_end is not None:
             new.append(_box(q("SP"), previous_end, geometry.top, start - previous_end, None, geometry))
         string = _box(q("String"), start, geometry.top, end - start, geometry.height, geometry)

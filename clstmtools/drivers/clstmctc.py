@@ -6,6 +6,7 @@ import warnings
 import h5py
 
 from .. import ctc as ctcmod
+from ..augment import Augmenter
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
 from ..modelfile import load_net
@@ -14,7 +15,8 @@ from ..recognize import network_outputs
 from ..tasks import AlignedTask, CtcTask, evaluate_lines
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
-                     need_files, protect_inputs, require_save_name, show_info, start_trial)
+                     need_files, protect_inputs, require_save_name, resume_state, run_generator, show_info,
+                     start_trial, validation_split)
 
 PROGRAM = "clstmctc"
 SYNOPSIS = """usage: [name=value ...] clstmctc DATA
@@ -169,21 +171,32 @@ def train(settings, path):
     net.attributes["line_normalization"] = data.line_normalization
     configure_learning(net, settings)
     show_info(net, settings)
+    augment = Augmenter(run_generator(settings, "augment")) if settings.augment else None
     if settings.target_name != "ctc":
         task = AlignedTask(data, codec, settings.ctc)
     else:
         task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam,
-                       strict=bool(settings.strict))
-    test = None
-    if settings.testset:
-        test_data = open_data(settings, settings.testset, codec, trained_normalization=data.line_normalization,
-                              unicode=data.unicode)
-        check_depth(net, test_data, settings.testset)
-        test_task = CtcTask(test_data.input, test_data.labels, codec, settings.ctc, name=test_data.name,
-                            beam=settings.beam)
-        test = ctc_test(settings, test_task, min(len(test_data), settings.maxeval))
+                       strict=bool(settings.strict), augment=augment)
+    state = resume_state(settings)
+    train_indices, held_out = validation_split(settings, len(data), state)
 
-    trainer = Trainer(net, settings, task, range(len(data)), test=test, display=ctc_display(settings, net))
+    def evaluation(path, keyword):
+        """The test callable over the data at ``path`` (TESTERR) or the held-out lines (VALERR)."""
+        if path is None:
+            held = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
+            return ctc_test(settings, held, held_out, keyword)
+        other = open_data(settings, path, codec, trained_normalization=data.line_normalization,
+                          unicode=data.unicode)
+        check_depth(net, other, path)
+        other_task = CtcTask(other.input, other.labels, codec, settings.ctc, name=other.name, beam=settings.beam)
+        return ctc_test(settings, other_task, range(min(len(other), settings.maxeval)), keyword)
+
+    test = evaluation(settings.testset, "TESTERR") if settings.testset else None
+    validate = None
+    if settings.valset or held_out:
+        validate = evaluation(settings.valset or None, "VALERR")
+    trainer = Trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings, net),
+                      validate=validate, state=state, keep={"validation": held_out} if held_out else None)
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 

@@ -4,7 +4,7 @@ from ..modelfile import load_net
 from ..tasks import SeqTask
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, display_path, main_of, need_files, protect_inputs,
-                     show_info, start_trial)
+                     resume_state, show_info, start_trial)
 
 PROGRAM = "clstmseq"
 SYNOPSIS = """usage: [name=value ...] clstmseq DATA.h5
@@ -58,7 +58,7 @@ def body(args, settings):
         def display(record):
             write_seq_display(target, record["input"], record["outputs"], record["target"])
 
-    trainer = Trainer(net, settings, task, train_indices, test=test, display=display)
+    trainer = Trainer(net, settings, task, train_indices, test=test, display=display, state=resume_state(settings))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 

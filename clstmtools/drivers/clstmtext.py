@@ -6,7 +6,8 @@ from ..recognize import network_outputs
 from ..tasks import CtcTask
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
-                     need_files, protect_inputs, require_save_name, show_info, start_trial)
+                     need_files, protect_inputs, require_save_name, resume_state, show_info, start_trial,
+                     validation_split)
 
 PROGRAM = "clstmtext"
 SYNOPSIS = """usage: [name=value ...] clstmtext PAIRS.txt
@@ -103,13 +104,21 @@ def train(settings, args):
     configure_learning(net, settings)
     show_info(net, settings)
     task = TextCoder(pairs, icodec, codec, neps).task(settings)
-    test = None
-    if settings.testset:
-        test_pairs = TextPairs.read(settings.testset, pairs.unicode)
-        test_task = TextCoder(test_pairs, icodec, codec, neps).task(settings)
-        test = ctc_test(settings, test_task, min(len(test_pairs), settings.maxeval))
+    state = resume_state(settings)
+    train_indices, held_out = validation_split(settings, len(pairs), state)
 
-    trainer = Trainer(net, settings, task, range(len(pairs)), test=test, display=ctc_display(settings))
+    def evaluation(path, keyword):
+        """The test callable over the pairs at ``path`` (TESTERR), or the held-out pairs (VALERR)."""
+        if path is None:
+            return ctc_test(settings, task, held_out, keyword)
+        other = TextPairs.read(path, pairs.unicode)
+        other_task = TextCoder(other, icodec, codec, neps).task(settings)
+        return ctc_test(settings, other_task, range(min(len(other), settings.maxeval)), keyword)
+
+    test = evaluation(settings.testset, "TESTERR") if settings.testset else None
+    validate = evaluation(settings.valset or None, "VALERR") if settings.valset or held_out else None
+    trainer = Trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings),
+                      validate=validate, state=state, keep={"validation": held_out} if held_out else None)
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 

@@ -3,7 +3,9 @@ import os
 import sys
 import traceback
 
-from .. import parallel
+import numpy as np
+
+from .. import parallel, resume
 from ..network import describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
@@ -119,7 +121,7 @@ def protect_inputs(settings, paths):
     target = save_base(settings) + ".h5"
     if not settings.save_name or not os.path.exists(target):
         return
-    for path in [*paths, settings.get("testset")]:
+    for path in [*paths, settings.get("testset"), settings.get("valset")]:
         if path and os.path.exists(path) and os.path.samefile(path, target):
             raise ParamError(f"save_name={settings.save_name!r}: saving to {target} would replace the data "
                              f"file {path}")
@@ -131,11 +133,11 @@ def display_path(settings):
     return f"{save_base(settings) or 'clstm'}-display.png"
 
 
-def ctc_test_line(trainer, result, settings):
-    """(error rate, the original's TESTERR line) from (total edit distance, total characters)."""
+def ctc_test_line(trainer, result, settings, keyword="TESTERR"):
+    """(error rate, the original's TESTERR line, or its VALERR twin) from (total edit distance, total characters)."""
     errors, count = result
     rate = errors / max(count, 1)
-    fields = ["TESTERR", f"{trainer.elapsed():.1f}", trainer.save_name or "-", trainer.trial, f"{rate:g}",
+    fields = [keyword, f"{trainer.elapsed():.1f}", trainer.save_name or "-", trainer.trial, f"{rate:g}",
               "lrate", f"{settings.lrate:g}", "hidden", *trainer.hidden_sizes(),
               "batch", settings.pseudo_batch, "momentum", f"{settings.momentum:g}", "errors", errors, "chars", count]
     return rate, " ".join(str(f) for f in fields)
@@ -156,9 +158,50 @@ def ctc_display(settings, net=None):
     return display
 
 
-def ctc_test(settings, task, count):
-    """The trainer's test callable: ``task`` evaluated on its first ``count`` samples."""
+def ctc_test(settings, task, indices, keyword="TESTERR"):
+    """The trainer's test (or validation) callable: ``task`` evaluated on the samples ``indices``."""
 
     def test(net, trainer):
-        return ctc_test_line(trainer, evaluate_ctc(net, task, range(count)), settings)
+        return ctc_test_line(trainer, evaluate_ctc(net, task, indices), settings, keyword)
     return test
+
+
+#: spawn keys of the run's independent random streams besides ``settings.rng`` (weights, sample order)
+STREAMS = {"augment": 2, "validation": 3}
+
+
+def run_generator(settings, purpose):
+    """The run's own random generator for ``purpose`` (``augment``, ``validation``), seeded by ``seed``."""
+    return np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(STREAMS[purpose],)))
+
+
+def resume_state(settings):
+    """The run state stored in the ``load=`` model (None without one, or when ``start=`` is set)."""
+    if not settings.load or settings.start >= 0:
+        return None
+    try:
+        return resume.read(settings.load)
+    except (OSError, KeyError, ValueError) as error:
+        raise UsageError(f"{settings.load}: unreadable resume state ({error})") from None
+
+
+def validation_split(settings, count, state):
+    """``(training indices, held-out indices or None)`` for ``validation=F``: a seeded F of the
+    ``count`` samples (the very same ones when the run resumes from ``state``)."""
+    fraction = settings.validation
+    if fraction <= 0:
+        return list(range(count)), None
+    if fraction >= 1:
+        raise ParamError(f"validation={fraction!r}: expected a fraction 0 < F < 1")
+    if settings.valset:
+        raise ParamError("valset and validation both set: hold out a fraction or give a set, not both")
+    if state is not None and "validation" in state.arrays:
+        held = sorted(int(i) for i in state.arrays["validation"])
+    else:
+        size = min(max(1, round(fraction * count)), count - 1)
+        held = sorted(int(i) for i in run_generator(settings, "validation").permutation(count)[:size])
+    if not held or len(held) >= count or held[-1] >= count:
+        raise UsageError(f"validation={fraction!r}: cannot hold out a fraction of {count} sample(s)")
+    chosen = set(held)
+    print(f"# validation: {len(held)} of {count} training samples held out (validation={fraction:g})")
+    return [i for i in range(count) if i not in chosen], held

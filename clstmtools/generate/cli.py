@@ -133,32 +133,37 @@ def run(args):
         words = read_wordlist(args.wordlist) if args.wordlist else WORDS
         renderers, text_maker, alphabet, dropped = ocr_setup(args.font, style, args.ocr_text, words)
         report_dropped("ocr", dropped)
+        training = set()  # the test lines' texts are kept apart from these
         for part, count in (("train", args.ocr_train), ("test", args.ocr_test)):
             if count:
                 path = os.path.join(args.outdir, f"ocr-{part}.h5")
                 progress = Progress(f"ocr-{part}", count, args.quiet)
-                write_ocr_file(path, count, renderers, text_maker, alphabet, stream(args.seed, f"ocr-{part}"),
-                               progress)
+                training |= write_ocr_file(path, count, renderers, text_maker, alphabet,
+                                           stream(args.seed, f"ocr-{part}"), progress, training)
                 written.append((path, f"{count} lines, height {style.height}, "
                                       f"{len(alphabet)} characters {alphabet!r}"))
                 say(f"ocr-{part}: {progress.elapsed():.1f} s")
 
     for name in transforms:
+        training = set()
         for part, count in (("train", args.text_train), ("test", args.text_test)):
             if count:
                 path = os.path.join(args.outdir, f"text-{name}-{part}.txt")
-                write_text_pairs(path, make_text_pairs(name, count, stream(args.seed, f"text-{name}-{part}")))
+                pairs = make_text_pairs(name, count, stream(args.seed, f"text-{name}-{part}"), training)
+                training |= {source for source, _ in pairs}
+                write_text_pairs(path, pairs)
                 written.append((path, f"{count} pairs input<TAB>{name}(input)"))
 
     if expr and (args.expr_train or args.expr_test):
         style = ExpressionStyle(args.font)
         report_dropped("expr", style.dropped)
+        training = set()
         for part, count in (("train", args.expr_train), ("test", args.expr_test)):
             if count:
                 folder = os.path.join(args.outdir, f"expr-{part}")
                 progress = Progress(f"expr-{part}", count, args.quiet)
-                write_expression_folder(folder, count, style, stream(args.seed, f"expr-{part}"),
-                                        args.noise, progress)
+                training |= write_expression_folder(folder, count, style, stream(args.seed, f"expr-{part}"),
+                                                    args.noise, progress, training)
                 written.append((folder + os.sep, f"{count} images ID_LABEL.png + labels.txt"))
                 say(f"expr-{part}: {progress.elapsed():.1f} s")
     return written

@@ -18,6 +18,21 @@ def stream(seed, name):
     return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]))
 
 
+#: draws allowed per wanted item before a test set is given up as impossible to keep apart from training
+DRAWS_PER_ITEM = 1000
+
+
+def draw_unseen(draw, exclude, what):
+    """``draw()`` until it gives an item not in ``exclude`` (a training set's items): test sets share
+    nothing with their training sets."""
+    for _ in range(DRAWS_PER_ITEM):
+        item = draw()
+        if item not in exclude:
+            return item
+    raise GenerateError(f"{what}: cannot draw a test item that is not in the training set "
+                        f"({len(exclude)} items); ask for fewer or use more words")
+
+
 def gaussian_weights(sigma):
     """Normalised Gaussian taps, truncated at four sigma (as scipy.ndimage does)."""
     radius = max(1, int(4.0 * sigma + 0.5))

@@ -5,6 +5,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..filenames import escape_label
+from .common import draw_unseen
 from .fonts import drawable_characters, font_label, load_font
 
 EXPRESSION_CHARACTERS = "0123456789+-*/()"
@@ -72,13 +73,14 @@ class ExpressionStyle:
         return image
 
 
-def write_expression_folder(folder, count, style, rng, noise=0.08, progress=None):
-    """``count`` images ``ID_LABEL.png`` (label escaped for file names) and ``labels.txt``."""
+def write_expression_folder(folder, count, style, rng, noise=0.08, progress=None, exclude=frozenset()):
+    """``count`` images ``ID_LABEL.png`` (label escaped for file names, none in ``exclude``) and
+    ``labels.txt``; returns the set of labels written."""
     os.makedirs(folder, exist_ok=True)
     digits = max(6, len(str(count - 1)))
     lines = []
     for i in range(count):
-        label = random_expression(rng)
+        label = draw_unseen(lambda: random_expression(rng), exclude, "expr")
         name = f"{i:0{digits}d}_{escape_label(label)}.png"
         style.render(label, rng, noise).save(os.path.join(folder, name), format="PNG")
         lines.append(f"{name}\t{label}\n")
@@ -86,4 +88,4 @@ def write_expression_folder(folder, count, style, rng, noise=0.08, progress=None
             progress.update(i + 1)
     with open(os.path.join(folder, "labels.txt"), "w", encoding="utf-8", newline="\n") as f:
         f.writelines(lines)
-    return folder
+    return {line.rstrip("\n").split("\t", 1)[1] for line in lines}

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..datasets import write_ocr_h5
-from .common import WORDS, GenerateError, smooth_along_axis
+from .common import WORDS, GenerateError, draw_unseen, smooth_along_axis
 from .fonts import common_alphabet, font_label, load_font
 
 #: characters of the ``letters`` kind of OCR line before the font check
@@ -180,11 +180,12 @@ def ocr_setup(font_sources, style, kind="words", words=WORDS, letters=LETTERS):
     return renderers, text_maker, "".join(sorted(alphabet)), dropped
 
 
-def make_ocr_lines(count, renderers, text_maker, rng, progress=None):
-    """``count`` rendered lines: a list of (width, height) float32 images and their texts."""
+def make_ocr_lines(count, renderers, text_maker, rng, progress=None, exclude=frozenset()):
+    """``count`` rendered lines: a list of (width, height) float32 images and their texts (none of
+    them in ``exclude``)."""
     images, texts = [], []
     for i in range(count):
-        text = text_maker(rng)
+        text = draw_unseen(lambda: text_maker(rng), exclude, "ocr lines")
         renderer = renderers[int(rng.integers(len(renderers)))]
         images.append(renderer.render(text, rng))
         texts.append(text)
@@ -193,10 +194,11 @@ def make_ocr_lines(count, renderers, text_maker, rng, progress=None):
     return images, texts
 
 
-def write_ocr_file(path, count, renderers, text_maker, alphabet, rng, progress=None):
-    """Render ``count`` lines and write them in the clstmctc layout, codec = the alphabet."""
-    images, texts = make_ocr_lines(count, renderers, text_maker, rng, progress)
+def write_ocr_file(path, count, renderers, text_maker, alphabet, rng, progress=None, exclude=frozenset()):
+    """Render ``count`` lines (texts not in ``exclude``) and write them in the clstmctc layout, codec =
+    the alphabet; returns the set of texts written."""
+    images, texts = make_ocr_lines(count, renderers, text_maker, rng, progress, exclude)
     codec = [0] + [ord(ch) for ch in alphabet]
     label = {ch: i for i, ch in enumerate(alphabet, start=1)}
     write_ocr_h5(path, images, [[label[ch] for ch in text] for text in texts], codec)
-    return path
+    return set(texts)

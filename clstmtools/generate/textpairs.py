@@ -1,7 +1,7 @@
 """Text-transform pairs for clstmtext (reverse, upper, rot13, spelled digits)."""
 import codecs
 
-from .common import WORDS
+from .common import WORDS, draw_unseen
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -20,17 +20,17 @@ TEXT_TRANSFORMS = {
 }
 
 
-def make_text_pairs(name, count, rng):
-    """``count`` (input, output) pairs of transform ``name``."""
+def make_text_pairs(name, count, rng, exclude=frozenset()):
+    """``count`` (input, output) pairs of transform ``name``, no input in ``exclude``."""
     transform, kind = TEXT_TRANSFORMS[name]
-    pairs = []
-    for _ in range(count):
+
+    def draw():
         if kind == "digits":
-            source = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 9))))
-        else:
-            source = " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), int(rng.integers(1, 4))))
-        pairs.append((source, transform(source)))
-    return pairs
+            return "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 9))))
+        return " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), int(rng.integers(1, 4))))
+
+    sources = [draw_unseen(draw, exclude, f"text-{name}") for _ in range(count)]
+    return [(source, transform(source)) for source in sources]
 
 
 def write_text_pairs(path, pairs):
