@@ -2,11 +2,13 @@
 metadata, and a check that onnxruntime reproduces clstmtools' outputs before the file is written.
 
 The exported graph takes ``lines`` (batch, time, ninput) float32 and ``lengths`` (batch,) int64, the real
-steps of each line of a padded batch, and gives ``outputs`` (batch, time, noutput), zero at the padding, as
-clstmtools' forward pass does. Inside, sequences are time-major (time, batch, depth). An LSTM is a ``Scan``
-over time of plain MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM`` operator, which cannot leave
-out the output-gate peephole at the first step as clstm does; ``Reversed`` is ``ReverseSequence`` within each
-line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``); the trainers never import it.
+steps of each line of a padded batch, and gives ``outputs`` (batch, time / w, noutput), zero at the padding,
+as clstmtools' forward pass does (w: the product of the max-pooling widths, 1 without convolutions).
+Inside, sequences are time-major (time, batch, depth), and feature maps NCHW with the line's columns as
+width. An LSTM is a ``Scan`` over time of plain MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM``
+operator, which cannot leave out the output-gate peephole at the first step as clstm does; ``Reversed`` is
+``ReverseSequence`` within each line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``);
+the trainers never import it.
 """
 import json
 import os
@@ -18,6 +20,7 @@ import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
 from . import network as N
+from .kernels import layers as K
 from .modelfile import load_net
 
 #: opset and IR version of the written files: onnxruntime 1.14 and later (2023) run them
@@ -30,7 +33,6 @@ CHECK_LENGTHS = (1, 2, 9, 31)
 #: model attributes that say how line images (and clstmtext's inputs) are prepared and text is normalized
 NORMALIZATION_ATTRIBUTES = ("line_normalization", "dewarp", "target_height", "norm_range", "norm_vscale",
                             "norm_smooth2d", "norm_smooth1d", "neps", "unicode")
-FULL_ACTIVATIONS = {N.LinearLayer: None, N.SigmoidLayer: "Sigmoid", N.TanhLayer: "Tanh", N.ReluLayer: "Relu"}
 #: the LSTM kernels' nonlinearity codes (tanh, relu, identity) as ONNX operators
 LSTM_ACTIVATIONS = {0: "Tanh", 1: "Relu", 2: None}
 
@@ -85,9 +87,18 @@ class _Exporter:
             return self.lstm(net, x)
         if isinstance(net, N.SoftmaxLayer):
             return self.softmax(net, x)
-        for cls, activation in FULL_ACTIVATIONS.items():
-            if type(net) is cls:
-                return self.full(net, x, activation)
+        if isinstance(net, N.FullLayer):
+            return self.activate(self.affine(net, x), net.activation)
+        if isinstance(net, N.Conv2D):
+            return self.conv(net, x)
+        if isinstance(net, N.MaxPool):
+            return self.maxpool(net, x)
+        if isinstance(net, N.BatchNorm):  # before GroupNorm, its base class
+            return self.batchnorm(net, x)
+        if isinstance(net, N.GroupNorm):
+            return self.groupnorm(net, x)
+        if isinstance(net, N.Dropout):  # the identity outside training
+            return x
         raise ExportError(f"cannot export a {net.kind} layer ({type(net).__name__})")
 
     def reverse(self, x):
@@ -97,11 +108,15 @@ class _Exporter:
         g = self.g
         return g.op("Add", [g.op("MatMul", [x, g.const(net.W.T, "W")]), g.const(net.b, "b")])
 
-    def full(self, net, x, activation):
-        z = self.affine(net, x)
-        if activation == "Sigmoid":  # clstm clamps the exponent to +-30
-            z = self.clip(z, 30.0)
-        return self.g.op(activation, [z]) if activation else z
+    def activate(self, z, code):
+        """The full layers' nonlinearity ``code`` (kernels/layers.py) applied to ``z``."""
+        if code == K.SIGMOID:  # clstm clamps the exponent to +-30
+            return self.g.op("Sigmoid", [self.clip(z, 30.0)])
+        if code == K.LINEAR:
+            return z
+        if code == K.LEAKY_RELU:
+            return self.g.op("LeakyRelu", [z], alpha=float(K.LEAK))
+        return self.g.op({K.TANH: "Tanh", K.RELU: "Relu"}[code], [z])
 
     def clip(self, x, bound):
         return self.g.op("Clip", [x, self.g.const(-bound, "lo"), self.g.const(bound, "hi")])
@@ -112,6 +127,81 @@ class _Exporter:
         e = g.op("Exp", [self.clip(self.affine(net, x), 30.0)])
         total = g.op("ReduceSum", [e, g.const([2], "axis", np.int64)], keepdims=1)
         return g.op("Div", [e, g.op("Max", [total, g.const(1e-9, "tiny")])])
+
+    # --- feature maps: a step of a sequence holds H rows of C channels, channels fastest --------------------
+    def mask(self, x):
+        """``x`` (time, batch, ...) with every step past its line's length set to zero."""
+        g = self.g
+        time = g.op("Gather", [g.op("Shape", [x]), g.const(0, "t", np.int64)])
+        steps = g.op("Range", [g.const(0, "zero", np.int64), time, g.const(1, "one", np.int64)])
+        real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), self.lengths])
+        return g.op("Where", [g.op("Unsqueeze", [real, g.const([2], "ax", np.int64)]), x, g.const(0.0, "zero")])
+
+    def to_image(self, x, H, C):
+        """(time, batch, H*C) -> (batch, C, H, time), ONNX's NCHW with the line's columns as width."""
+        g = self.g
+        maps = g.op("Reshape", [x, g.const([0, 0, H, C], "shape", np.int64)])
+        return g.op("Transpose", [maps], perm=[1, 3, 2, 0])
+
+    def to_sequence(self, image):
+        """(batch, C, H, time) -> (time, batch, H*C)."""
+        g = self.g
+        maps = g.op("Transpose", [image], perm=[3, 0, 2, 1])
+        return g.op("Reshape", [maps, g.const([0, 0, -1], "shape", np.int64)])
+
+    def conv(self, net, x):
+        """"Same" convolution (the extra row or column of an even kernel below and right), zero outside the
+        line's real steps, then bias and nonlinearity."""
+        g, kh, kw = self.g, net.kh, net.kw
+        weights = net.W.reshape(net.Co, kh, kw, net.C).transpose(0, 3, 1, 2)
+        pads = [(kh - 1) // 2, (kw - 1) // 2, kh - 1 - (kh - 1) // 2, kw - 1 - (kw - 1) // 2]
+        image = g.op("Conv", [self.to_image(self.mask(x), net.H, net.C), g.const(weights, "filters"),
+                              g.const(net.b, "b")], kernel_shape=[kh, kw], pads=pads)
+        return self.mask(self.activate(self.to_sequence(image), net.activation))
+
+    def maxpool(self, net, x):
+        """Max pooling, stride = size, remainders dropped; each line keeps ``length // pw`` steps."""
+        g = self.g
+        image = g.op("MaxPool", [self.to_image(x, net.H, net.C)], kernel_shape=[net.ph, net.pw],
+                     strides=[net.ph, net.pw])
+        self.lengths = g.op("Div", [self.lengths, g.const(net.pw, "pw", np.int64)])
+        return self.mask(self.to_sequence(image))
+
+    def batchnorm(self, net, x):
+        """Normalization by the running statistics (as in recognition), per channel, then the nonlinearity."""
+        g = self.g
+        inv = (1.0 / np.sqrt(net.running_var + np.float32(N.conv.NORM_EPS))).astype(np.float32)
+        maps = g.op("Reshape", [x, g.const([0, 0, net.H, net.C], "shape", np.int64)])
+        xhat = g.op("Mul", [g.op("Sub", [maps, g.const(net.running_mean, "mean")]), g.const(inv, "inv")])
+        y = g.op("Add", [g.op("Mul", [xhat, g.const(net.gamma, "gamma")]), g.const(net.beta, "beta")])
+        y = g.op("Reshape", [y, g.const([0, 0, -1], "shape", np.int64)])
+        return self.mask(self.activate(y, net.activation))
+
+    def groupnorm(self, net, x):
+        """Each line's groups of channels normalized over its real steps and all rows (statistics summed in
+        float64, as clstmtools does), then scale, shift and the nonlinearity."""
+        g, H, C, G = self.g, net.H, net.C, net.G
+        shape5 = g.const([0, 0, H, G, C // G], "shape", np.int64)
+        maps = g.op("Cast", [g.op("Reshape", [self.mask(x), shape5])], to=TensorProto.DOUBLE)
+        axes = g.const([0, 2, 4], "axes", np.int64)
+        total = g.op("ReduceSum", [maps, axes], keepdims=1)  # (1, batch, 1, G, 1)
+        squares = g.op("ReduceSum", [g.op("Mul", [maps, maps]), axes], keepdims=1)
+        count = g.op("Cast", [g.op("Mul", [self.lengths, g.const(H * (C // G), "rows", np.int64)])],
+                     to=TensorProto.DOUBLE)
+        count = g.op("Reshape", [g.op("Max", [count, g.const(1.0, "one", np.float64)]),
+                                 g.const([1, -1, 1, 1, 1], "shape", np.int64)])
+        mean = g.op("Div", [total, count])
+        var = g.op("Max", [g.op("Sub", [g.op("Div", [squares, count]), g.op("Mul", [mean, mean])]),
+                           g.const(0.0, "zero", np.float64)])
+        inv = g.op("Div", [g.const(1.0, "one", np.float64),
+                           g.op("Sqrt", [g.op("Add", [var, g.const(N.conv.NORM_EPS, "eps", np.float64)])])])
+        mean, inv = (g.op("Cast", [v], to=TensorProto.FLOAT) for v in (mean, inv))
+        maps = g.op("Reshape", [x, shape5])
+        xhat = g.op("Mul", [g.op("Sub", [maps, mean]), inv])
+        scale = g.const(net.gamma.reshape(G, C // G), "gamma")
+        y = g.op("Add", [g.op("Mul", [xhat, scale]), g.const(net.beta.reshape(G, C // G), "beta")])
+        y = g.op("Reshape", [y, g.const([0, 0, -1], "shape", np.int64)])
+        return self.mask(self.activate(y, net.activation))
 
     def lstm(self, net, x):
         """clstm's LSTM forward in time: the input part of every gate in one MatMul, the recurrence in a Scan."""
@@ -165,10 +255,11 @@ def metadata(net):
     meta = {"codec": json.dumps(list(net.codec) or list(range(net.noutput()))),
             "normalization": json.dumps({k: attributes[k] for k in NORMALIZATION_ATTRIBUTES if k in attributes}),
             "attributes": json.dumps(attributes),
+            "pooling_width": str(pooling_width(net)),
             "layout": "lines: (batch, time, ninput) float32, column t of a normalized line image (ink 1, "
                       "ground 0) at time t; lengths: (batch,) int64 real steps of each line; outputs: (batch, "
-                      "time, noutput) posteriors, zero at the padding; codec[k] is the code point of class k, "
-                      "0 the blank"}
+                      "time // pooling_width, noutput) posteriors, zero past each line's length // pooling_width; "
+                      "codec[k] is the code point of class k, 0 the blank"}
     if net.icodec:
         meta["icodec"] = json.dumps(list(net.icodec))
     return meta
@@ -183,11 +274,7 @@ def build_model(net):
     x = g.op("Transpose", ["lines"], perm=[1, 0, 2])
     exporter = _Exporter(g, "lengths")
     y = exporter.emit(net, x)
-    # padding to zero (Where, not Mul: garbage in the padding may be infinite)
-    time = g.op("Gather", [g.op("Shape", [y]), g.const(0, "t", np.int64)])
-    steps = g.op("Range", [g.const(0, "zero", np.int64), time, g.const(1, "one", np.int64)])
-    real = g.op("Less", [g.op("Unsqueeze", [steps, g.const([1], "ax", np.int64)]), exporter.lengths])  # (time, batch)
-    y = g.op("Where", [g.op("Unsqueeze", [real, g.const([2], "ax", np.int64)]), y, g.const(0.0, "zero")])
+    y = exporter.mask(y)  # padding to zero (Where, not Mul: garbage in the padding may be infinite)
     g.nodes.append(helper.make_node("Transpose", [y], ["outputs"], perm=[1, 0, 2]))
     graph = helper.make_graph(g.nodes, f"clstm_{net.attributes.get('kind', net.kind)}", [lines, lengths],
                               [outputs], initializer=g.initializers)
@@ -208,17 +295,18 @@ def clstmtools_outputs(net, lines):
     return outputs
 
 
-def onnxruntime_outputs(session, lines):
-    """onnxruntime's outputs for the lines as one padded batch, cut back to each line's length."""
+def onnxruntime_outputs(session, lines, width=1):
+    """onnxruntime's outputs for the lines as one padded batch, cut back to each line's length (divided by the
+    pooling ``width``)."""
     lengths = np.array([len(line) for line in lines], np.int64)
     batch = np.zeros((len(lines), lengths.max(), lines[0].shape[1]), np.float32)
     for i, line in enumerate(lines):
         batch[i, :len(line)] = line
     out = session.run(["outputs"], {"lines": batch, "lengths": lengths})[0]
-    padding = np.concatenate([out[i, n:].ravel() for i, n in enumerate(lengths)])
+    padding = np.concatenate([out[i, n:].ravel() for i, n in enumerate(lengths // width)])
     if np.any(padding != 0):
         raise ExportError("onnxruntime's outputs are not zero at the padding of a batch")
-    return [out[i, :n] for i, n in enumerate(lengths)]
+    return [out[i, :n] for i, n in enumerate(lengths // width)]
 
 
 def largest_difference(session, net, lines):
@@ -227,17 +315,27 @@ def largest_difference(session, net, lines):
     expected = clstmtools_outputs(net, lines)
     worst = 0.0
     for group in [[i] for i in range(len(lines))] + [list(range(len(lines)))]:
-        got = onnxruntime_outputs(session, [lines[i] for i in group])
+        got = onnxruntime_outputs(session, [lines[i] for i in group], pooling_width(net))
         for i, out in zip(group, got):
             scale = max(1.0, float(np.abs(expected[i]).max()))  # float32 rounding grows with the values
             worst = max(worst, float(np.abs(out - expected[i]).max()) / scale if np.all(np.isfinite(out)) else np.inf)
     return worst
 
 
+def pooling_width(net):
+    """How many input steps make one output step (the product of the max-pooling widths)."""
+    width = 1
+    for _, node in net.walk():
+        width *= getattr(node, "pw", 1) if isinstance(node, N.MaxPool) else 1
+    return width
+
+
 def check_lines(net, seed=0):
-    """Random lines of CHECK_LENGTHS steps, values in [0, 1] as normalized line images have them."""
+    """Random lines of CHECK_LENGTHS output steps (plus a remainder for pooling), values in [0, 1] as
+    normalized line images have them."""
     rng = np.random.default_rng(seed)
-    return [rng.random((n, net.ninput()), np.float32) for n in CHECK_LENGTHS]
+    width = pooling_width(net)
+    return [rng.random((n * width + (width - 1) * (n % 2), net.ninput()), np.float32) for n in CHECK_LENGTHS]
 
 
 def session_of(model_bytes):

@@ -228,7 +228,7 @@ def main(argv=None):
         print(line, flush=True)
     parts, seconds = shares(net, xs1, labels1, args.runs)
     print(f"share of a batch-1 training step ({seconds * 1000:.0f} ms): "
-          + ", ".join(f"{name} {100 * share:.0f}%" for name, share in sorted(parts.items(), key=lambda p: -p[1])))
+          + ", ".join(f"{name} {100 * share:.1f}%" for name, share in sorted(parts.items(), key=lambda p: -p[1])))
     if not args.no_compile:
         cold, warm = compile_seconds(args.width)
         print(f"fresh process, import + one training line: {cold:.1f} s with an empty Numba cache, "

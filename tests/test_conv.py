@@ -7,7 +7,7 @@ import clstmtools as clstm
 import naive_conv as naive
 from clstmtools.network import (CNNBIDILSTM, CRNN, BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, SpecError,
                                 build_spec, make_net)
-from test_network import _gradient_check, float64_networks
+from test_network import _gradient_check, assert_same_for_one_and_two_threads, float64_networks
 
 ACTIVATIONS = [0, 1, 2, 3, 4]  # linear, sigmoid, tanh, relu, leaky relu
 KRAKEN = ("[1,120,0,1 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,9,64 Do0.1,2 Mp2,2 "
@@ -270,6 +270,24 @@ def test_spec_without_output_ends_in_softmax_and_needs_brackets():
     assert net.sub[-1].kind == "SoftmaxLayer" and net.noutput() == 5
     with pytest.raises(SpecError, match=r"\[ \]"):
         build_spec("1,48,0,1 Lbx10 O1c", 48, 5)
+
+
+def test_threads_give_identical_cnn_models():
+    """The convolutions split their steps over threads; the weights after training do not depend on it."""
+    def train(threads):
+        clstm.set_threads(threads)
+        net = make_net("VGSL", rng=9, spec="[1,8,0,1 Cr3,3,4 Bn Do0.2 Mp2,2 S1(1x0)1,3 Lbx4 O1c]", ninput=8, noutput=3)
+        net.set_training(True)
+        rng = np.random.default_rng(1)
+        for _ in range(3):
+            net.inputs.aset_batch([rng.uniform(0, 1, (T, 8)).astype(np.float32) for T in (70, 51)])
+            net.forward()
+            net.d_outputs.aset_batch([rng.uniform(-1, 1, (T // 2, 3)).astype(np.float32) for T in (70, 51)])
+            net.backward()
+            net.update()
+        return [w.copy() for _, w, _ in net.weights()] + [a.copy() for _, a in net.states()]
+
+    assert_same_for_one_and_two_threads(train)
 
 
 # --- the programs ------------------------------------------------------------------------------------

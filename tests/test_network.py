@@ -292,6 +292,11 @@ def test_threads_give_identical_models():
             net.update()
         return [w.copy() for _, w, _ in net.weights()]
 
+    assert_same_for_one_and_two_threads(train)
+
+
+def assert_same_for_one_and_two_threads(train):
+    """``train(threads)`` returns arrays; they must be identical for 1 and 2 threads."""
     try:
         one, two = train(1), train(2)
     finally:

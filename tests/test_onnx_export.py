@@ -14,7 +14,7 @@ from clstmtools import generate
 from clstmtools import network as N
 from clstmtools.modelfile import load_net, save_net
 from conftest import shared_file
-from test_drivers import Job, assert_one_line_error, run, run_all, succeeded
+from test_drivers import Job, Result, assert_one_line_error, run, run_all, succeeded
 
 onnx = pytest.importorskip("onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -23,6 +23,8 @@ from clstmtools.drivers import clstmexport  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 1e-5
+#: a tiny convolutional network with every feature-map layer that keeps state (batch norm statistics)
+CNN_SPEC = "[1,48,0,1 Cr3,3,4 Bnr Mp2,2 Cr3,3,4 Gn2 Do0.2 Mp2,1 S1(1x0)1,3 Lbx8 O1c]"
 #: a small expression recognizer trained through clstmctc (about 10 s on a loaded machine)
 TRAINING = dict(nhidden=16, optimizer="adam", init="scaled", lrate=3e-3, report_every=0, seed=1, ntrain=2500)
 
@@ -35,7 +37,9 @@ def trained(tmp_path_factory):
                           "--expr-test", "6", "--ocr-train", "20", "--ocr-test", "6", "--height", "24"]) == 0
     results = run_all([Job("clstmctc", ["expr-train"], folder, dict(TRAINING, save_name="bidi")),
                        Job("clstmctc", ["ocr-train.h5"], folder,
-                           dict(save_name="lstm1", lstm="LSTM1", nhidden=8, ntrain=20, seed=2, report_every=0))])
+                           dict(save_name="lstm1", lstm="LSTM1", nhidden=8, ntrain=20, seed=2, report_every=0)),
+                       Job("clstmctc", ["expr-train"], folder,
+                           dict(save_name="cnn", spec=CNN_SPEC, ntrain=40, seed=3, report_every=0))])
     for result in results:
         succeeded(result)
     return folder
@@ -93,6 +97,23 @@ def test_an_lstm1_trained_here_exports(trained):
     assert_matches(path, net, lines, batch_sizes=(1, 3, len))
 
 
+def test_a_convolutional_network_trained_here_exports_with_its_pooled_lengths(trained):
+    path = export(trained / "cnn.h5", trained, "cnn.onnx")
+    net = load_net(trained / "cnn.h5")
+    norms = [layer for layer in net.layers() if isinstance(layer, N.BatchNorm)]
+    assert norms and not np.allclose(norms[0].running_var, 1)  # statistics that training moved
+    from clstmtools.datasets import open_ocr_dataset
+    data = open_ocr_dataset(trained / "expr-test", dewarp="none", target_height=48)
+    lines = [data.input(i) for i in range(len(data))]
+    expected = E.clstmtools_outputs(net, lines)
+    assert [len(out) for out in expected] == [len(line) // 2 for line in lines]
+    sess = session(path)
+    assert sess.get_modelmeta().custom_metadata_map["pooling_width"] == "2"
+    for group in ([0], [1, 2], list(range(len(lines)))):
+        for i, out in zip(group, E.onnxruntime_outputs(sess, [lines[i] for i in group], 2)):
+            np.testing.assert_allclose(out, expected[i], rtol=0, atol=TOLERANCE)
+
+
 def test_the_cpp_clstm_model_file_exports_and_reproduces_the_originals_outputs(tmp_path):
     model = shared_file("clstm2015-model/cmu-text-model.h5")
     reference = np.load(shared_file("clstm2015-model/cmu-ref.npz"))
@@ -131,6 +152,39 @@ def test_every_kind_layer_type_and_lstm_variant_matches(kind, attributes, tmp_pa
     assert_matches(tmp_path / "m.onnx", net, lines, batch_sizes=(1, 2, len))
 
 
+#: image networks: the named specs, and specs with every feature-map layer (even kernels, pooling by 3,
+#: group and batch norm, dropout, every activation, two input channels)
+SPECS = [("CNNBIDILSTM", 48, {}), ("CRNN", 48, {}),
+         ("VGSL", 24, dict(spec="[1,24,0,1 Ct3,2,5 Gn5 Bnr Mp2,3 Cs2,2,4 Do0.3,2 Mp1,2 Ck1,1,3 S1(1x0)1,3 Lrx6 "
+                                "Lfx5 Fl7 O1l]")),
+         ("VGSL", 48, dict(spec="[1,24,0,2 Cr3,3,4 Gn2 Bns Bnt Bnk Mp2,2 S1(1x0)1,3 Lbx5 Fr6 Ft6 Fs6 Fm6]"))]
+
+
+@pytest.mark.parametrize("kind,ninput,attributes", SPECS, ids=["CNNBIDILSTM", "CRNN", "spec1", "spec2"])
+def test_convolutional_networks_match_with_their_pooled_lengths(kind, ninput, attributes, tmp_path):
+    net = N.make_net(kind, ninput=ninput, noutput=5, rng=3, **attributes)
+    rng = np.random.default_rng(1)
+    for _, w, _ in net.weights():
+        w[...] = rng.uniform(-0.5, 0.5, w.shape)
+    for layer in net.layers():
+        if isinstance(layer, N.BatchNorm):  # running statistics as training leaves them
+            layer.running_mean[...] = rng.uniform(-0.5, 0.5, layer.C)
+            layer.running_var[...] = rng.uniform(0.2, 2.0, layer.C)
+    save_net(tmp_path / "m.h5", net)
+    net, difference = E.export(tmp_path / "m.h5", tmp_path / "m.onnx")
+    assert difference <= TOLERANCE
+    width = E.pooling_width(net)
+    assert width == {"CNNBIDILSTM": 4, "CRNN": 4, "VGSL": 6 if "Mp2,3" in attributes.get("spec", "") else 2}[kind]
+    lines = [rng.uniform(0, 1, (n, ninput)).astype(np.float32) for n in (width, 3 * width + 1, 17 * width + width - 1)]
+    expected = E.clstmtools_outputs(net, lines)
+    assert [len(out) for out in expected] == [1, 3, 17]
+    sess = session(tmp_path / "m.onnx")
+    for group in ([0], [1], [2], [0, 1, 2], [2, 0]):
+        got = E.onnxruntime_outputs(sess, [lines[i] for i in group], width)
+        for i, out in zip(group, got):
+            np.testing.assert_allclose(out, expected[i], rtol=0, atol=TOLERANCE)
+
+
 def test_the_first_steps_output_gate_has_no_peephole_as_in_clstm(tmp_path):
     """The check would catch an export with clstm's output-gate peephole at the first step (ONNX's LSTM op)."""
     net = N.make_net("LSTM", ninput=3, noutput=4)
@@ -145,22 +199,33 @@ def test_the_first_steps_output_gate_has_no_peephole_as_in_clstm(tmp_path):
     assert E.largest_difference(without, net, lines) > 1e-2
 
 
-def test_bad_input_is_a_one_line_error_and_leaves_no_file(tmp_path):
+def run_main(monkeypatch, capsys, *args):
+    """clstmexport's main in this process: (exit status, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["clstmexport", *map(str, args)])
+    with pytest.raises(SystemExit) as exit:
+        clstmexport.main()
+    out, err = capsys.readouterr()
+    return exit.value.code, out, err
+
+
+def test_bad_input_is_a_one_line_error_and_leaves_no_file(tmp_path, monkeypatch, capsys):
     model = shared_file("clstm2015-model/cmu-text-model.h5")
     (tmp_path / "corrupt.h5").write_bytes(model.read_bytes()[:5000])
     (tmp_path / "text.h5").write_text("not a model\n")
     (tmp_path / "afile").write_text("")
-    cases = [(["missing.h5", "out.onnx"], ["missing.h5", "no such model file"]),
-             (["corrupt.h5", "out.onnx"], ["corrupt.h5"]),
+    monkeypatch.chdir(tmp_path)
+    cases = [(["corrupt.h5", "out.onnx"], ["corrupt.h5"]),
              (["text.h5", "out.onnx"], ["text.h5", "not an HDF5"]),
              ([model, "afile/out.onnx"], ["afile/out.onnx", "cannot write"]),
              ([model, "."], ["is a folder"])]
-    results = run_all([Job("clstmexport", args, tmp_path, {}) for args, _ in cases])
-    for (_, words), result in zip(cases, results):
-        assert_one_line_error(result, "clstmexport", *words)
+    for args, words in cases:
+        status, out, err = run_main(monkeypatch, capsys, *args)
+        assert_one_line_error(Result(status, out, err), "clstmexport", *words)
+    assert_one_line_error(run("clstmexport", "missing.h5", "out.onnx", cwd=tmp_path), "clstmexport", "missing.h5",
+                          "no such model file")  # and once through the real program
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "corrupt.h5", "text.h5"]
-    usage = run("clstmexport", cwd=tmp_path)
-    assert usage.returncode == 2 and usage.stderr.startswith("usage: clstmexport MODEL.h5 OUT.onnx")
+    status, out, err = run_main(monkeypatch, capsys)
+    assert status == 2 and out == "" and err.startswith("usage: clstmexport MODEL.h5 OUT.onnx")
 
 
 def test_a_mismatch_is_a_one_line_error_and_writes_nothing(tmp_path, monkeypatch, capsys):
@@ -169,12 +234,9 @@ def test_a_mismatch_is_a_one_line_error_and_writes_nothing(tmp_path, monkeypatch
     (tmp_path / "m.onnx").write_bytes(b"the previous export")
     real = E.clstmtools_outputs
     monkeypatch.setattr(E, "clstmtools_outputs", lambda net, lines: [out + 1e-4 for out in real(net, lines)])
-    monkeypatch.setattr(sys, "argv", ["clstmexport", str(tmp_path / "m.h5"), str(tmp_path / "m.onnx")])
-    with pytest.raises(SystemExit) as exit:
-        clstmexport.main()
-    assert exit.value.code == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("clstmexport: error: ") and "differ from clstmtools'" in err[0]
+    result = Result(*run_main(monkeypatch, capsys, tmp_path / "m.h5", tmp_path / "m.onnx"))
+    assert result.returncode == 1
+    assert_one_line_error(result, "clstmexport", "m.h5", "differ from clstmtools'", "nothing written")
     assert (tmp_path / "m.onnx").read_bytes() == b"the previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.h5", "m.onnx"]
 
@@ -200,12 +262,19 @@ def test_the_readme_deployment_example_recognizes_a_line_like_clstmctc(trained, 
     code = re.search(r"<!-- onnx-example -->\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
     export(trained / "bidi.h5", tmp_path)
     images = sorted((trained / "expr-test").glob("*.png"))[:3]
+    processes = []
+    for i, image in enumerate(images):  # each in a folder of its own with model.onnx and line.png
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        shutil.copy(tmp_path / "model.onnx", folder / "model.onnx")
+        shutil.copy(image, folder / "line.png")
+        processes.append(subprocess.Popen([sys.executable, "-c", code], cwd=folder, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
     texts = []
-    for image in images:
-        shutil.copy(image, tmp_path / "line.png")
-        result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr
-        texts.append(result.stdout.rstrip("\n"))
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        texts.append(out.rstrip("\n"))
     (tmp_path / "list.txt").write_text("".join(f"{image}\n" for image in images))
     expected = succeeded(run("clstmctc", "list.txt", cwd=tmp_path, load=trained / "bidi.h5", mode="text",
                              ctc="standard"))

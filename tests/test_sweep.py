@@ -246,17 +246,18 @@ def start_long_trial(folder, delay1, **settings):
     pytest.fail(f"the worker stopped early: {''.join(seen)} {worker.stderr.read()}")
 
 
-def test_a_killed_workers_trial_is_marked_failed_and_not_left_running(delay1, tmp_path):
-    worker = start_long_trial(tmp_path, delay1)
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_a_killed_workers_trial_is_marked_failed_and_not_left_running(delay1, tmp_path, kind, request):
+    storage = request.getfixturevalue("postgres_url") if kind == "postgresql" else str(tmp_path / "k.optuna")
+    worker = start_long_trial(tmp_path, delay1, storage=storage)
     worker.kill()
     killed = time.time()
     worker.wait()
     # the trial's own process is told (SIGTERM when its parent dies): it saves its model and stops
     wait_for(lambda: (tmp_path / "k-trial0-interrupted.h5").exists(), "the trial's model")
-    storage = str(tmp_path / "k.optuna")
     assert stored_trials("k", storage)[0].state.name == "RUNNING"
     time.sleep(max(0.0, killed + 3.5 - time.time()))  # heartbeat=1: silent for three beats
-    rows = report(tmp_path, study="k", heartbeat=1)
+    rows = report(tmp_path, study="k", storage=storage, heartbeat=1)
     assert rows[0][:2] == ["0", "FAIL"] and "stopped sending heartbeats" in rows[0][2]
     assert stored_trials("k", storage)[0].state.name == "FAIL"
 
