@@ -11,7 +11,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements for heartbeats
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
-from sqlalchemy.exc import SQLAlchemyError  # Optuna's own dependency
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError  # Optuna's own dependency
 
 #: a trial whose worker has been silent for this many heartbeats is marked failed
 GRACE_BEATS = 3
@@ -83,7 +83,7 @@ def _database(url, interval, attempts=5):
         try:
             return RDBStorage(url, heartbeat_interval=interval, grace_period=GRACE_BEATS * interval,
                               engine_kwargs={"pool_pre_ping": True})
-        except SQLAlchemyError:
+        except (IntegrityError, ProgrammingError):  # another worker's tables appeared meanwhile
             if attempt == attempts - 1:
                 raise
             time.sleep(0.2 + random.random())
