@@ -133,9 +133,7 @@ def read_pairs(path):
 
 
 def read_layout(path):
-    from clstmtools.datasets.pagelines import PageLineDataset, layout_sources
-
-    data = PageLineDataset(layout_sources(str(path)))
+    data = datasets.open_ocr_dataset(path)  # as the programs open it: a damaged XML file may no longer look like one
     for i in range(len(data)):
         data.input(i)
         data.labels(i)

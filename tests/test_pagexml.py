@@ -199,6 +199,7 @@ def test_unusable_lines_are_reported_by_id_and_skipped_or_with_strict_an_error(s
     (f'<PcGts xmlns="{PAGE_NS}"><Page imageFilename="http://example.org/p.tif"/></PcGts>', "is a URL"),
     (f'<PcGts xmlns="{PAGE_NS}"/>', "without a Page element"),
     (f'<alto xmlns="{ALTO_NS}"><Layout><Page/></Layout></alto>', "names no image"),
+    (f'<?xml version="1.0" encoding="UTF-9"?>\n<PcGts xmlns="{PAGE_NS}"/>', "malformed XML: unknown encoding"),
 ])
 def test_hostile_or_broken_xml_is_a_one_line_error_naming_the_file(synthetic, content, message):
     (synthetic / "bad.xml").write_text(content, encoding="utf-8")

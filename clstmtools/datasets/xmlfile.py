@@ -80,6 +80,8 @@ def parse_xml(path):
     except xml.parsers.expat.ExpatError as error:
         reason = xml.parsers.expat.ErrorString(error.code)
         raise DatasetError(f"{path}: malformed XML: {reason} (line {error.lineno}, column {error.offset + 1})") from None
+    except LookupError as error:  # an encoding declaration Python does not know
+        raise DatasetError(f"{path}: malformed XML: {error}") from None
     return XmlDocument(path, builder.close(), namespaces)
 
 
