@@ -427,7 +427,7 @@ def fuzz(seed=1, mutations=300, programs=8, parallel=4, log=None):
             result, detail = reader.read(kind, path)
             counts[result] += 1
             by_kind[kind][result] += 1
-            if result not in ("ok", "error", "libhdf5 hang"):
+            if result not in ("ok", "error"):  # a libhdf5 hang too: the readers check what makes it spin
                 failures.append(dict(kind=kind, mutation=name, outcome=result, detail=detail[:500]))
             if log:
                 log(f"{kind:6} {name:45} {result:9} {time.time() - case_started:5.2f} s  {detail[:100]}")

@@ -98,6 +98,62 @@ def _check_dataset(dataset, path, limit):
         raise DatasetError(f"{path}: {name} declares {dataset.size} entries, more than the file can hold")
 
 
+def _vlen_lengths(dataset, path):
+    """The element counts that the variable-length ``dataset`` declares, read from its raw storage before h5py
+    reads any element: libhdf5 trusts a stored count and allocates and fills that many elements, so a bit flip
+    in one makes it spin for minutes (gigabytes of memset) in C code that no signal interrupts. ``None`` where
+    the storage cannot be read raw (compact or filtered layouts, which clstm never writes)."""
+    name = dataset.name.lstrip("/")
+    sizeof_addr = dataset.file.id.get_create_plist().get_sizes()[0]
+    record = 4 + sizeof_addr + 4  # on disk: count, global heap collection address, object index
+    count = len(dataset)
+    if count == 0:
+        return np.zeros(0, np.int64)
+    layout = dataset.id.get_create_plist().get_layout()
+    pieces = []  # (element offset, file offset, bytes)
+    if layout == h5py.h5d.CONTIGUOUS:
+        offset = dataset.id.get_offset()
+        if offset is None:  # never written: no element to read
+            return np.zeros(count, np.int64)
+        pieces.append((0, offset, count * record))
+    elif layout == h5py.h5d.CHUNKED and dataset.id.get_create_plist().get_nfilters() == 0:
+        rows = dataset.chunks[0]
+        for k in range(dataset.id.get_num_chunks()):
+            info = dataset.id.get_chunk_info(k)
+            if info.byte_offset is None:
+                continue
+            pieces.append((info.chunk_offset[0], info.byte_offset, min(info.size, rows * record)))
+    else:
+        return None
+    lengths = np.zeros(count, np.int64)
+    size = os.path.getsize(path)
+    with open(path, "rb") as raw:
+        for first, offset, nbytes in pieces:
+            nbytes = min(nbytes, (count - first) * record)
+            if offset + nbytes > size:
+                raise DatasetError(f"{path}: {name}: storage at {offset} runs past the end of the file")
+            raw.seek(offset)
+            data = np.frombuffer(raw.read(nbytes), np.uint8)
+            data = data[:len(data) // record * record].reshape(-1, record)
+            lengths[first:first + len(data)] = data[:, :4].copy().view("<u4").ravel()
+    return lengths
+
+
+def _vlen_counts(dataset, path, whole=False):
+    """The stored counts of the variable-length ``dataset`` (``None`` for other datasets or layouts), for
+    ``_read_array`` to check before each read; ``whole``: the dataset is about to be read whole, so its counts
+    together must fit in the file."""
+    if h5py.check_vlen_dtype(dataset.dtype) is None:
+        return None
+    counts = _vlen_lengths(dataset, path)
+    if counts is not None and whole:
+        total = int(counts.sum()) * h5py.check_vlen_dtype(dataset.dtype).itemsize
+        if total > os.path.getsize(path):
+            raise DatasetError(f"{path}: {dataset.name.lstrip('/')} declares {total} bytes of values, more than "
+                               f"the file holds")
+    return counts
+
+
 def _dims(f, path, name, count):
     """The ``(count, 2)`` dims dataset ``name``, checked to be positive integers."""
     dims = f[name][()]
@@ -109,13 +165,19 @@ def _dims(f, path, name, count):
     return dims.astype(np.int64)
 
 
-def _read_array(dataset, path, dims, i):
+def _read_array(dataset, path, dims, i, counts=None):
     """Sample ``i`` of a variable-length dataset as a ``dims[i]``-shaped float32 array, checked to be finite
-    (one vectorized test as it is read: a NaN pixel or target must be blamed on the data, not the network)."""
+    (one vectorized test as it is read: a NaN pixel or target must be blamed on the data, not the network).
+    ``counts``: the dataset's stored counts (``_vlen_counts``), checked against ``dims`` before libhdf5 reads."""
     name = dataset.name.lstrip("/")
+    rows, columns = dims[i]
+    if counts is not None and counts[i] != rows * columns:
+        raise DatasetError(f"{path}: sample {i}: {name} has {counts[i]} values but {name}_dims says "
+                           f"{rows}x{columns}")
+    if counts is not None and counts[i] * h5py.check_vlen_dtype(dataset.dtype).itemsize > os.path.getsize(path):
+        raise DatasetError(f"{path}: sample {i}: {name} declares {counts[i]} values, more than the file holds")
     with _damage_reported(f"{path}: sample {i}"):
         values = np.asarray(dataset[i], np.float32)
-    rows, columns = dims[i]
     if values.size != rows * columns:
         raise DatasetError(f"{path}: sample {i}: {name} has {values.size} values but {name}_dims says "
                            f"{rows}x{columns}")
@@ -177,6 +239,7 @@ class OcrH5Dataset(_H5File, OcrDataset):
             raise DatasetError(f"{path}: no lines")
         self._dims = _dims(f, path, "images_dims", count)
         self._images = f["images"]  # kept: looking a dataset up by name costs as much as reading a line
+        self._counts = _vlen_counts(self._images, path)
         try:
             file_codec = Codec(f["codec"][()])
         except ValueError as error:
@@ -184,6 +247,7 @@ class OcrH5Dataset(_H5File, OcrDataset):
         transcripts = f["transcripts"]
         if len(transcripts) != count:
             raise DatasetError(f"{path}: {len(transcripts)} transcripts for {count} images")
+        _vlen_counts(transcripts, path, whole=True)
         texts = []
         for i, labels in enumerate(transcripts[()]):
             labels = np.asarray(labels).ravel()
@@ -208,6 +272,7 @@ class OcrH5Dataset(_H5File, OcrDataset):
                                        f"(target_name={target_name})")
                 _check_dataset(f[name], path, MAX_EXPANSION * os.path.getsize(path) + (1 << 20))
             self._target_dims = _dims(f, path, target_name + "_dims", count)
+            self._target_counts = _vlen_counts(f[target_name], path)
 
     def input(self, i):
         if self._normalizer is None:
@@ -220,7 +285,7 @@ class OcrH5Dataset(_H5File, OcrDataset):
         return line.copy()  # callers may scale their copy in place
 
     def _read(self, i):
-        line = _read_array(self._images, self.path, self._dims, i)
+        line = _read_array(self._images, self.path, self._dims, i, self._counts)
         top = line.max()
         if top > 0:
             line /= top
@@ -246,7 +311,8 @@ class OcrH5Dataset(_H5File, OcrDataset):
         if self.target_name == "ctc":
             raise DatasetError(f"{self.path}: targets are computed by CTC (target_name=ctc); "
                                f"there is no pre-aligned target dataset to read")
-        targets = _read_array(self._file[self.target_name], self.path, self._target_dims, i)
+        targets = _read_array(self._file[self.target_name], self.path, self._target_dims, i,
+                              self._target_counts)
         steps = self._dims[i, 0] if self._normalizer is None else self.input(i).shape[0]
         if targets.shape[0] != steps:
             raise DatasetError(f"{self.path}: sample {i}: {self.target_name} has {targets.shape[0]} steps "
@@ -282,6 +348,8 @@ class SeqH5Dataset(_H5File):
                 _consistent(path, "inputs_dims", self._input_dims[:, 1], "depth")
                 _consistent(path, "outputs_dims", self._output_dims[:, 1], "depth")
                 self._inputs, self._outputs = f["inputs"], f["outputs"]
+                self._input_counts = _vlen_counts(self._inputs, path)
+                self._output_counts = _vlen_counts(self._outputs, path)
         except BaseException:
             f.close()
             raise
@@ -292,10 +360,10 @@ class SeqH5Dataset(_H5File):
         return len(self._input_dims)
 
     def input(self, i):
-        return _read_array(self._inputs, self.path, self._input_dims, i)
+        return _read_array(self._inputs, self.path, self._input_dims, i, self._input_counts)
 
     def output(self, i):
-        y = _read_array(self._outputs, self.path, self._output_dims, i)
+        y = _read_array(self._outputs, self.path, self._output_dims, i, self._output_counts)
         if y.shape[1] == 1:
             y = np.concatenate([np.float32(1) - y, y], axis=1)
         return y
