@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""The demo: generate OCR lines, train clstmctc on them for a few minutes with periodic tests, evaluate the
-saved model with mode=errs, write a display picture, and summarize what was produced where.
+"""The demo: generate OCR lines, train clstmctc on them for a few minutes with periodic validation and tests
+(the model is chosen on a tenth of the training lines held out, never on the test lines), evaluate the saved
+model on the test lines with mode=errs, write a display picture and the run's curve, and summarize what was
+produced where.
 
     python scripts/demo.py [--outdir demo-out] [--ntrain 20000] [--quick]
 """
@@ -45,19 +47,24 @@ def main(argv=None):
     run([python, str(REPO / "scripts" / "generate.py"), "--tasks", "ocr", "--ocr-train", str(lines),
          "--ocr-test", str(test_lines), "--ocr-text", "words", "-o", str(out), "-q"])
 
-    print(f"\n== 2. train clstmctc on {lines} lines for {ntrain} steps, testing every {every}", flush=True)
+    print(f"\n== 2. train clstmctc on {lines} lines ({lines // 10} held out for validation) for {ntrain} steps, "
+          f"validating and testing every {every}", flush=True)
     model = out / "ocr"
     settings = dict(TRAIN_SETTINGS, save_name=str(model), ntrain=str(ntrain), testset=str(out / "ocr-test.h5"),
-                    test_every=str(every), display_every=str(every), display=str(out / "ocr-display.png"))
+                    validation="0.1", test_every=str(every), display_every=str(every), display=str(out / "ocr-display.png"))
     if args.quick:
         settings.update(nhidden="8", report_every="30")
     log = run([python, "-m", "clstmtools.drivers.clstmctc", str(out / "ocr-train.h5")], settings, capture=True)
     (out / "train.log").write_text(log)
-    curve = [line.split() for line in log.splitlines() if line.startswith("TESTERR")]
-    for fields in curve:
-        print(f"   after {fields[3]:>6} lines  test error {100 * float(fields[4]):6.2f} %  ({fields[1]} s)")
+    validation = {fields[3]: fields[4] for fields in (line.split() for line in log.splitlines())
+                  if fields and fields[0] == "VALERR"}
+    for fields in (line.split() for line in log.splitlines()):
+        if fields and fields[0] == "TESTERR":
+            print(f"   after {fields[3]:>6} lines  validation error {100 * float(validation[fields[3]]):6.2f} %"
+                  f"  test error {100 * float(fields[4]):6.2f} %  ({fields[1]} s)")
+    print("   " + next(line for line in log.splitlines() if line.startswith("# selected")))
 
-    print("\n== 3. evaluate the saved model on the test lines (mode=errs)", flush=True)
+    print("\n== 3. evaluate the saved model (chosen on validation) on the test lines (mode=errs)", flush=True)
     errs = run([python, "-m", "clstmtools.drivers.clstmctc", str(out / "ocr-test.h5")],
                dict(mode="errs", load=f"{model}.h5"), capture=True)
     (out / "errs.txt").write_text(errs)
@@ -66,9 +73,10 @@ def main(argv=None):
 
     print(f"\n== done in {time.time() - start:.0f} s. Produced in {out}/:")
     for name, what in (("ocr-train.h5, ocr-test.h5", "generated training and test lines (clstm's HDF5 layout)"),
-                       ("ocr.h5", "the best model on the test lines (clstm's model layout)"),
+                       ("ocr.h5", "the best model on the validation lines (clstm's model layout)"),
+                       ("ocr-curve.png", "the run's curve: training, validation and test error"),
                        ("ocr-display.png", "the last display: input, posteriors, alignment, curves"),
-                       ("train.log", "the training log (TESTERR lines are the tests)"),
+                       ("train.log", "the training log (VALERR and TESTERR lines)"),
                        ("errs.txt", "per-line errors and outputs of mode=errs")):
         print(f"   {name:28s} {what}")
     print(f"Try it on your own lines:  mode=text load={model}.h5 clstmctc LINES.txt")

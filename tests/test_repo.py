@@ -93,7 +93,9 @@ def test_the_demo_runs_end_to_end_in_quick_mode(tmp_path):
                              str(tmp_path / "demo")], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert re.search(r"errs \d+ total \d+ rate [\d.]+ %", result.stdout)
-    for name in ("ocr-train.h5", "ocr-test.h5", "ocr.h5", "ocr-display.png", "train.log", "errs.txt"):
+    assert re.search(r"# selected model .*: trial \d+, validation error", result.stdout)
+    for name in ("ocr-train.h5", "ocr-test.h5", "ocr.h5", "ocr-curve.png", "ocr-display.png", "train.log",
+                 "errs.txt"):
         assert (tmp_path / "demo" / name).stat().st_size > 0, name
 
 
