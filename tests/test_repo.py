@@ -112,3 +112,11 @@ def test_only_the_sweep_imports_optuna():
             "print('optuna' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_edit_distance_comes_from_levenshtein_itself_not_its_wrapper():
+    import pytest
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = [re.split(r"[<>=!~ \[]", spec, maxsplit=1)[0].lower() for spec in dependencies]
+    assert "levenshtein" in names and "python-levenshtein" not in names, names
