@@ -18,11 +18,14 @@ from .tasks import SkipSample, TrainingError, finite
 #: attributes that describe the network itself; the run's parameters never overwrite them
 NETWORK_ATTRIBUTES = ("kind", "ninput", "nhidden", "nhidden2", "noutput", "lstm_type", "output_type", "neps",
                       "unicode", "spec")
+#: seconds within which the same signal again is the same request, not a second one: a parent that
+#: dies with several threads sends its death signal (PR_SET_PDEATHSIG) once per thread
+REPEAT_WINDOW = 1.0
 
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived during training: acted on at the next step boundary, or at once (``save``
-    False) when a second one comes before that."""
+    False) when a second one (another signal, or the same after REPEAT_WINDOW) comes before that."""
 
     def __init__(self, signum, save=True):
         super().__init__(signal.Signals(signum).name)
@@ -274,9 +277,12 @@ class Trainer:
         def record(signum, frame):
             # only noted here: the loop stops at the next step boundary, so that the model it saves is
             # the state after a whole step (never half an update, never inside an HDF5 write)
+            now = time.monotonic()
             if self.pending_signal is not None:
+                if signum == self.pending_signal and now - self.signalled_at < REPEAT_WINDOW:
+                    return  # the same request delivered again (a dying parent signals once per thread)
                 raise Interrupted(signum, save=False)
-            self.pending_signal = signum
+            self.pending_signal, self.signalled_at = signum, now
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, record)

@@ -1,6 +1,7 @@
 """Tests of the training loop's pieces: CTC minibatches against pseudo-batching, skipped lines, periodic events."""
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -78,9 +79,10 @@ def test_hits_finds_multiples_in_a_range():
     assert not hits(10, 1, 10) and not hits(0, 0, 5) and not hits(-1, 0, 5) and not hits(10, 11, 20)
 
 
-def interrupt_run(tmp_path, signal_at=None):
-    """Train 6 lines of the tiny task, with SIGINT sent to this process in the middle of the update after line
-    ``signal_at`` (between the update of the first layer and the others); returns (exit status, trainer)."""
+def interrupt_run(tmp_path, signal_at=None, signals=(signal.SIGINT,), pause=0.0):
+    """Train 6 lines of the tiny task, with ``signals`` sent to this process (``pause`` seconds apart) in the
+    middle of the update after line ``signal_at`` (between the update of the first layer and the others);
+    returns (exit status, trainer)."""
     settings = read_params("clstmctc", environ=dict(seed="3", ntrain="6", report_every="100", test_every="-1",
                                                     lrate="1e-2", save_name=str(tmp_path / "m")))
     net = clstm.make_net("bidi", ninput=4, nhidden=3, noutput=4, rng=2)
@@ -91,7 +93,9 @@ def interrupt_run(tmp_path, signal_at=None):
         original()
         updates.append(1)
         if len(updates) == signal_at:
-            os.kill(os.getpid(), signal.SIGINT)
+            for k, signum in enumerate(signals):
+                time.sleep(pause if k else 0.0)
+                os.kill(os.getpid(), signum)
 
     first.update = update_then_signal
     trainer = Trainer(net, settings, tiny_task("clstm"), range(4))
@@ -111,3 +115,16 @@ def test_a_signal_in_the_middle_of_an_update_saves_the_state_after_the_whole_ste
     for (name, expected, _), (_, got, _) in zip(net.weights(), saved.weights()):
         np.testing.assert_array_equal(got, expected, err_msg=name)
     assert signal.getsignal(signal.SIGINT) is handler_before
+
+
+@pytest.mark.parametrize("signals, pause, saved", [
+    ((signal.SIGTERM, signal.SIGTERM, signal.SIGTERM), 0.0, True),  # one request, delivered once per thread
+    ((signal.SIGTERM, signal.SIGINT), 0.0, False),  # a second request: stop at once
+    ((signal.SIGINT, signal.SIGINT), 1.2, False),  # Ctrl-C pressed again after a moment
+])
+def test_a_second_signal_stops_without_saving_but_a_repeated_delivery_does_not(tmp_path, signals, pause, saved):
+    handlers_before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    status, interrupted = interrupt_run(tmp_path, signal_at=2, signals=signals, pause=pause)
+    assert status == 128 + signals[-1 if not saved else 0]
+    assert (tmp_path / "m-interrupted.h5").exists() == saved
+    assert {s: signal.getsignal(s) for s in handlers_before} == handlers_before
