@@ -59,6 +59,7 @@ class Trainer:
     def __init__(self, net, settings, task, train_indices, test=None, out=None, display=None, validate=None,
                  state=None, keep=None):
         self.net = net
+        net.set_input_deltas(False)  # nothing here reads them
         self.s = settings
         self.task = task
         self.indices = np.asarray(train_indices)

@@ -186,7 +186,7 @@ def test_minibatch_padding_never_changes_results():
     outputs, and its weight deltas are the sum of the lines' deltas."""
     net = make_net("CRNN", rng=1, ninput=48, noutput=5)
     rng = np.random.default_rng(0)
-    lines = [rng.uniform(0, 1, (T, 48)).astype(np.float32) for T in (40, 23, 33)]
+    lines = [rng.uniform(0, 1, (T, 48)).astype(np.float32) for T in (70, 23, 47)]  # 70: two step chunks
     deltas = [rng.uniform(-1, 1, (net.output_length(len(x)), 5)).astype(np.float32) for x in lines]
     outs, dxs = run_batch(net, lines, deltas)
     batch_dw = [dw.copy() for _, _, dw in net.weights()]
@@ -200,6 +200,28 @@ def test_minibatch_padding_never_changes_results():
         total = [t + dw for t, (_, _, dw) in zip(total, net.weights())]
     for t, d in zip(total, batch_dw):
         np.testing.assert_allclose(d, t, rtol=1e-3, atol=1e-5)
+
+
+def test_without_input_deltas_the_first_convolution_skips_them_and_nothing_else_changes():
+    """``set_input_deltas(False)`` (what the trainer sets) leaves the outputs and weight deltas exactly
+    as they were; the network's input deltas are then NaN, not stale values."""
+    net = make_net("CNNBIDILSTM", rng=2, ninput=48, noutput=5)
+    rng = np.random.default_rng(4)
+    lines = [rng.uniform(0, 1, (T, 48)).astype(np.float32) for T in (90, 61)]
+    deltas = [rng.uniform(-1, 1, (net.output_length(len(x)), 5)).astype(np.float32) for x in lines]
+    outs, dxs = run_batch(net, lines, deltas)
+    assert all(np.isfinite(dx).all() for dx in dxs)
+    want = [dw.copy() for _, _, dw in net.weights()]
+    for _, _, dw in net.weights():
+        dw[...] = 0
+    net.set_input_deltas(False)
+    assert not net.sub[0].input_deltas and net.sub[2].input_deltas
+    again, dxs = run_batch(net, lines, deltas)
+    for a, b in zip(again, outs):
+        np.testing.assert_array_equal(a, b)
+    for (name, _, dw), w in zip(net.weights(), want):
+        np.testing.assert_array_equal(dw, w, err_msg=name)
+    assert all(np.isnan(dx).all() for dx in dxs)
 
 
 def test_float32_in_float32_out():

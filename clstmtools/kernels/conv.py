@@ -75,43 +75,65 @@ def col2im(dX, dP, lengths, H, C, kh, kw, t0, t1):
 
 @kernel
 def maxpool_forward(Y, I, X, lengths, H, C, ph, pw):
-    """``Y[t, b, h*C + c]`` = max of the ``ph x pw`` window at (t*pw, h*ph); ``I`` remembers where
-    it came from (input step * H + input row). Output steps ``t >= lengths[b] // pw`` are zero."""
-    To, B, _ = Y.shape
+    """``Y[t, b, h*C + c]`` = max of the ``ph x pw`` window at (t*pw, h*ph) (the first maximum, steps
+    outermost); ``I`` (int8) remembers where in its window it came from: ``dx * ph + dy``. Output
+    steps ``t >= lengths[b] // pw`` are zero. The loops over channels are branch-free, so they vectorize."""
+    To, B, n = Y.shape
     Ho = H // ph
     for t in range(To):
+        t0 = t * pw
         for b in range(B):
+            if t >= lengths[b] // pw:
+                for o in range(n):
+                    Y[t, b, o] = 0
+                    I[t, b, o] = 0
+                continue
             for h in range(Ho):
+                o0 = h * C
                 for c in range(C):
-                    o = h * C + c
-                    if t >= lengths[b] // pw:
-                        Y[t, b, o] = 0
-                        I[t, b, o] = -1
-                        continue
-                    best = X[t * pw, b, h * ph * C + c]
-                    where = t * pw * H + h * ph
-                    for dx in range(pw):
-                        for dy in range(ph):
-                            v = X[t * pw + dx, b, (h * ph + dy) * C + c]
-                            if v > best:
-                                best = v
-                                where = (t * pw + dx) * H + h * ph + dy
-                    Y[t, b, o] = best
-                    I[t, b, o] = where
+                    Y[t, b, o0 + c] = X[t0, b, h * ph * C + c]
+                    I[t, b, o0 + c] = 0
+                for dx in range(pw):
+                    for dy in range(ph):
+                        k = dx * ph + dy
+                        if k == 0:
+                            continue
+                        src = (h * ph + dy) * C
+                        for c in range(C):
+                            v = X[t0 + dx, b, src + c]
+                            better = v > Y[t, b, o0 + c]
+                            Y[t, b, o0 + c] = v if better else Y[t, b, o0 + c]
+                            I[t, b, o0 + c] = k if better else I[t, b, o0 + c]
 
 
 @kernel
-def maxpool_backward(dX, dY, I, H, C):
-    """``dX`` = every output delta sent back to the input its maximum came from, zero elsewhere."""
-    dX[...] = 0
-    To, B, n = dY.shape
+def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw):
+    """``dX`` = every output delta sent back to the input its maximum came from, zero elsewhere (each
+    input written once, window by window; the rows and steps no window covers are zeroed)."""
+    T, B, _ = dX.shape
+    To, _, n = dY.shape
+    Ho = H // ph
     for t in range(To):
+        t0 = t * pw
         for b in range(B):
-            for o in range(n):
-                where = I[t, b, o]
-                if where >= 0:
-                    c = o % C
-                    dX[where // H, b, (where % H) * C + c] += dY[t, b, o]
+            real = t < lengths[b] // pw
+            for h in range(Ho):
+                o0 = h * C
+                for dx in range(pw):
+                    for dy in range(ph):
+                        k = dx * ph + dy
+                        dst = (h * ph + dy) * C
+                        for c in range(C):
+                            d = dY[t, b, o0 + c]
+                            hit = real and I[t, b, o0 + c] == k
+                            dX[t0 + dx, b, dst + c] = d if hit else 0
+            for dx in range(pw):
+                for i in range(Ho * ph * C, H * C):
+                    dX[t0 + dx, b, i] = 0
+    for t in range(To * pw, T):
+        for b in range(B):
+            for i in range(H * C):
+                dX[t, b, i] = 0
 
 
 @kernel

@@ -10,6 +10,9 @@ class Stacked(Network):
 
     kind, name = "Stacked", "stacked"
 
+    def input_side(self):
+        return self.sub[:1]
+
     def forward(self):
         if not self.sub:
             raise NetworkError(f"{self.name}: no sub-networks")

@@ -113,27 +113,31 @@ class Conv2D(MapLayer):
         N = T * B * self.H
         lengths = self.inputs.column_lengths()
         dZ = self._work("dZ", (N, self.Co))
-        K.activation_delta(dZ, self.outputs.data.reshape(N, self.Co), self.d_outputs.data.reshape(N, self.Co),
-                           self.activation)
-        if self.inputs.lengths is not None:
-            K.zero_padding(dZ.reshape(T, B, self.no), lengths)
-        dP = self._work("dP", (N, self.K))
+        Y2, dY2 = self.outputs.data.reshape(N, self.Co), self.d_outputs.data.reshape(N, self.Co)
         dX = self.d_inputs.resize(T, self.ni, B)
         self.d_inputs.lengths = self.inputs.lengths
+        dP = self._work("dP", (N, self.K)) if self.input_deltas else None
         chunks = step_chunks(T)
 
         def products(i, t0, t1):
             r0, r1 = t0 * B * self.H, t1 * B * self.H
+            K.activation_delta(dZ[r0:r1], Y2[r0:r1], dY2[r0:r1], self.activation)
+            if self.inputs.lengths is not None:
+                K.zero_padding(dZ[r0:r1].reshape(t1 - t0, B, self.no), np.clip(lengths - t0, 0, t1 - t0))
             np.matmul(dZ[r0:r1].T, self.P[r0:r1], out=self._dW_parts[i])
             self._db_parts[i] = 0
             K.add_column_sums(self._db_parts[i], dZ[r0:r1])
-            np.matmul(dZ[r0:r1], self.W, out=dP[r0:r1])
+            if dP is not None:
+                np.matmul(dZ[r0:r1], self.W, out=dP[r0:r1])
 
         def gather(t0, t1):  # needs the patch deltas of neighbouring steps: after all products
             KC.col2im(dX, dP, lengths, self.H, self.C, self.kh, self.kw, t0, t1)
 
         parallel.run_all([partial(products, i, *c) for i, c in enumerate(chunks)])
-        parallel.run_all([partial(gather, *c) for c in chunks])
+        if dP is not None:
+            parallel.run_all([partial(gather, *c) for c in chunks])
+        else:
+            dX.fill(np.nan)
         for i in range(len(chunks)):  # merged in a fixed order: the same sums for any thread count
             self.dW += self._dW_parts[i]
             self.db += self._db_parts[i]
@@ -168,7 +172,7 @@ class MaxPool(MapLayer):
         if To < 1:
             raise NetworkError(f"{self.name}: {T} steps are fewer than the pooling width {self.pw}")
         Y = self.outputs.resize(To, self.no, B)
-        self._where = self._work("_where", Y.shape, np.int64)
+        self._where = self._work("_where", Y.shape, np.int8)
         KC.maxpool_forward(Y, self._where, self.inputs.data, self.inputs.column_lengths(), self.H, self.C, self.ph,
                            self.pw)
         if self.inputs.lengths is not None:
@@ -177,7 +181,8 @@ class MaxPool(MapLayer):
     def backward(self):
         self._check_d_outputs()
         dX = self.d_inputs.like(self.inputs)
-        KC.maxpool_backward(dX, self.d_outputs.data, self._where, self.H, self.C)
+        KC.maxpool_backward(dX, self.d_outputs.data, self._where, self.inputs.column_lengths(), self.H, self.C,
+                            self.ph, self.pw)
 
 
 class GroupNorm(MapLayer):

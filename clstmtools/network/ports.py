@@ -36,6 +36,7 @@ class Network:
 
     kind = "Network"
     name = "network"
+    input_deltas = True  # backward computes d_inputs (see set_input_deltas)
 
     def __init__(self):
         self.inputs = Sequence()
@@ -95,6 +96,18 @@ class Network:
         running statistics). The trainer switches it on for its training steps only."""
         for _, node in self.walk():
             node.training = bool(training)
+
+    def set_input_deltas(self, wanted):
+        """Whether ``backward`` computes ``d_inputs`` (the default). The trainer turns it off, as nothing
+        reads a network's input deltas there; a layer that then skips them (a convolution: a product
+        and a col2im) leaves ``d_inputs`` NaN, so that a read shows up."""
+        self.input_deltas = bool(wanted)
+        for s in self.input_side():
+            s.set_input_deltas(wanted)
+
+    def input_side(self):
+        """The sub-networks that receive this network's inputs."""
+        return self.sub
 
     def ninput(self):
         return self.sub[0].ninput() if self.sub else 0
