@@ -50,6 +50,7 @@ def data(width, batch, rng):
 def clstm_net():
     net = clstm.make_net("CNNBIDILSTM", rng=0, ninput=HEIGHT, noutput=NCLASSES)
     net.setLearningRate(1e-4, 0.9)
+    net.set_input_deltas(False)  # as the trainer does: nothing reads the image's deltas
     return net
 
 
@@ -124,7 +125,7 @@ def shares(net, xs, labels, runs):
 def compile_seconds(width):
     """Seconds for a fresh process to import and train one line, with an empty and a warm Numba cache."""
     code = ("import numpy as np, clstmtools as c; from clstmtools import ctc as k; "
-            "n = c.make_net('CNNBIDILSTM', rng=0, ninput=48, noutput=80); n.set_training(True); "
+            "n = c.make_net('CNNBIDILSTM', rng=0, ninput=48, noutput=80); n.set_input_deltas(False); n.set_training(True); "
             f"n.inputs.aset(np.random.rand({width}, 48, 1).astype('f')); n.forward(); "
             "o = n.outputs.array()[:, :, 0]; a, _ = k.ctc_targets(o, np.arange(1, 30), 'clstm'); "
             "n.d_outputs.aset((a - o)[:, :, None]); n.backward(); n.update(); n.set_training(False); n.forward()")
