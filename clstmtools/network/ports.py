@@ -1,8 +1,10 @@
 """The network's ports and the layer base: every node's sequences, tree walks and settings; every leaf's weights and updates."""
 import sys
+from functools import partial
 
 import numpy as np
 
+from .. import parallel
 from ..kernels import layers as K
 from ..sequence import Sequence
 
@@ -159,8 +161,15 @@ class Network:
             layer.clip = float(bound)
 
     def update(self):
-        for layer in self.layers():
-            layer.update()
+        """Update every layer's weights: the layers dealt out, largest first, to as many groups as there are
+        threads, each group updated on a thread of its own (layers are independent: the same result)."""
+        groups = [[] for _ in range(parallel.get_threads())]
+        sizes = [0] * len(groups)
+        for layer in sorted(self.layers(), key=lambda layer: -sum(w.size for w, _ in layer.storage())):
+            k = sizes.index(min(sizes))
+            groups[k].append(layer)
+            sizes[k] += sum(w.size for w, _ in layer.storage())
+        parallel.run_all([partial(_update_all, group) for group in groups if group])
 
     # --- ports ---------------------------------------------------------------------------
     def _check_inputs(self):
@@ -176,6 +185,11 @@ class Network:
         if self.d_outputs.shape != self.outputs.shape:
             raise NetworkError(
                 f"{self.name}: d_outputs have shape {self.d_outputs.shape}, outputs {self.outputs.shape}")
+
+
+def _update_all(layers):
+    for layer in layers:
+        layer.update()
 
 
 class Layer(Network):
