@@ -227,7 +227,7 @@ def test_augment_changes_training_lines_but_never_test_lines(lines, tmp_path):
     expected, got = model_weights(tmp_path / "a-00000006.h5"), model_weights(tmp_path / "c-00000006.h5")
     assert expected.keys() == got.keys() and all(np.array_equal(expected[name], got[name]) for name in expected)
     # recognition and tests read the lines as they are, whatever augment says
-    outputs = [succeeded(run("clstmctc", lines / "ocr-test.h5", cwd=tmp_path, mode=mode, load="b.h5",
+    outputs = [succeeded(run("clstmctc", lines / "ocr-test.h5", cwd=tmp_path, mode=mode, load="b-00000006.h5",
                              augment=value)).stdout for mode in ("text", "full") for value in (0, 1)]
     assert outputs[0] == outputs[1] and outputs[2] == outputs[3]
 
