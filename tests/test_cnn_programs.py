@@ -70,6 +70,7 @@ def test_training_skips_test_and_validation_lines_too_narrow_with_one_warning_ea
     tests = TESTERR_CTC.findall(result.stdout)
     assert len(tests) == 2 and tests[0][-1] == tests[1][-1]  # the same characters counted each time
     assert result.stdout.count("VALERR") == 2
+    assert " hidden 8 -1 batch " in result.stdout  # the spec's LSTM, not nhidden's default
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 2, result.stderr  # at the first test, not at every one
     for warning, keyword in zip(sorted(warnings), ("TESTERR", "VALERR")):
