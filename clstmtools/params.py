@@ -228,8 +228,8 @@ PARAMS = (
     _param("warmup", int, 0, "raise the learning rate linearly over the first N lines", bound="nonnegative"),
     _param("conf", int, 0, "1: with mode=text, print each line's mean character confidence", {CTC},
        bound="nonnegative"),
-    _param("strict", int, 0, "1: unlabeled images in a folder and unusable PAGE/ALTO lines are errors, not "
-       "skipped", {CTC}, bound="nonnegative"),
+    _param("strict", int, 0, "1: unlabeled images in a folder, unusable PAGE/ALTO lines and lines too short "
+       "for the network (their transcript, its pooling) are errors, not skipped", {CTC}, bound="nonnegative"),
     _param("unicode", Choice(UNICODE_FORMS), "NFC", "Unicode normalization of transcripts and text pairs as "
        "they are read (none: as they are); a model keeps its own for all the data it reads", CTC_TEXT,
        random=False),

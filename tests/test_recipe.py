@@ -276,3 +276,12 @@ def test_progress_line_on_a_terminal_only(lines, tmp_path):
     text = seen.decode()
     assert re.search(r"\r\x1b\[K\[\d+/40 [\d.]+%\] [\d.]+ lines/s, (\?|\d+:\d\d:\d\d) to go", text), text[-500:]
     assert "# done: 40 lines" in text
+
+
+def test_the_curve_labels_its_last_x_tick_inside_the_panel():
+    from clstmtools.curve import BOTTOM, PANEL_HEIGHT, PANEL_WIDTH, render_curve
+    points = [(n, n / 10, 50.0, 0.1, 0.08, 0.05) for n in (500, 5000, 10000)]  # 10000 sits at the right edge
+    picture = np.asarray(render_curve(points).convert("L"))
+    band = picture[PANEL_HEIGHT - BOTTOM + 2:PANEL_HEIGHT - BOTTOM + 16, :PANEL_WIDTH]
+    assert (band[:, -40:] < 128).any()  # the label "10000" is drawn there...
+    assert (band[:, -2:] > 200).all()  # ...whole, not cut at the panel's edge
