@@ -68,9 +68,16 @@ def _panel(points, x_column, series, title, x_label):
     for tick in _log_ticks(lo, hi):
         draw.line([(x0, to_y(tick)), (x1, to_y(tick))], fill=GRID_COLOUR)
         draw.text((4, to_y(tick) - 6), _label(tick), fill=TEXT_COLOUR, font=font)
+    label_end = -1.0  # where the last x label drawn ends: a label that would overlap it is left out
     for tick in _linear_ticks(x_hi):
         draw.line([(to_x(tick), y0), (to_x(tick), y1)], fill=GRID_COLOUR)
-        draw.text((to_x(tick) - 10, y1 + 3), _label(tick), fill=TEXT_COLOUR, font=font)
+        text = _label(tick)
+        width = draw.textlength(text, font=font)
+        # centred under its grid line, moved inside the panel where it would be cut at the edge
+        left = min(max(to_x(tick) - width / 2, 0.0), PANEL_WIDTH - width - 4)
+        if left > label_end + 4:
+            draw.text((left, y1 + 3), text, fill=TEXT_COLOUR, font=font)
+            label_end = left + width
     draw.rectangle([x0, y0, x1, y1], outline=AXES_COLOUR)
     draw.text(((x0 + x1) // 2 - 30, PANEL_HEIGHT - 15), x_label, fill=TEXT_COLOUR, font=font)
     legend_x = x1 - 120
