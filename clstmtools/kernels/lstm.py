@@ -5,8 +5,10 @@ Layout (time-major, batch inside): ``S`` is the source matrix ``(T, B, nf)`` wit
 and of every ``(T, B, 4 no)`` array are stacked as ``[GI, GF, GO, CI]``; ``P`` is ``(3, no)``
 holding the peepholes ``[WIP, WFP, WOP]``. The input part of every gate
 (``S[:, :, :1+ni] @ W[:, :1+ni].T``) is one matrix product done by the caller before the
-recurrence; these kernels add the recurrent part step by step, from a contiguous, zero-padded
-copy of ``W[:, 1+ni:]`` (or its transpose) that streams through the cache once per step.
+recurrence; these kernels add the recurrent part step by step: a BLAS product (``np.dot``, which
+Numba hands to SciPy's BLAS) of the active columns' previous outputs with a contiguous copy of
+``W[:, 1+ni:]``, or, where BLAS does worse (one column backwards, large products), dot products
+over a zero-padded copy that streams through the cache once per step.
 
 Column ``b`` of a batch holds ``lengths[b]`` real steps; the rest is padding, which these kernels
 neither read nor write (the layer zeroes it). With ``reverse`` each column is processed from its
