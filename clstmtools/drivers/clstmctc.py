@@ -175,7 +175,7 @@ def train(settings, path):
     net.attributes["line_normalization"] = data.line_normalization
     configure_learning(net, settings)
     show_info(net, settings)
-    augment = Augmenter(run_generator(settings, "augment")) if settings.augment else None
+    augment = Augmenter(run_generator(settings, "augment"), settings.augment_p) if settings.augment else None
     if settings.target_name != "ctc":
         task = AlignedTask(data, codec, settings.ctc)
     else:
