@@ -1,46 +1,36 @@
 """Training-line augmentation: seeded degradations of a normalized line the way printed lines vary (ocrodeg's and Calamari's).
 
 A line is a ``(width, depth)`` float32 array (rows are time steps, ink 1 on background 0), as the
-datasets hand it to the network. Each call draws, from the augmenter's own generator, one
-combination of: scale and position jitter (one affine map), an elastic distortion (ocrodeg's
-``distort_with_noise``: a smooth random displacement field), ink thickness (grey dilation or
-erosion), blur, ink contrast, Gaussian and speckle noise, and random padding at both ends. The
-depth never changes; the width changes with the horizontal scale and the padding only, so a
-line's transcript keeps a plausible width.
+datasets hand it to the network. Each call draws, from the augmenter's own generator, whether to
+degrade the line at all (with probability ``probability``, kraken's 0.5 by default; otherwise the
+line is returned as it is) and then one combination of: scale and position jitter (one affine map),
+an elastic distortion (ocrodeg's ``distort_with_noise``: a smooth random displacement field, drawn
+on a coarse grid), ink thickness (grey dilation or erosion), blur, ink contrast, Gaussian and
+speckle noise, and random padding at both ends. The depth never changes; the width changes with
+the horizontal scale and the padding only, so a line's transcript keeps a plausible width.
 """
 import numpy as np
 
 from .dewarp import smooth_2d
+from .kernels.augment import warp_line
 
+#: probability that a training line is degraded at all (kraken's default: 0.5)
+PROBABILITY = 0.5
 #: largest relative change of the height (and, with ASPECT, the width) of the ink
 SCALE = 0.12
 #: largest extra relative change of the width alone
 ASPECT = 0.08
 #: largest vertical shift, as a share of the depth
 SHIFT = 0.06
-#: elastic distortion: smoothness of the displacement field (pixels) and its largest amplitude
-ELASTIC_SIGMA, ELASTIC_AMPLITUDE = 6.0, 1.5
+#: elastic distortion: smoothness of the displacement field (pixels), its largest amplitude, and the
+#: spacing of the coarse grid the field is drawn on (read bilinearly between its nodes)
+ELASTIC_SIGMA, ELASTIC_AMPLITUDE, ELASTIC_STEP = 6.0, 1.5, 3
 #: largest blur sigma (pixels), Gaussian noise sd and speckle share
 BLUR, NOISE, SPECKLE = 1.0, 0.08, 0.002
 #: largest padding at each end, as a share of the depth
 PADDING = 0.5
 #: probability of each optional degradation
 P_ELASTIC, P_INK, P_BLUR, P_NOISE = 0.5, 0.3, 0.4, 0.5
-
-
-def bilinear(image, rows, columns):
-    """``image`` (h, w) sampled at float coordinates (zeros outside), float32."""
-    h, w = image.shape
-    r0, c0 = np.floor(rows).astype(np.int64), np.floor(columns).astype(np.int64)
-    fr, fc = (rows - r0).astype(np.float32), (columns - c0).astype(np.float32)
-
-    def at(r, c):
-        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-        return np.where(inside, image[np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)], np.float32(0))
-
-    top = (1 - fc) * at(r0, c0) + fc * at(r0, c0 + 1)
-    bottom = (1 - fc) * at(r0 + 1, c0) + fc * at(r0 + 1, c0 + 1)
-    return ((1 - fr) * top + fr * bottom).astype(np.float32)
 
 
 def smooth_noise(rng, shape, sigma):
@@ -60,29 +50,31 @@ def thicken(image, grow):
 
 
 class Augmenter:
-    """Degrades lines with its own seeded generator ``rng`` (its state is part of a resumable run)."""
+    """Degrades lines with its own seeded generator ``rng`` (its state is part of a resumable run), each
+    with probability ``probability``."""
 
-    def __init__(self, rng):
+    def __init__(self, rng, probability=PROBABILITY):
         self.rng = rng
+        self.probability = probability
 
     def __call__(self, line):
         rng = self.rng
+        if rng.random() >= self.probability:
+            return line
         image = np.ascontiguousarray(np.asarray(line, np.float32).T)  # (depth, width), row 0 at the top
         depth, width = image.shape
         scale = 1 + rng.uniform(-SCALE, SCALE)
-        sx = scale * (1 + rng.uniform(-ASPECT, ASPECT))
-        out_width = max(1, int(round(width * sx)))
-        dy = rng.uniform(-SHIFT, SHIFT) * depth
-        # output pixel (r, c) samples the input at the affine map's inverse about the centre row
-        rows, columns = np.mgrid[0:depth, 0:out_width].astype(np.float32)
-        centre = (depth - 1) / 2
-        source_rows = (rows - centre - dy) / scale + centre
-        source_columns = columns / sx
+        x_scale = scale * (1 + rng.uniform(-ASPECT, ASPECT))
+        out_width = max(1, int(round(width * x_scale)))
+        shift = rng.uniform(-SHIFT, SHIFT) * depth
+        fields = np.zeros((2, 0, 0), np.float32)
         if rng.random() < P_ELASTIC:
-            amplitude = rng.uniform(0.3, 1) * ELASTIC_AMPLITUDE
-            source_rows = source_rows + amplitude * smooth_noise(rng, rows.shape, ELASTIC_SIGMA)
-            source_columns = source_columns + amplitude * smooth_noise(rng, rows.shape, ELASTIC_SIGMA)
-        out = bilinear(image, source_rows, source_columns)
+            amplitude = np.float32(rng.uniform(0.3, 1) * ELASTIC_AMPLITUDE)
+            grid = ((depth - 1) // ELASTIC_STEP + 2, (out_width - 1) // ELASTIC_STEP + 2)
+            fields = np.stack([amplitude * smooth_noise(rng, grid, ELASTIC_SIGMA / ELASTIC_STEP) for _ in range(2)])
+        out = np.empty((depth, out_width), np.float32)
+        warp_line(out, image, np.float32((depth - 1) / 2), np.float32(shift), np.float32(scale),
+                  np.float32(x_scale), fields[0], fields[1], np.float32(ELASTIC_STEP))
         if rng.random() < P_INK:  # blended, so that thin strokes lose weight without vanishing
             weight = np.float32(rng.uniform(0.3, 0.7))
             out = (1 - weight) * out + weight * thicken(out, rng.random() < 0.5)

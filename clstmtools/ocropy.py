@@ -27,12 +27,23 @@ separate buffer (``V = momentum * V + lr * DW; W += V``). With a constant learni
 are the same recursion (``V = lr * DW``); they differ when the rate changes during training
 (clstm's buffer holds unscaled gradients) and when several backward passes precede one update
 (clstm sums them, ocropy keeps the last).
+
+Convolutional networks (``VGSL(spec, ...)``, or a clstmctc model trained with ``spec=``,
+``lstm=CNNBIDILSTM`` or ``lstm=CRNN`` and opened by :func:`load`) go through the same calls; two
+things ocropy never had come with them. Their outputs are shorter than their inputs by the
+network's horizontal pooling (``T // w`` steps; the CTC helpers work on the outputs, so the loop
+above is unchanged, but frame-wise targets for ``train`` must have the outputs' length, and a line
+narrower than ``w`` columns gives no output at all). And dropout and batch normalization behave as
+at recognition time (no dropout, running statistics) until ``setTraining(True)``, which a
+training loop should call first, as clstmctc's trainer does for its steps.
 """
 import numpy as np
 
 from . import ctc
 from .kernels.config import FLOAT
-from .network import NetworkError, make_net
+from .modelfile import load_net
+from .network import SPEC_PREFABS, NetworkError, input_shape, make_net
+from .recognize import too_short
 
 #: ocropy's default blank threshold for ``translate_back``
 TRANSLATE_THRESHOLD = 0.7
@@ -59,8 +70,13 @@ class Network:
     ninputs, noutputs = ninput, noutput  # ocropy's names
 
     def forward(self, xs):
-        """The ``(T, noutput)`` float32 outputs for the ``(T, ninput)`` inputs ``xs``."""
-        self.net.inputs.aset(_matrix(xs, self.ninput(), "inputs"))
+        """The ``(T', noutput)`` float32 outputs for the ``(T, ninput)`` inputs ``xs`` (``T' = T``
+        but for a convolutional network's horizontal pooling: ``self.net.output_length(T)``)."""
+        xs = _matrix(xs, self.ninput(), "inputs")
+        reason = too_short(self.net, xs)
+        if reason:
+            raise NetworkError(f"inputs: {reason}")
+        self.net.inputs.aset(xs)
         self.net.forward()
         return self.net.outputs.data[:, 0, :].copy()
 
@@ -75,8 +91,9 @@ class Network:
         if self.net.outputs.T == 0:
             raise NetworkError("backward called before any forward pass")
         if len(deltas) != self.net.outputs.T:
+            pooled = " outputs" if self.net.outputs.T != self.net.inputs.T else ""
             raise NetworkError(f"deltas have {len(deltas)} time steps, but the last forward pass had "
-                               f"{self.net.outputs.T}")
+                               f"{self.net.outputs.T}{pooled}")
         self.net.d_outputs.aset(deltas)
         self.net.backward()
         return self.net.d_inputs.data[:, 0, :].copy()
@@ -91,6 +108,11 @@ class Network:
         self.backward(np.asarray(ys, FLOAT) - pred)
         self.update()
         return pred
+
+    def setTraining(self, training=True):
+        """Dropout and batch statistics in the following passes (True), or recognition's behaviour
+        (False, the default): only convolutional networks have layers that care."""
+        self.net.set_training(training)
 
     def setLearningRate(self, r, momentum=0.9):
         """Learning rate and momentum of every layer (ocropy's default momentum 0.9)."""
@@ -124,6 +146,23 @@ def BIDILSTM(ni, nh, no, rng=None):
     """ocropy's ``BIDILSTM``: forward and reversed LSTMs of ``nh`` cells each, then a softmax over
     the ``2 nh`` concatenated outputs (clstmtools kind ``bidi``)."""
     return Network(make_net("bidi", rng=rng, ninput=ni, nhidden=nh, noutput=no))
+
+
+def VGSL(spec, no, rng=None, init="clstm"):
+    """A convolutional network from a VGSL ``spec`` (as clstmctc's ``spec=``; ``CNNBIDILSTM`` and
+    ``CRNN`` name clstmctc's prefab ones) with ``no`` outputs; its inputs are the spec's height
+    (which must be given). ocropy had no such constructor."""
+    kind, text = (spec, SPEC_PREFABS[spec]) if spec in SPEC_PREFABS else ("VGSL", spec)
+    height = input_shape(text)[1]
+    if height <= 0:
+        raise NetworkError(f"VGSL: the spec's input height is {height}; give the line height, e.g. [1,48,0,1 ...]")
+    return Network(make_net(kind, rng=rng, init=init, spec=text, ninput=height, noutput=no))
+
+
+def load(path):
+    """The model file at ``path`` (clstmtools' or the C++ clstm's, convolutional ones included)
+    wrapped, in recognition mode; ``load(path).net.codec`` maps its output classes to code points."""
+    return Network(load_net(path))
 
 
 def make_target(classes, nclasses):

@@ -57,7 +57,7 @@ class Param:
     meaning: object  # a line of text, or a dict program -> line
     programs: frozenset
     aliases: tuple = ()
-    bound: str = None  # "positive", "nonnegative", "fraction" (0 <= value < 1), or None for any value
+    bound: str = None  # "positive", "nonnegative", "fraction" (0 <= value < 1), "probability" (0 to 1), or None
     sentinel: object = None  # one value accepted besides the bound (nhidden2=-1: no second layer)
     random: bool = None  # whether lo,hi and a:b:c are accepted (None: for numbers and choices)
     draw: str = None  # "log" or "uniform" for lo,hi (None: log-uniform exactly when positive)
@@ -83,11 +83,14 @@ class Param:
         elif self.type is str:
             what = "a non-empty string"
         else:
-            adjective = {None: "", "positive": "positive ", "nonnegative": "non-negative ", "fraction": ""}[self.bound]
+            adjective = {None: "", "positive": "positive ", "nonnegative": "non-negative ", "fraction": "",
+                         "probability": ""}[self.bound]
             noun = "integer" if self.type is int else "float"
             what = ("an " if (adjective or noun)[0] in "aeiou" else "a ") + adjective + noun
             if self.bound == "fraction":
                 what += " at least 0 and below 1"
+            if self.bound == "probability":
+                what += " from 0 to 1"
             if self.sentinel is not None:
                 what += f" or {format_value(self.sentinel)}"
         if not self.takes_random:
@@ -110,6 +113,8 @@ class Param:
         if (self.bound == "positive" and value <= 0) or (self.bound == "nonnegative" and value < 0):
             return None
         if self.bound == "fraction" and not 0 <= value < 1:
+            return None
+        if self.bound == "probability" and not 0 <= value <= 1:
             return None
         return value
 
@@ -185,6 +190,8 @@ PARAMS = (
        "error (0: never)", bound="nonnegative"),
     _param("augment", int, 0, "1: degrade each training line on the fly (seeded: scale, position, "
        "elastic distortion, ink thickness, blur, noise, padding)", {CTC}, bound="nonnegative"),
+    _param("augment_p", float, 0.5, "with augment=1: the probability that a training line is degraded "
+       "(else it is trained on as it is; kraken's default)", {CTC}, bound="probability"),
     _param("test_every", int, {CTC: -1, SEQ: 1000, TEXT: -1}, "test every N lines (0 or -1: never)"),
     _param("maxeval", int, 1000000000, "test on at most N lines", CTC_TEXT, bound="positive"),
     _param("start", int, -1, "trial number to start from (-1: the loaded model's trial, or 0)"),
@@ -221,8 +228,8 @@ PARAMS = (
     _param("warmup", int, 0, "raise the learning rate linearly over the first N lines", bound="nonnegative"),
     _param("conf", int, 0, "1: with mode=text, print each line's mean character confidence", {CTC},
        bound="nonnegative"),
-    _param("strict", int, 0, "1: unlabeled images in a folder and unusable PAGE/ALTO lines are errors, not "
-       "skipped", {CTC}, bound="nonnegative"),
+    _param("strict", int, 0, "1: unlabeled images in a folder, unusable PAGE/ALTO lines and lines too short "
+       "for the network (their transcript, its pooling) are errors, not skipped", {CTC}, bound="nonnegative"),
     _param("unicode", Choice(UNICODE_FORMS), "NFC", "Unicode normalization of transcripts and text pairs as "
        "they are read (none: as they are); a model keeps its own for all the data it reads", CTC_TEXT,
        random=False),

@@ -10,6 +10,8 @@ for every line of the batch while it is in cache.
 """
 from concurrent.futures import ThreadPoolExecutor
 
+from .network import NetworkError
+
 #: lines in one minibatch (the recurrence gains little beyond this, and buffers grow with it)
 BATCH_LINES = 16
 #: time steps in one minibatch, padding included: bounds the buffers (about 8 kB a step for
@@ -47,10 +49,24 @@ def _load_window(load, indices):
     return loaded
 
 
-def network_outputs(net, load, indices, batch_lines=BATCH_LINES, window=WINDOW):
+def too_short(net, x):
+    """Why the ``(T, depth)`` line ``x`` gives ``net`` no output step at all (it is narrower than the
+    network's horizontal pooling), or None when it gives at least one."""
+    if net.output_length(len(x)) >= 1:
+        return None
+    need = len(x) + 1
+    while net.output_length(need) < 1:
+        need += 1
+    return (f"{len(x)} input steps are too few for the network's horizontal pooling, which "
+            f"needs {need} for one output step")
+
+
+def network_outputs(net, load, indices, batch_lines=BATCH_LINES, window=WINDOW, skip=None):
     """Yield ``(i, x, outputs)`` for every ``i`` in ``indices``, in their order: ``x = load(i)``,
-    a ``(T, depth)`` line, and ``outputs`` (a ``(T, noutput)`` array of its own) what ``net`` gives
-    for it. An error raised by ``load`` reaches the caller after every earlier line."""
+    a ``(T, depth)`` line, and ``outputs`` (a ``(T', noutput)`` array of its own, ``T' =
+    net.output_length(T)``) what ``net`` gives for it. A line too short for any output step is
+    not yielded: ``skip(i, reason)`` is told instead (without ``skip``, it is a NetworkError). An
+    error raised by ``load`` or ``skip`` reaches the caller after every earlier line."""
     indices = list(indices)
     windows = [indices[k:k + window] for k in range(0, len(indices), window)]
     if not windows:
@@ -62,14 +78,22 @@ def network_outputs(net, load, indices, batch_lines=BATCH_LINES, window=WINDOW):
             if w + 1 < len(windows):
                 ahead = reader.submit(_load_window, load, windows[w + 1])
             lines = [x for x, error in loaded if error is None]
+            short = [too_short(net, x) for x in lines]
+            usable = [k for k, reason in enumerate(short) if reason is None]
             outputs = [None] * len(lines)
-            for batch in width_batches([len(x) for x in lines], batch_lines):
-                net.inputs.aset_batch([lines[k] for k in batch])
+            for batch in width_batches([len(lines[k]) for k in usable], batch_lines):
+                net.inputs.aset_batch([lines[usable[b]] for b in batch])
                 net.forward()
-                for b, k in enumerate(batch):
-                    outputs[k] = net.outputs.column(b).copy()
+                for column, b in enumerate(batch):
+                    outputs[usable[b]] = net.outputs.column(column).copy()
             for k, x in enumerate(lines):
-                yield chunk[k], x, outputs[k]
+                if short[k] is None:
+                    yield chunk[k], x, outputs[k]
+                elif skip is None:
+                    ahead.cancel()
+                    raise NetworkError(f"line {chunk[k]}: {short[k]}")
+                else:
+                    skip(chunk[k], short[k])
             if len(lines) < len(loaded):
                 ahead.cancel()
                 raise loaded[-1][1]

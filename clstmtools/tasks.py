@@ -150,7 +150,7 @@ class CtcTask:
 
     def evaluate(self, net, i):
         """(errors, ground-truth length, output text, ground truth) for sample i."""
-        return next(evaluate_lines(net, self, [i]))
+        return next(evaluate_lines(net, self, [i]))[1:]
 
     def report(self, record):
         lines = []
@@ -178,22 +178,24 @@ class AlignedTask(CtcTask):
         return aligned, float(((aligned - outputs) ** 2).sum())
 
 
-def evaluate_ctc(net, task, indices):
-    """Total edit distance and ground-truth length of ``task`` over ``indices``."""
+def evaluate_ctc(net, task, indices, skip=None):
+    """Total edit distance and ground-truth length of ``task`` over ``indices`` (``skip``: see :func:`evaluate_lines`)."""
     errors = count = 0
-    for e, n, _, _ in evaluate_lines(net, task, indices):
+    for _, e, n, _, _ in evaluate_lines(net, task, indices, skip):
         errors += e
         count += n
     return errors, count
 
 
-def evaluate_lines(net, task, indices):
-    """``(errors, ground-truth length, output text, ground truth)`` of each of ``indices`` in
-    order, the lines recognized in padded minibatches (:func:`clstmtools.recognize.network_outputs`)."""
-    for i, _, outputs in network_outputs(net, task.inputs, indices):
+def evaluate_lines(net, task, indices, skip=None):
+    """``(i, errors, ground-truth length, output text, ground truth)`` for each ``i`` of ``indices``
+    in order, the lines recognized in padded minibatches (:func:`clstmtools.recognize.network_outputs`);
+    a line too short for any output step is left out of the results and the totals, and ``skip(i,
+    reason)`` hears of it (without ``skip``, it is an error)."""
+    for i, _, outputs in network_outputs(net, task.inputs, indices, skip=skip):
         truth = task.codec.decode(task.labels(i))
         out = task.codec.decode(task.decode(outputs))
-        yield edit_distance(truth, out), len(truth), out, truth
+        yield i, edit_distance(truth, out), len(truth), out, truth
 
 
 # --- sequence -> sequence: clstmseq ---------------------------------------------------------------------

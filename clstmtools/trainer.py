@@ -12,6 +12,7 @@ import numpy as np
 from . import resume
 from .curve import write_curve
 from .modelfile import save_net
+from .network import lstm_sizes
 from .tasks import SkipSample, TrainingError, finite
 
 
@@ -251,7 +252,11 @@ class Trainer:
         return int(self.indices[trial % len(self.indices)])
 
     def hidden_sizes(self):
-        """The network's own nhidden and nhidden2 (a loaded model keeps its sizes whatever the settings say)."""
+        """The network's own nhidden and nhidden2 (a loaded model keeps its sizes whatever the settings say);
+        for a VGSL network, its first two LSTMs' (-1 where it has fewer)."""
+        spec = self.net.attributes.get("spec")
+        if spec:
+            return tuple((lstm_sizes(spec) + [-1, -1])[:2])
         return (self.net.attr_int("nhidden", self.s.nhidden),
                 self.net.attr_int("nhidden2", self.s.get("nhidden2", -1)))
 

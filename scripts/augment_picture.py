@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Draw a few training lines as clstmctc sees them with augment=1: each normalized line, then degraded copies.
+"""Draw a few training lines as clstmctc sees them with augment=1: each normalized line, then degraded copies
+(in training, a line is degraded with probability augment_p, else kept as it is).
 
     python scripts/augment_picture.py [--tgz ../shared/data/uw3-500.tgz] [--lines 3] [--copies 3]
                                       [--seed 1] [--out docs/augment.png]
@@ -58,7 +59,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
         data = uw3_lines(args.tgz, workdir) if Path(args.tgz).exists() else generated_lines(workdir)
-        augment = Augmenter(np.random.default_rng(args.seed))
+        augment = Augmenter(np.random.default_rng(args.seed), 1.0)  # every copy degraded, whatever augment_p
         strips = []
         for i in range(min(args.lines, len(data))):
             line = data.input(i)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from clstmtools import ctc, generate, ocropy
-from clstmtools.network import NetworkError, make_net
+from clstmtools.network import NetworkError, lstm_sizes, make_net
 
 from naive_ctc import naive_forward_algorithm, naive_mktargets, naive_trivial_decode, softmax
 
@@ -98,6 +98,45 @@ def test_wrapper_rejects_bad_shapes():
         net.backward(np.zeros((5, 3)))
     with pytest.raises(NetworkError, match="needs a clstmtools network"):
         ocropy.Network(object())
+
+
+CNN_SPEC = "[1,6,0,1 Cr3,3,3 Bnr Mp2,2 Do0.2 S1(1x0)1,3 Lbx4 O1c]"  # outputs T // 2 steps
+
+
+def test_a_convolutional_network_computes_what_it_computes_unwrapped_in_both_modes():
+    rng = np.random.default_rng(5)
+    wrapped = ocropy.VGSL(CNN_SPEC, 3, rng=7)
+    plain = make_net("VGSL", rng=7, spec=CNN_SPEC, ninput=6, noutput=3)
+    assert (wrapped.ninput(), wrapped.noutput()) == (6, 3) and wrapped.net.attributes["spec"] == CNN_SPEC
+    for T, training in ((9, False), (4, False), (11, True)):
+        wrapped.setTraining(training)
+        plain.set_training(training)
+        if training:  # the same dropout masks
+            wrapped.net.sub[3].rng = np.random.default_rng(1)
+            plain.sub[3].rng = np.random.default_rng(1)
+        xs = rng.random((T, 6))
+        outputs = wrapped.forward(xs)
+        plain.inputs.aset(xs)
+        plain.forward()
+        assert outputs.shape == (T // 2, 3)
+        np.testing.assert_array_equal(outputs, plain.outputs.array()[:, :, 0])
+        deltas = rng.standard_normal((T // 2, 3))
+        d_inputs = wrapped.backward(deltas)
+        plain.d_outputs.aset(deltas)
+        plain.backward()
+        assert d_inputs.shape == (T, 6)
+        np.testing.assert_array_equal(d_inputs, plain.d_inputs.array()[:, :, 0])
+    wrapped.setTraining(False)
+    with pytest.raises(NetworkError, match="inputs: 1 input steps are too few for the network's horizontal pooling"):
+        wrapped.forward(np.zeros((1, 6)))
+    wrapped.forward(np.zeros((8, 6)))
+    with pytest.raises(NetworkError, match="8 time steps, but the last forward pass had 4 outputs"):
+        wrapped.backward(np.zeros((8, 3)))
+    with pytest.raises(NetworkError, match="input height is 0"):
+        ocropy.VGSL("[1,0,0,1 Lbx4 O1c]", 3)
+    crnn = ocropy.VGSL("CRNN", 5, rng=1)
+    assert crnn.net.attributes["kind"] == "CRNN" and crnn.ninput() == 48
+    assert lstm_sizes(crnn.net.attributes["spec"]) == [128, 128] and lstm_sizes(CNN_SPEC) == [4]
 
 
 # --- ocropy's helpers -------------------------------------------------------------------------
@@ -222,19 +261,26 @@ def character_error(net, lines):
     return errors / sum(len(cs) for _, cs in lines)
 
 
-def test_pylstmctc_loop_learns_rendered_lines():
+@pytest.mark.parametrize("make, lrate, trials", [
+    (lambda noutput: ocropy.BIDILSTM(16, 20, noutput, rng=3), 1e-2, 1500),
+    # outputs half as long as the inputs; dropout and batch statistics while training, as clstmctc does
+    (lambda noutput: ocropy.VGSL("[1,16,0,1 Cr3,3,8 Bnr Mp2,2 Do0.1 S1(1x0)1,3 Lbx20 O1c]", noutput, rng=3), 3e-3,
+     1800)], ids=["BIDILSTM", "VGSL"])
+def test_pylstmctc_loop_learns_rendered_lines(make, lrate, trials):
     rng = np.random.default_rng(11)
     train, test = rendered_lines(50, rng), rendered_lines(20, rng)
     noutput = len(ALPHABET) + 1
-    net = ocropy.BIDILSTM(16, 20, noutput, rng=3)
-    net.setLearningRate(1e-2, 0.9)
+    net = make(noutput)
+    net.setLearningRate(lrate, 0.9)
     initial = character_error(net, test)
-    for trial in range(1500):
+    net.setTraining(True)  # a BLSTM has nothing that cares
+    for trial in range(trials):
         xs, cs = train[trial % len(train)]
         pred = net.forward(xs)
         aligned = ocropy.ctc_align_targets(pred, ocropy.make_target(cs, noutput))
         net.backward(aligned - pred)
         net.update()
         ocropy.translate_back(pred)
+    net.setTraining(False)
     final = character_error(net, test)
     assert final < 0.5 * initial and final < 0.3, (initial, final)

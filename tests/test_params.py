@@ -319,3 +319,9 @@ def test_lstm_accepts_exactly_the_network_kinds_make_net_builds(program):
     for kind in sorted(offered):
         assert read(program, lstm=kind).lstm == kind
         assert make_net(kind, rng=0, ninput=48 if kind in SPEC_PREFABS else 3, nhidden=2, noutput=4).noutput() == 4
+
+
+def test_probability_bounds_take_both_ends():
+    assert read(augment_p="0").augment_p == 0 and read(augment_p="1").augment_p == 1
+    with pytest.raises(ParamError, match=r"^augment_p='1.5': expected a float from 0 to 1, lo,hi"):
+        read(augment_p="1.5")

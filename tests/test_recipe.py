@@ -12,10 +12,12 @@ import pytest
 from PIL import Image
 
 from clstmtools import generate, resume
-from clstmtools.augment import Augmenter
+from clstmtools.augment import ELASTIC_STEP, Augmenter
+from clstmtools.kernels.augment import warp_line
 from clstmtools.datasets import OcrH5Dataset
 from clstmtools.modelfile import load_net
 
+import naive_augment
 from test_drivers import TIMEOUT, assert_one_line_error, command, environment, run, run_all, succeeded, Job
 
 REPORT = re.compile(r"^(\d+) \d+ dim ", re.M)
@@ -171,7 +173,7 @@ def test_clstmtext_validates_on_a_valset(tmp_path):
 # --- augmentation -----------------------------------------------------------------------------------
 def test_augmented_lines_differ_keep_their_depth_and_a_plausible_width(lines):
     data = OcrH5Dataset(str(lines / "ocr-train.h5"))
-    first, second = Augmenter(np.random.default_rng(5)), Augmenter(np.random.default_rng(5))
+    first, second = Augmenter(np.random.default_rng(5), 1.0), Augmenter(np.random.default_rng(5), 1.0)
     for i in range(20):
         x = data.input(i)
         y = first(x)
@@ -184,15 +186,48 @@ def test_augmented_lines_differ_keep_their_depth_and_a_plausible_width(lines):
         assert ink.max() > 0.2 * x.sum(axis=1).max()  # still a line of ink, not noise
 
 
+@pytest.mark.parametrize("elastic", [False, True])
+def test_warp_kernel_matches_its_numpy_twin(elastic):
+    rng = np.random.default_rng(11 + elastic)
+    for depth, width, scale, x_scale, shift in [(24, 70, 1.1, 1.05, 1.3), (48, 33, 0.9, 0.85, -2.0), (5, 9, 1.0, 1.0, 0.0)]:
+        image = rng.random((depth, width), dtype=np.float32) * (rng.random((depth, width)) < 0.4)
+        out_width = int(round(width * x_scale))
+        grid = ((depth - 1) // ELASTIC_STEP + 2, (out_width - 1) // ELASTIC_STEP + 2)
+        fields = (rng.uniform(-1.5, 1.5, (2,) + grid) if elastic else np.zeros((2, 0, 0))).astype(np.float32)
+        out = np.full((depth, out_width), np.nan, np.float32)
+        centre = (depth - 1) / 2
+        warp_line(out, image, np.float32(centre), np.float32(shift), np.float32(scale), np.float32(x_scale),
+                  fields[0], fields[1], np.float32(ELASTIC_STEP))
+        expected = naive_augment.warp_line(image, out_width, centre, shift, scale, x_scale, fields[0], fields[1],
+                                           ELASTIC_STEP)
+        assert out.dtype == np.float32 and not np.isnan(out).any()
+        np.testing.assert_allclose(out, expected, atol=2e-5)
+        if not elastic and scale == x_scale == 1 and shift == 0:
+            np.testing.assert_array_equal(out, image)  # the identity map copies the line
+
+
+def test_augment_probability_degrades_that_share_of_lines(lines):
+    x = OcrH5Dataset(str(lines / "ocr-train.h5")).input(0)
+    for probability, low, high in [(0.0, 0, 0), (0.5, 60, 140), (1.0, 200, 200)]:
+        augment = Augmenter(np.random.default_rng(8), probability)
+        kept = [augment(x) is x for _ in range(200)]
+        assert low <= 200 - sum(kept) <= high, (probability, sum(kept))
+
+
 def test_augment_changes_training_lines_but_never_test_lines(lines, tmp_path):
-    common = dict(TINY, ntrain=6, report_every=1, randomize=0, seed=3)
-    plain, augmented = run_all([Job("clstmctc", [lines / "ocr-train.h5"], tmp_path, dict(common, save_name="a")),
-                                Job("clstmctc", [lines / "ocr-train.h5"], tmp_path,
-                                    dict(common, save_name="b", augment=1))])
-    widths = [re.findall(r"^\d+ \d+ dim (\d+) ", succeeded(r).stdout, re.M) for r in (plain, augmented)]
+    common = dict(TINY, ntrain=6, report_every=1, randomize=0, seed=3, save_every=6)
+    plain, augmented, never = run_all([
+        Job("clstmctc", [lines / "ocr-train.h5"], tmp_path, dict(common, save_name="a")),
+        Job("clstmctc", [lines / "ocr-train.h5"], tmp_path, dict(common, save_name="b", augment=1, augment_p=1)),
+        Job("clstmctc", [lines / "ocr-train.h5"], tmp_path, dict(common, save_name="c", augment=1, augment_p=0))])
+    widths = [re.findall(r"^\d+ \d+ dim (\d+) ", succeeded(r).stdout, re.M) for r in (plain, augmented, never)]
     assert len(widths[0]) == len(widths[1]) == 6 and widths[0] != widths[1]
+    # augment_p=0 trains on the lines as they are, exactly as without augment
+    assert widths[2] == widths[0]
+    expected, got = model_weights(tmp_path / "a-00000006.h5"), model_weights(tmp_path / "c-00000006.h5")
+    assert expected.keys() == got.keys() and all(np.array_equal(expected[name], got[name]) for name in expected)
     # recognition and tests read the lines as they are, whatever augment says
-    outputs = [succeeded(run("clstmctc", lines / "ocr-test.h5", cwd=tmp_path, mode=mode, load="b.h5",
+    outputs = [succeeded(run("clstmctc", lines / "ocr-test.h5", cwd=tmp_path, mode=mode, load="b-00000006.h5",
                              augment=value)).stdout for mode in ("text", "full") for value in (0, 1)]
     assert outputs[0] == outputs[1] and outputs[2] == outputs[3]
 

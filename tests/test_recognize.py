@@ -69,6 +69,31 @@ def test_an_unreadable_line_stops_the_run_after_every_earlier_line():
     assert seen == [0, 1, 2, 3, 4, 5]
 
 
+def test_lines_too_short_for_the_pooling_are_skipped_and_told_or_an_error():
+    net = clstm.make_net("VGSL", spec="[1,3,0,1 Cr3,3,2 Mp2,2 Mp1,3 S1(1x0)1,3 Lbx3 O1c]", ninput=3, noutput=4,
+                         rng=11)  # horizontal pooling by 6
+    xs = lines(3)  # widths 9, 30, 4, 13, 1, 30, 7, 22, 5, 17, 11: lines 2, 4 and 8 give no step
+    assert [net.output_length(len(x)) for x in xs] == [len(x) // 6 for x in xs]
+    told = []
+    got = list(network_outputs(net, lambda i: xs[i], range(len(xs)), batch_lines=3, window=5,
+                               skip=lambda i, reason: told.append((i, reason))))
+    assert [i for i, _, _ in got] == [0, 1, 3, 5, 6, 7, 9, 10]
+    assert [i for i, _ in told] == [2, 4, 8]
+    assert told[1][1].startswith("1 input steps") and "needs 6 for one output step" in told[1][1]
+    for i, _, y in got:  # the others give what they give alone
+        np.testing.assert_allclose(y, alone(net, xs[i]), rtol=1e-5, atol=1e-6, err_msg=f"line {i}")
+    seen = []
+    with pytest.raises(clstm.NetworkError, match="line 2: 4 input steps"):
+        for i, _, _ in network_outputs(net, lambda i: xs[i], range(len(xs)), batch_lines=3, window=5):
+            seen.append(i)
+    assert seen == [0, 1]
+    codec = Codec([0, 65, 66, 67])
+    task = CtcTask(lambda i: xs[i], lambda i: np.array([1]), codec)
+    rows = list(evaluate_lines(net, task, range(len(xs)), skip=lambda i, reason: None))
+    assert [row[0] for row in rows] == [i for i, _, _ in got]
+    assert evaluate_ctc(net, task, range(len(xs)), lambda i, reason: None)[1] == len(got)
+
+
 def test_evaluation_in_batches_equals_the_line_by_line_sums():
     xs = lines(3, seed=2)
     net = make("BIDILSTM")
@@ -77,6 +102,8 @@ def test_evaluation_in_batches_equals_the_line_by_line_sums():
     labels = [rng.integers(1, 4, size=max(1, len(x) // 4)) for x in xs]
     task = CtcTask(lambda i: xs[i], lambda i: labels[i], codec)
     rows = list(evaluate_lines(net, task, range(len(xs))))
+    assert [row[0] for row in rows] == list(range(len(xs)))
+    rows = [row[1:] for row in rows]
     for i, (errors, count, out, truth) in enumerate(rows):
         single = codec.decode(task.decode(alone(net, xs[i])))
         assert (out, truth) == (single, codec.decode(labels[i]))

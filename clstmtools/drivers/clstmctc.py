@@ -16,7 +16,7 @@ from ..tasks import AlignedTask, CtcTask, evaluate_lines
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, resume_state, run_generator, show_info,
-                     start_trial, validation_split)
+                     skip_short_lines, start_trial, validation_split, warner)
 
 PROGRAM = "clstmctc"
 SYNOPSIS = """usage: [name=value ...] clstmctc DATA
@@ -73,7 +73,7 @@ def open_data(settings, path, codec=None, labelled=True, trained_normalization=N
                                 strict=bool(settings.strict), labelled=labelled, target_name=settings.target_name,
                                 unicode=unicode or settings.unicode)
     for warning in caught:
-        print(f"{PROGRAM}: warning: {warning.message}", file=sys.stderr)
+        warner(PROGRAM)(warning.message)
     return data
 
 
@@ -115,9 +115,12 @@ def evaluate(settings, path, mode):
     task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
     n = min(len(data), settings.maxeval)
     by_index = isinstance(data, OcrH5Dataset)
+
+    warn = warner(PROGRAM)
     if mode == "text":
         results = {}
-        for i, _, outputs in network_outputs(net, task.inputs, range(n)):
+        skip = skip_short_lines(settings, data.name, warn, "not recognized")
+        for i, _, outputs in network_outputs(net, task.inputs, range(n), skip=skip):
             labels = task.decode(outputs)
             chars = ctcmod.char_confidences(outputs, labels) if settings.conf or settings.output else []
             recognized = RecognizedLine(codec.decode(labels), chars, len(outputs))
@@ -132,7 +135,8 @@ def evaluate(settings, path, mode):
                 print(f"# wrote {target}", file=sys.stderr)
         return 0
     errors = total = 0
-    for i, (e, count, out, truth) in enumerate(evaluate_lines(net, task, range(n))):
+    skip = skip_short_lines(settings, data.name, warn, "not counted")
+    for i, e, count, out, truth in evaluate_lines(net, task, range(n), skip):
         errors += e
         total += count
         if mode == "errs":
@@ -171,7 +175,7 @@ def train(settings, path):
     net.attributes["line_normalization"] = data.line_normalization
     configure_learning(net, settings)
     show_info(net, settings)
-    augment = Augmenter(run_generator(settings, "augment")) if settings.augment else None
+    augment = Augmenter(run_generator(settings, "augment"), settings.augment_p) if settings.augment else None
     if settings.target_name != "ctc":
         task = AlignedTask(data, codec, settings.ctc)
     else:

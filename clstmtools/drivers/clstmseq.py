@@ -44,6 +44,7 @@ def body(args, settings):
         check_shapes(net, data, args[0])
     else:
         net = build_network(settings, data.ninput, data.noutput)
+        check_steps(net)
     configure_learning(net, settings)
     show_info(net, settings)
     task.net = net
@@ -66,6 +67,18 @@ def check_shapes(net, data, path):
     if (net.ninput(), net.noutput()) != (data.ninput, data.noutput):
         raise UsageError(f"{path}: samples have {data.ninput} inputs and {data.noutput} outputs, the model "
                          f"{net.ninput()} and {net.noutput()}")
+    check_steps(net)
+
+
+def check_steps(net):
+    """clstmseq's targets have one value per input step: a network whose pooling shortens sequences cannot learn them."""
+    if net.output_length(POOLING_PROBE) != POOLING_PROBE:
+        raise UsageError("clstmseq needs one output step per input step, but the network's horizontal pooling (Mp) "
+                         "shortens the sequence; leave the pooling out of spec=")
+
+
+#: a sequence length divisible by any pooling a spec can hold (a pooled network shortens it)
+POOLING_PROBE = 1 << 20
 
 
 main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)

@@ -6,8 +6,8 @@ from ..recognize import network_outputs
 from ..tasks import CtcTask
 from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
-                     need_files, protect_inputs, require_save_name, resume_state, show_info, start_trial,
-                     validation_split)
+                     need_files, protect_inputs, require_save_name, resume_state, show_info, skip_short_lines,
+                     start_trial, validation_split, warner)
 
 PROGRAM = "clstmtext"
 SYNOPSIS = """usage: [name=value ...] clstmtext PAIRS.txt
@@ -78,9 +78,18 @@ def filter_lines(settings, args):
         except ValueError as error:
             raise DatasetError(f"{args[0]}:{number}: {error}") from None
 
-    recognized = network_outputs(net, load, range(len(texts)))
+    warn = warner(PROGRAM)
+    skip = skip_short_lines(settings, lambda k: f"{args[0]}:{texts[k][0]}", warn, "printed as an empty line")
+    recognized = network_outputs(net, load, range(len(texts)), skip=skip)
+    pending = next(recognized, None)
+    k = 0  # the position in ``texts`` of the next non-empty line
     for _, text in lines:
-        print(codec.decode(task.decode(next(recognized)[2])) if text else "")
+        if text:
+            if pending is not None and pending[0] == k:
+                print(codec.decode(task.decode(pending[2])), end="")
+                pending = next(recognized, None)
+            k += 1
+        print()
     return 0
 
 

@@ -6,7 +6,7 @@ import traceback
 import numpy as np
 
 from .. import parallel, resume
-from ..network import describe_maps, make_net, network_info
+from ..network import NetworkError, describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
 from ..trainer import Interrupted
@@ -158,11 +158,40 @@ def ctc_display(settings, net=None):
     return display
 
 
+def warner(program):
+    """``warn(message)``: one ``PROGRAM: warning: ...`` line on stderr."""
+    def warn(message):
+        print(f"{program}: warning: {message}", file=sys.stderr)
+    return warn
+
+
+def skip_short_lines(settings, name, say, consequence, reported=None):
+    """The ``skip`` callback of :func:`clstmtools.recognize.network_outputs`: a line too short for
+    the network (``name(i)`` names it) is reported once through ``say`` and left out, with
+    ``consequence`` saying what that means; with strict=1 (clstmctc) it is an error. ``reported`` (a set)
+    remembers the lines already reported across calls."""
+    reported = set() if reported is None else reported
+    strict = settings.get("strict")  # None: the program has no strict=
+    note = " (strict=1 makes this an error)" if strict is not None else ""
+
+    def skip(i, reason):
+        message = f"{name(i)}: {reason}"
+        if strict:
+            raise NetworkError(message)
+        if i not in reported:
+            reported.add(i)
+            say(f"skipping {message}; {consequence}{note}")
+    return skip
+
+
 def ctc_test(settings, task, indices, keyword="TESTERR"):
-    """The trainer's test (or validation) callable: ``task`` evaluated on the samples ``indices``."""
+    """The trainer's test (or validation) callable: ``task`` evaluated on the samples ``indices``
+    (a line too short for the network is reported at the first test and left out of every one)."""
+    reported = set()
 
     def test(net, trainer):
-        return ctc_test_line(trainer, evaluate_ctc(net, task, indices), settings, keyword)
+        skip = skip_short_lines(settings, task.name, trainer.warn, f"not counted in {keyword}", reported)
+        return ctc_test_line(trainer, evaluate_ctc(net, task, indices, skip), settings, keyword)
     return test
 
 

@@ -29,4 +29,4 @@ from .lstm import LINLSTM, LSTM, NPLSTM, RELU2LSTM, RELULSTM, RELUTANHLSTM  # no
 from .ports import (  # noqa: F401
     GRADIENT_CLIP, INIT_RANGE, INITS, MAX_STEPS, NORMALIZATIONS, OPTIMIZERS, Layer, Network, NetworkError,
 )
-from .vgsl import CNNBIDILSTM, CRNN, SpecError, build_spec, input_shape  # noqa: F401
+from .vgsl import CNNBIDILSTM, CRNN, SpecError, build_spec, input_shape, lstm_sizes  # noqa: F401

@@ -68,6 +68,11 @@ def _tokens(spec):
     return tokens
 
 
+def lstm_sizes(spec):
+    """The cell counts of a spec's LSTM tokens, in order (``[200]`` for ``[... Lbx200 Do O1c]``)."""
+    return [int(m.group(4)) for m in map(_LSTM.match, _tokens(spec)) if m]
+
+
 def input_shape(spec):
     """``(batch, height, width, channels)`` of a spec's input token."""
     token = _tokens(spec)[0]
