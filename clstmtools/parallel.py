@@ -28,6 +28,7 @@ def set_threads(n=0):
         _state["pool"] = ThreadPoolExecutor(max_workers=n - 1) if n > 1 else None
         _state["threads"] = n
     if not _state["blas_limited"]:
+        import scipy.linalg.cython_blas  # noqa: F401 - the BLAS the kernels' np.dot calls: loaded now, limited too
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="blas")

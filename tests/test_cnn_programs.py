@@ -115,3 +115,22 @@ def test_a_model_trained_by_clstmctc_recognizes_through_the_ocropy_wrapper(poole
         plain.forward()
         np.testing.assert_array_equal(outputs, plain.outputs.array()[:, :, 0])
         assert line.split("\t")[1] == codec.decode(ctc.decode(outputs, "clstm"))
+
+
+def test_the_display_picture_shows_the_feature_maps_and_the_pooled_steps():
+    import clstmtools as clstm
+    from clstmtools.display import render_display
+    from clstmtools.network import describe_maps
+    net = clstm.make_net("CNNBIDILSTM", ninput=48, noutput=5, rng=0)
+    maps = describe_maps(net)
+    assert maps == "conv 48x40, maxpool 24x40 1/2, conv 24x60 1/2, maxpool 12x60 1/4"
+    assert describe_maps(clstm.make_net("BIDILSTM", ninput=48, nhidden=4, noutput=5, rng=0)) == ""
+    T = 120
+    image = np.random.default_rng(0).random((T, 48)).astype(np.float32)
+    net.inputs.aset(image)
+    net.forward()
+    outputs = net.outputs.array()[:, :, 0]
+    assert outputs.shape == (T // 4, 5)
+    with_maps = render_display(image, outputs, outputs, "ab", "a", maps=maps)
+    without = render_display(image, outputs, outputs, "ab", "a")
+    assert with_maps.width == without.width and with_maps.height > without.height  # one more title line

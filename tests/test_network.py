@@ -69,6 +69,31 @@ def test_lstm_matches_numpy_twin(variant):
     assert layer.outputs.array().dtype == np.float32 and layer.d_inputs.array().dtype == np.float32
 
 
+@pytest.mark.parametrize("B", [1, 4, 50])
+def test_lstm_matches_numpy_twin_on_every_recurrent_product_path(B):
+    """Forward: one BLAS product a step (1 and 4 columns), split by gate (50 columns of 100 cells,
+    25 a recurrence call); backward: BLAS (4 columns, 2 a call), the dot-product kernel (one
+    column a call, or 25)."""
+    from clstmtools.kernels.lstm import SMALL_PRODUCT
+    from clstmtools.network.lstm import COLUMN_GROUPS
+    no = 100
+    assert COLUMN_GROUPS == 2 and no * 4 * no <= SMALL_PRODUCT < 25 * no * 4 * no
+    rng = np.random.default_rng(B)
+    layer = clstm.make_net("LSTM", ninput=3, noutput=no, rng=4)
+    x, dy = forward_backward_random(layer, rng, 0.3, T=4, B=B)
+    w = lstm_weights(layer)
+    grads = {k: 0 for k in w}
+    for b in range(B):
+        st = naive.lstm_forward(x[:, :, b].astype(np.float64), w, "LSTM")
+        np.testing.assert_allclose(layer.outputs.array()[:, :, b], st["y"], rtol=1e-4, atol=1e-5)
+        dx, g, _ = naive.lstm_backward(dy[:, :, b].astype(np.float64), st, w, "LSTM")
+        np.testing.assert_allclose(layer.d_inputs.array()[:, :, b], dx, rtol=1e-4, atol=1e-5)
+        for k, v in g.items():
+            grads[k] = grads[k] + v
+    for name, _, dw in layer.named_weights():
+        np.testing.assert_allclose(dw.reshape(grads[name].shape), grads[name], rtol=1e-4, atol=1e-4, err_msg=name)
+
+
 def test_clipping_applies_only_to_weight_deltas():
     rng = np.random.default_rng(5)
     layer = clstm.make_net("LSTM", ninput=3, noutput=4, rng=1)

@@ -5,8 +5,10 @@ Layout (time-major, batch inside): ``S`` is the source matrix ``(T, B, nf)`` wit
 and of every ``(T, B, 4 no)`` array are stacked as ``[GI, GF, GO, CI]``; ``P`` is ``(3, no)``
 holding the peepholes ``[WIP, WFP, WOP]``. The input part of every gate
 (``S[:, :, :1+ni] @ W[:, :1+ni].T``) is one matrix product done by the caller before the
-recurrence; these kernels add the recurrent part step by step, from a contiguous, zero-padded
-copy of ``W[:, 1+ni:]`` (or its transpose) that streams through the cache once per step.
+recurrence; these kernels add the recurrent part step by step: a BLAS product (``np.dot``, which
+Numba hands to SciPy's BLAS) of the active columns' previous outputs with a contiguous copy of
+``W[:, 1+ni:]``, or, where BLAS does worse (one column backwards, large products), dot products
+over a zero-padded copy that streams through the cache once per step.
 
 Column ``b`` of a batch holds ``lengths[b]`` real steps; the rest is padding, which these kernels
 neither read nor write (the layer zeroes it). With ``reverse`` each column is processed from its
@@ -25,6 +27,12 @@ from numba.extending import overload
 from .config import kernel
 
 TANH, RELU, IDENTITY = 0, 1, 2
+
+#: a step's recurrent product (rows x inner x columns) up to this size is one BLAS call, which
+#: OpenBLAS then does on its small-matrix path; a larger one is split by gate (forward) or left to
+#: the dot-product kernels (backward), because BLAS's packed path copies the whole weight block
+#: at every call (measured: nhidden 200, minibatch 8: 0.5x as one call, 1.5x by gate)
+SMALL_PRODUCT = 700_000
 
 #: Eigen's ``generic_fast_tanh_float``: a 13/6 rational minimax fit of tanh on [-c, c], clamped at
 #: ``c`` (where it reaches 1 to float32 precision); max abs error ~3e-7 against the exact tanh.
@@ -212,7 +220,8 @@ def row_products_one(out, A, Wt, j, backwards):
 
 @kernel
 def cell_forward(G, C, HC, Y, R, C_prev, t, b, j, p, P, go_peephole, g_kind, h_kind):
-    """One step of column ``b`` at time ``t``: gate pre-activations ``G[t, b] + R[j]`` in, gate
+    """One step of column ``b`` at time ``t``: gate pre-activations ``G[t, b] + R[j]`` in (``R[j, g]``
+    the recurrent part of gate ``g``), gate
     activations out (in ``G[t, b]``), and ``C``, ``HC``, ``Y`` at ``[t, b]``.
 
     ``C_prev[p, b]`` is the previous cell state, a zero row at the first step (which removes the
@@ -222,14 +231,14 @@ def cell_forward(G, C, HC, Y, R, C_prev, t, b, j, p, P, go_peephole, g_kind, h_k
     no = C.shape[2]
     for k in range(no):
         cp = C_prev[p, b, k]
-        G[t, b, k] = fast_sigmoid(G[t, b, k] + R[j, k] + P[0, k] * cp)
-        G[t, b, no + k] = fast_sigmoid(G[t, b, no + k] + R[j, no + k] + P[1, k] * cp)
+        G[t, b, k] = fast_sigmoid(G[t, b, k] + R[j, 0, k] + P[0, k] * cp)
+        G[t, b, no + k] = fast_sigmoid(G[t, b, no + k] + R[j, 1, k] + P[1, k] * cp)
     for k in range(no):
-        G[t, b, 3 * no + k] = activate(G[t, b, 3 * no + k] + R[j, 3 * no + k], g_kind)
+        G[t, b, 3 * no + k] = activate(G[t, b, 3 * no + k] + R[j, 3, k], g_kind)
     for k in range(no):
         C[t, b, k] = G[t, b, 3 * no + k] * G[t, b, k] + G[t, b, no + k] * C_prev[p, b, k]
     for k in range(no):
-        go_in = G[t, b, 2 * no + k] + R[j, 2 * no + k] + go_peephole * P[2, k] * C[t, b, k]
+        go_in = G[t, b, 2 * no + k] + R[j, 2, k] + go_peephole * P[2, k] * C[t, b, k]
         G[t, b, 2 * no + k] = fast_sigmoid(go_in)
     for k in range(no):
         hc = activate(C[t, b, k], h_kind)
@@ -250,13 +259,16 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
     T, B, n4 = G.shape
     no = n4 // 4
     off = 1 + ni
-    K = padded(no, 8)
-    Wt = np.zeros((n4, K), W.dtype)  # the recurrent weights, contiguous and zero padded
+    Wk = np.empty((no, n4), W.dtype)  # the recurrent weights transposed: one product for all gates
+    Wg = np.empty((4, no, no), W.dtype)  # the same by gate: four products
     for i in range(n4):
         for k in range(no):
-            Wt[i, k] = W[i, off + k]
-    Y_prev = np.zeros((B, K), Y.dtype)
+            w = W[i, off + k]
+            Wk[k, i] = w
+            Wg[i // no, k, i % no] = w
+    Y_prev = np.zeros((B, no), Y.dtype)
     R = np.zeros((B, n4), G.dtype)
+    R_gates = np.zeros((4, B, no), G.dtype)
     C_zero = np.zeros((1, B, no), C.dtype)
     act_b = np.empty(B, np.int64)
     act_t = np.empty(B, np.int64)
@@ -266,6 +278,7 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
         n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
         if n == 0:
             break
+        whole = n * no * n4 <= SMALL_PRODUCT
         if s > 0:
             for j in range(n):
                 b = act_b[j]
@@ -275,7 +288,17 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
                     y = Y[p, b, k]
                     Y_prev[j, k] = y
                     S[t, b, off + k] = y
-            row_products(R, Y_prev, Wt, n, s % 2 == 1)
+            if whole:
+                np.dot(Y_prev[:n], Wk, R[:n])
+            else:
+                for g in range(4):
+                    np.dot(Y_prev[:n], Wg[g], R_gates[g, :n])
+                for j in range(n):  # a contiguous R keeps the cell's loops vectorized
+                    for g in range(4):
+                        for k in range(no):
+                            R[j, g * no + k] = R_gates[g, j, k]
+        # R_step[j, g]: the recurrent part of gate g for active column j (zero at the first step)
+        R_step = R.reshape((B, 4, no))
         # one call site with the first step's values as variables: one compiled cell_forward
         first = s == 0
         C_prev = C_zero if first else C
@@ -286,7 +309,7 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
             if first:
                 for k in range(no):
                     S[t, b, off + k] = 0
-            cell_forward(G, C, HC, Y, R, C_prev, t, b, j, 0 if first else act_p[j], P, peephole_here,
+            cell_forward(G, C, HC, Y, R_step, C_prev, t, b, j, 0 if first else act_p[j], P, peephole_here,
                          g_kind, h_kind)
 
 
@@ -330,11 +353,15 @@ def lstm_backward(dG, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peephole,
     off = 1 + ni
     K = padded(n4, 8)
     Wt = np.zeros((padded(no, 4), K), W.dtype)  # the recurrent weights transposed, zero padded
+    Wr = np.empty((n4, no), W.dtype)  # the same as they are, for BLAS
     for i in range(n4):
         for k in range(no):
             Wt[k, i] = W[i, off + k]
-    dG_next = np.zeros((B, K), dG.dtype)
-    R = np.zeros((B, Wt.shape[0]), dG.dtype)
+            Wr[i, k] = W[i, off + k]
+    dG_next = np.zeros((B, K), dG.dtype)  # the next step's deltas of the continuing columns
+    dG_blas = np.zeros((B, n4), dG.dtype)  # the same, unpadded, for BLAS
+    R = np.zeros((B, Wt.shape[0]), dG.dtype)  # the recurrent part of the output deltas
+    R_blas = np.zeros((B, no), dG.dtype)
     dC = np.zeros((B, no), C.dtype)
     C_zero = np.zeros((1, B, no), C.dtype)
     act_b = np.empty(B, np.int64)
@@ -346,11 +373,20 @@ def lstm_backward(dG, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peephole,
         if n == 0:
             continue
         m = continuing_first(act_b, act_t, act_p, lengths, s, n)
+        # one column (or a product past BLAS's small-matrix path): the dot-product kernel
+        blas = m >= 2 and m * n4 * no <= SMALL_PRODUCT
+        rows = dG_blas if blas else dG_next
         for j in range(m):
             t_next = act_t[j] - 1 if reverse else act_t[j] + 1
             for i in range(n4):
-                dG_next[j, i] = dG[t_next, act_b[j], i]
-        row_products(R, dG_next, Wt, m, s % 2 == 1)
+                rows[j, i] = dG[t_next, act_b[j], i]
+        if blas:
+            np.dot(dG_blas[:m], Wr, R_blas[:m])
+            for j in range(m):
+                for k in range(no):
+                    R[j, k] = R_blas[j, k]
+        else:
+            row_products(R, dG_next, Wt, m, s % 2 == 1)
         for j in range(m, n):
             for k in range(no):
                 R[j, k] = 0
