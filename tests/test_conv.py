@@ -64,13 +64,13 @@ def test_convolution_matches_numpy_twin_on_a_padded_minibatch(kind, f64):
 
 def test_max_pooling_matches_numpy_twin_and_shortens_each_line(f64):
     rng = np.random.default_rng(1)
-    H, C, ph, pw = 6, 3, 2, 3
+    H, C, ph, pw = 7, 3, 2, 3  # a row and a step no window covers
     layer = MaxPool(H, C, ph, pw)
-    lengths = [10, 7]
+    lengths = [100, 71]  # 33 output steps: two step ranges (threads)
     lines = lines_in(rng, lengths, H, C)
     deltas = [rng.uniform(-1, 1, (T // pw, (H // ph) * C)) for T in lengths]
     outs, dxs = run_batch(layer, lines, deltas)
-    assert layer.outputs.lengths.tolist() == [3, 2] and layer.output_length(10) == 3
+    assert layer.outputs.lengths.tolist() == [33, 23] and layer.output_length(10) == 3
     for x, y, d, dx in zip(lines, outs, deltas, dxs):
         x3 = x.reshape(-1, H, C)
         np.testing.assert_array_equal(y.reshape(-1, H // ph, C), naive.maxpool_forward(x3, ph, pw))

@@ -74,14 +74,15 @@ def col2im(dX, dP, lengths, H, C, kh, kw, t0, t1):
 
 
 @kernel
-def maxpool_forward(Y, I, X, lengths, H, C, ph, pw):
+def maxpool_forward(Y, I, X, lengths, H, C, ph, pw, t0, t1):
     """``Y[t, b, h*C + c]`` = max of the ``ph x pw`` window at (t*pw, h*ph) (the first maximum, steps
-    outermost); ``I`` (int8) remembers where in its window it came from: ``dx * ph + dy``. Output
-    steps ``t >= lengths[b] // pw`` are zero. The loops over channels are branch-free, so they vectorize."""
-    To, B, n = Y.shape
+    outermost) for the output steps ``t0 <= t < t1``; ``I`` (int8) remembers where in its window it came
+    from: ``dx * ph + dy``. Output steps ``t >= lengths[b] // pw`` are zero. The loops over channels are
+    branch-free, so they vectorize."""
+    _, B, n = Y.shape
     Ho = H // ph
-    for t in range(To):
-        t0 = t * pw
+    for t in range(t0, t1):
+        s = t * pw
         for b in range(B):
             if t >= lengths[b] // pw:
                 for o in range(n):
@@ -91,7 +92,7 @@ def maxpool_forward(Y, I, X, lengths, H, C, ph, pw):
             for h in range(Ho):
                 o0 = h * C
                 for c in range(C):
-                    Y[t, b, o0 + c] = X[t0, b, h * ph * C + c]
+                    Y[t, b, o0 + c] = X[s, b, h * ph * C + c]
                     I[t, b, o0 + c] = 0
                 for dx in range(pw):
                     for dy in range(ph):
@@ -100,21 +101,22 @@ def maxpool_forward(Y, I, X, lengths, H, C, ph, pw):
                             continue
                         src = (h * ph + dy) * C
                         for c in range(C):
-                            v = X[t0 + dx, b, src + c]
+                            v = X[s + dx, b, src + c]
                             better = v > Y[t, b, o0 + c]
                             Y[t, b, o0 + c] = v if better else Y[t, b, o0 + c]
                             I[t, b, o0 + c] = k if better else I[t, b, o0 + c]
 
 
 @kernel
-def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw):
-    """``dX`` = every output delta sent back to the input its maximum came from, zero elsewhere (each
-    input written once, window by window; the rows and steps no window covers are zeroed)."""
+def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw, t0, t1):
+    """``dX`` = every output delta sent back to the input its maximum came from, zero elsewhere, for the
+    windows of output steps ``t0 <= t < t1`` (each input written once, window by window; the rows no
+    window covers are zeroed, and the steps after the last window by the range that ends there)."""
     T, B, _ = dX.shape
-    To, _, n = dY.shape
+    To = dY.shape[0]
     Ho = H // ph
-    for t in range(To):
-        t0 = t * pw
+    for t in range(t0, t1):
+        s = t * pw
         for b in range(B):
             real = t < lengths[b] // pw
             for h in range(Ho):
@@ -126,11 +128,11 @@ def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw):
                         for c in range(C):
                             d = dY[t, b, o0 + c]
                             hit = real and I[t, b, o0 + c] == k
-                            dX[t0 + dx, b, dst + c] = d if hit else 0
+                            dX[s + dx, b, dst + c] = d if hit else 0
             for dx in range(pw):
                 for i in range(Ho * ph * C, H * C):
-                    dX[t0 + dx, b, i] = 0
-    for t in range(To * pw, T):
+                    dX[s + dx, b, i] = 0
+    for t in range(To * pw if t1 == To else T, T):
         for b in range(B):
             for i in range(H * C):
                 dX[t, b, i] = 0

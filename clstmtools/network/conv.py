@@ -173,16 +173,18 @@ class MaxPool(MapLayer):
             raise NetworkError(f"{self.name}: {T} steps are fewer than the pooling width {self.pw}")
         Y = self.outputs.resize(To, self.no, B)
         self._where = self._work("_where", Y.shape, np.int8)
-        KC.maxpool_forward(Y, self._where, self.inputs.data, self.inputs.column_lengths(), self.H, self.C, self.ph,
-                           self.pw)
+        X, lengths = self.inputs.data, self.inputs.column_lengths()
+        parallel.run_all([partial(KC.maxpool_forward, Y, self._where, X, lengths, self.H, self.C, self.ph, self.pw,
+                                  *c) for c in step_chunks(To)])
         if self.inputs.lengths is not None:
             self.outputs.lengths = self.inputs.column_lengths() // self.pw
 
     def backward(self):
         self._check_d_outputs()
         dX = self.d_inputs.like(self.inputs)
-        KC.maxpool_backward(dX, self.d_outputs.data, self._where, self.inputs.column_lengths(), self.H, self.C,
-                            self.ph, self.pw)
+        dY, lengths = self.d_outputs.data, self.inputs.column_lengths()
+        parallel.run_all([partial(KC.maxpool_backward, dX, dY, self._where, lengths, self.H, self.C, self.ph, self.pw,
+                                  *c) for c in step_chunks(dY.shape[0])])
 
 
 class GroupNorm(MapLayer):
