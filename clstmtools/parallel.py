@@ -2,6 +2,7 @@
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 _state = {"threads": None, "pool": None, "blas_limited": False}
 #: ``inside`` is true on a thread while it runs one of run_all's functions
@@ -48,6 +49,27 @@ def _inside(f):
         f()
     finally:
         _local.inside = False
+
+
+def run_side_by_side(functions):
+    """``run_all`` for sub-networks that work side by side (the directions of a bidirectional
+    layer): inside them, a layer does not deal its own work out to further calls, whatever the
+    thread count (the threads are taken, and results must not depend on how many there are)."""
+    run_all([partial(_alongside, f) for f in functions])
+
+
+def _alongside(f):
+    previous = getattr(_local, "alongside", False)
+    _local.alongside = True
+    try:
+        f()
+    finally:
+        _local.alongside = previous
+
+
+def alongside():
+    """True inside a function run by ``run_side_by_side`` (on any thread)."""
+    return getattr(_local, "alongside", False)
 
 
 def run_all(functions):

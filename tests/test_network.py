@@ -391,3 +391,24 @@ def test_fast_activations_match_libm_on_a_dense_grid():
     _activations(t64, s64, x)
     np.testing.assert_allclose(t64, np.tanh(x), rtol=1e-15, atol=0)
     np.testing.assert_allclose(s64, naive.sigmoid(x), rtol=1e-15, atol=1e-300)
+
+
+def test_a_layer_alongside_another_takes_all_its_columns_in_one_recurrence_call():
+    from clstmtools import parallel
+    from clstmtools.network.lstm import COLUMN_GROUPS
+    layer = clstm.make_net("LSTM", ninput=3, noutput=6, rng=4)
+    rng = np.random.default_rng(2)
+    xs = [rng.uniform(-1, 1, (T, 3)).astype(np.float32) for T in (9, 7, 7, 4, 2)]
+    groups, outputs = [], []
+
+    def run():
+        groups.append(layer.groups())
+        layer.inputs.aset_batch(xs)
+        layer.forward()
+        outputs.append([layer.outputs.column(b).copy() for b in range(len(xs))])
+
+    run()
+    parallel.run_side_by_side([run])
+    assert groups == [COLUMN_GROUPS, 1] and COLUMN_GROUPS > 1
+    for alone, alongside in zip(*outputs):
+        np.testing.assert_allclose(alongside, alone, rtol=1e-5, atol=1e-6)

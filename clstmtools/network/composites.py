@@ -86,7 +86,7 @@ class Parallel(Network):
     def forward(self):
         for s in self.sub:
             s.inputs.share(self.inputs)
-        parallel.run_all([s.forward for s in self.sub])
+        parallel.run_side_by_side([s.forward for s in self.sub])
         T, B = self.inputs.T, self.inputs.batch
         out = self.outputs.resize(T, self.noutput(), B)
         self.outputs.lengths = self.inputs.lengths
@@ -104,7 +104,7 @@ class Parallel(Network):
             s.d_outputs.like(s.outputs)
             s.d_outputs.data[...] = self.d_outputs.data[:, :, start:start + n]
             start += n
-        parallel.run_all([s.backward for s in self.sub])
+        parallel.run_side_by_side([s.backward for s in self.sub])
         d = self.d_inputs.like(self.inputs)
         d[...] = self.sub[0].d_inputs.data
         for s in self.sub[1:]:

@@ -10,7 +10,9 @@ from .full import ROW_CHUNKS, row_chunks
 from .ports import Layer
 
 #: a minibatch's columns are dealt out to this many recurrence calls, run on separate threads
-#: (a fixed number, whatever the thread count, so that results do not depend on it)
+#: (a fixed number, whatever the thread count, so that results do not depend on it), unless the
+#: layer runs alongside another (a direction of a bidirectional layer): then one call takes them
+#: all, and its recurrent products are larger and faster
 COLUMN_GROUPS = 2
 
 
@@ -63,6 +65,10 @@ class LSTM(Layer):
             self.C = np.empty((T, B, self.no), self.dtype)
             self.HC = np.empty((T, B, self.no), self.dtype)
 
+    def groups(self):
+        """How many recurrence calls a minibatch's columns are dealt out to."""
+        return 1 if parallel.alongside() else COLUMN_GROUPS
+
     def forward(self, reverse=False):
         """Run the LSTM; with ``reverse`` every column runs from its last real step back to its
         first (what ``Reversed`` asks for, without copying). ``backward`` follows the same order."""
@@ -84,7 +90,7 @@ class LSTM(Layer):
                 K.zero_padding(A, lengths)
         parallel.run_all([partial(KL.lstm_forward, self.G, self.C, self.HC, Y, S, self.W, self.P, group, ni,
                                   self.g_kind, self.h_kind, self.peephole, self._reverse)
-                          for group in column_groups(lengths)])
+                          for group in column_groups(lengths, self.groups())])
 
     def backward(self):
         self._check_d_outputs()
@@ -96,7 +102,7 @@ class LSTM(Layer):
             K.zero_padding(self.dG, lengths)
         parallel.run_all([partial(KL.lstm_backward, self.dG, self.d_outputs.data, self.G, self.C, self.HC, self.W,
                                   self.P, group, ni, self.g_kind, self.h_kind, self.peephole, self._reverse)
-                          for group in column_groups(lengths)])
+                          for group in column_groups(lengths, self.groups())])
         dG2 = self.dG.reshape(T * B, -1)
         dX2 = self.d_inputs.resize(T, ni, B).reshape(T * B, ni)
         chunks = row_chunks(T * B)
@@ -113,14 +119,14 @@ class LSTM(Layer):
         self._count()
 
 
-def column_groups(lengths):
+def column_groups(lengths, groups=COLUMN_GROUPS):
     """The column lengths each recurrence call runs on: a minibatch's columns dealt out in turn to
-    COLUMN_GROUPS calls, each seeing length 0 (a column it skips) for the others' columns. Lines
+    ``groups`` calls, each seeing length 0 (a column it skips) for the others' columns. Lines
     sorted by width then give every call about the same work; one line is one call."""
-    if len(lengths) < 2:
+    if len(lengths) < 2 or groups == 1:
         return [lengths]
-    owner = np.arange(len(lengths)) % COLUMN_GROUPS
-    return [np.where(owner == g, lengths, 0) for g in range(COLUMN_GROUPS)]
+    owner = np.arange(len(lengths)) % groups
+    return [np.where(owner == g, lengths, 0) for g in range(groups)]
 
 
 class NPLSTM(LSTM):
