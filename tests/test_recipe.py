@@ -97,8 +97,11 @@ def test_sigint_and_resume_end_with_the_uninterrupted_weights(lines, tmp_path, s
     final = f"-{ntrain:08d}.h5"
     expected, got = model_weights(tmp_path / ("whole" + final)), model_weights(tmp_path / ("cut" + final))
     assert expected.keys() == got.keys()
+    # float32 rounding: now and then (1 run in ~10, first runs while the kernels compile) a weight
+    # differs by ~3e-7 (2.8e-6 relative) after the 80 steps; a resume that lost any state (the
+    # sample order, the augmentation's draws, Adam's moments) differs by more than 1e-4
     for name in expected:
-        np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
     assert any(not np.array_equal(w, model_weights(tmp_path / "cut-interrupted.h5")[n]) for n, w in got.items())
 
 
