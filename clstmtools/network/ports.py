@@ -163,13 +163,17 @@ class Network:
     def update(self):
         """Update every layer's weights: the layers dealt out, largest first, to as many groups as there are
         threads, each group updated on a thread of its own (layers are independent: the same result)."""
-        groups = [[] for _ in range(parallel.get_threads())]
-        sizes = [0] * len(groups)
-        for layer in sorted(self.layers(), key=lambda layer: -sum(w.size for w, _ in layer.storage())):
-            k = sizes.index(min(sizes))
-            groups[k].append(layer)
-            sizes[k] += sum(w.size for w, _ in layer.storage())
-        parallel.run_all([partial(_update_all, group) for group in groups if group])
+        layers, threads = self.layers(), parallel.get_threads()
+        key = (threads, tuple(map(id, layers)))
+        if getattr(self, "_update_plan", (None,))[0] != key:  # dealt once, not at every step
+            groups = [[] for _ in range(threads)]
+            sizes = [0] * threads
+            for layer in sorted(layers, key=lambda layer: -sum(w.size for w, _ in layer.storage())):
+                k = sizes.index(min(sizes))
+                groups[k].append(layer)
+                sizes[k] += sum(w.size for w, _ in layer.storage())
+            self._update_plan = key, [partial(_update_all, group) for group in groups if group]
+        parallel.run_all(self._update_plan[1])
 
     # --- ports ---------------------------------------------------------------------------
     def _check_inputs(self):
