@@ -50,17 +50,27 @@ CASES = [
 ]
 
 
-def alternating_seconds(steps, runs, warmups=2):
+def alternating_seconds(steps, runs, warmups=2, settle_seconds=0.05):
     """``{name: (median, best)}`` wall times of several step functions over ``runs`` calls each
     after ``warmups`` (PyTorch's first calls for a new shape build its kernels, and the second can
     still be slow), their runs alternating: the load of a shared machine then weighs on each about
-    equally. The best run shows what the code does when nothing else competes for the cores."""
+    equally. The best run shows what the code does when nothing else competes for the cores.
+
+    Before each timed run the same function runs untimed for ``settle_seconds`` (at least once):
+    PyTorch's OpenMP threads keep spinning on the cores for several milliseconds after its last
+    parallel region (GNU OpenMP's default spin count), and a core left idle runs slowly at first;
+    either slows down whichever run comes next (measured: clstmtools' batch-1 inference right
+    after a PyTorch run at 0.55x of its speed run after run)."""
     for fn in steps.values():
         for _ in range(warmups):
             fn()
     times = {name: [] for name in steps}
     for _ in range(runs):
         for name, fn in steps.items():
+            settled = time.perf_counter() + settle_seconds
+            fn()
+            while time.perf_counter() < settled:
+                fn()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
