@@ -4,8 +4,8 @@ Every program's tests, validation and evaluation modes go through :func:`network
 (:func:`clstmtools.tasks.evaluate_lines` for CTC). A
 padded minibatch gives each line what it gives alone (padding never changes a result, see
 :mod:`clstmtools.network`), so the order in which lines are batched changes nothing but speed:
-lines are read a window ahead on a thread of their own, sorted by width within the window and
-cut into minibatches, which keeps padding small and lets the recurrence reuse each weight row
+lines are read a window ahead on a thread of their own (the first window only one minibatch, so
+that the network starts early), sorted by width within the window and cut into minibatches, which keeps padding small and lets the recurrence reuse each weight row
 for every line of the batch while it is in cache.
 """
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +19,8 @@ BATCH_LINES = 16
 BATCH_STEPS = 6000
 #: lines read ahead, then sorted by width and batched together
 WINDOW = 64
+#: lines in the first window: the network waits for these (reading 64 takes about 0.1 s)
+FIRST_WINDOW = BATCH_LINES
 
 
 def width_batches(widths, batch_lines=BATCH_LINES, batch_steps=BATCH_STEPS):
@@ -68,8 +70,9 @@ def network_outputs(net, load, indices, batch_lines=BATCH_LINES, window=WINDOW, 
     not yielded: ``skip(i, reason)`` is told instead (without ``skip``, it is a NetworkError). An
     error raised by ``load`` or ``skip`` reaches the caller after every earlier line."""
     indices = list(indices)
-    windows = [indices[k:k + window] for k in range(0, len(indices), window)]
-    if not windows:
+    first = min(window, FIRST_WINDOW)
+    windows = [indices[:first]] + [indices[k:k + window] for k in range(first, len(indices), window)]
+    if not indices:
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clstm-load") as reader:
         ahead = reader.submit(_load_window, load, windows[0])
