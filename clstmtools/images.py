@@ -4,6 +4,8 @@ import os
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .kernels.images import look_up
+
 #: file extensions taken for images when a folder is scanned (lower case)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp",
                     ".pgm", ".ppm", ".pbm", ".pnm")
@@ -163,7 +165,9 @@ def _ink_from_codes(codes, table):
     if high <= low:
         return np.zeros(codes.shape, np.float32)
     ground = _ground(table, table[_border(codes)], low, high, lambda: table[codes])
-    return _stretch(table, ground, low, high)[codes]
+    ink = np.empty(codes.shape, np.float32)
+    look_up(ink, _stretch(table, ground, low, high), np.ascontiguousarray(codes))
+    return ink
 
 
 def _border(image):

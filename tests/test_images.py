@@ -209,3 +209,13 @@ def test_levels_are_stretched_bit_for_bit_like_every_pixel(tmp_path, mode, level
     assert ink.dtype == np.float32 and ink.shape == grey.shape
     np.testing.assert_array_equal(ink.view(np.uint32), expected.view(np.uint32))
     np.testing.assert_array_equal(images.read_grey(path), images._grey_levels(Image.open(path)))
+
+
+def test_look_up_is_the_table_indexed_by_the_codes():
+    from clstmtools.kernels.images import look_up
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 256, (7, 19)).astype(np.uint8)
+    table = rng.random(256).astype(np.float32)
+    out = np.full(codes.shape, np.nan, np.float32)
+    look_up(out, table, codes)
+    np.testing.assert_array_equal(out, table[codes])
