@@ -71,6 +71,20 @@ def test_the_first_window_is_one_minibatch_and_the_rest_full_windows(monkeypatch
     assert list(network_outputs(net, lambda i: xs[i], [])) == []
 
 
+def test_a_caller_that_stops_early_stops_the_reading(monkeypatch):
+    """The reader runs READ_AHEAD windows ahead, no further, and stops when the caller does."""
+    import clstmtools.recognize as recognize
+    monkeypatch.setattr(recognize, "FIRST_WINDOW", 2)
+    xs = lines(3) * 4
+    read = []
+    net = make("BIDILSTM")
+    got = network_outputs(net, lambda i: read.append(i) or xs[i], range(len(xs)), batch_lines=2, window=2)
+    assert next(got)[0] == 0
+    got.close()
+    assert len(read) <= 2 * (recognize.READ_AHEAD + 1) < len(xs)
+    assert read == sorted(read)
+
+
 def test_an_unreadable_line_stops_the_run_after_every_earlier_line():
     xs = lines(3)
     net = make("BIDILSTM")
