@@ -527,3 +527,21 @@ def test_a_reader_that_goes_away_stops_the_program_quietly():
     process.stdout.close()  # before the program writes its usage
     _, stderr = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 141 and stderr == b""
+
+
+def test_the_programs_leave_their_objects_out_of_later_collections(monkeypatch):
+    """main() freezes the objects there are (the imported modules) before the run and after it, so that
+    neither the collections during a run nor the interpreter's last ones at exit walk them; the exit
+    status is run()'s."""
+    import gc
+
+    from clstmtools.drivers import common
+    monkeypatch.setattr(common, "run", lambda *args: 3)
+    gc.unfreeze()
+    fresh = [[] for _ in range(50)]  # tracked containers that a freeze moves to the permanent generation
+    try:
+        with pytest.raises(SystemExit) as stop:
+            common.main_of("clstmctc", None, "", "")()
+        assert stop.value.code == 3 and gc.get_freeze_count() >= len(fresh)
+    finally:
+        gc.unfreeze()
