@@ -11,7 +11,7 @@ PACKAGE = ROOT / "clstmtools"
 #: the data flow, lowest first: a module may import only modules of its own or a lower level
 LEVELS = [
     {"kernels"},
-    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "atomic", "augment"},
+    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "blas", "memory", "atomic", "augment"},
     {"datasets", "network", "display", "curve"},
     {"modelfile", "ctc", "params", "generate", "recognize", "resume"},
     {"tasks"},

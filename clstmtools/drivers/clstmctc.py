@@ -7,6 +7,7 @@ import h5py
 
 from .. import ctc as ctcmod
 from ..codec import Codec
+from ..memory import keep_freed_memory
 from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
 from ..modelfile import load_net
 from ..network import SPEC_PREFABS, input_shape
@@ -100,6 +101,7 @@ def evaluate(settings, path, mode):
         raise UsageError(f"mode={mode} needs a model: set load=MODEL.h5")
     if settings.output and mode != "text":
         raise UsageError(f"output={settings.output} is for mode=text (recognition into PAGE/ALTO copies)")
+    keep_freed_memory()  # the buffers change size with every minibatch: reuse memory, not fresh pages
     net = load_net(settings.load)
     use_spec_height(settings, net)
     data = open_data(settings, path, Codec(net.codec), labelled=mode != "text",
