@@ -2,14 +2,39 @@
 
 ``import clstmtools as clstm`` gives the Python API clstm users scripted against: ``make_net``,
 ``make_net_init``, ``Sequence``, ``network_info``, ``save_net``, ``load_net`` and the CTC functions.
+They are imported on first use, so that a program importing one submodule (``clstmtools.drivers``)
+loads only what it runs.
 """
-from .ctc import (  # noqa: F401
-    beam_search_decode, best_path_decode, char_confidences, ctc_align_targets, ctc_loss, mktargets,
-    seq_ctc_align, trivial_decode,
-)
-from .modelfile import ModelFileError, load_net, save_net  # noqa: F401
-from .network import (  # noqa: F401
-    Network, NetworkError, make_net, make_net_init, network_info,
-)
-from .parallel import set_threads  # noqa: F401
-from .sequence import Sequence  # noqa: F401
+import importlib
+
+#: the API's names, by the submodule that defines them
+_API = {
+    "ctc": ("beam_search_decode", "best_path_decode", "char_confidences", "ctc_align_targets", "ctc_loss",
+            "mktargets", "seq_ctc_align", "trivial_decode"),
+    "modelfile": ("ModelFileError", "load_net", "save_net"),
+    "network": ("Network", "NetworkError", "make_net", "make_net_init", "network_info"),
+    "parallel": ("set_threads",),
+    "sequence": ("Sequence",),
+}
+_HOME = {name: module for module, names in _API.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name):
+    """An API name, or a submodule (``clstmtools.ctc`` after ``import clstmtools``), imported now."""
+    module = _HOME.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    else:
+        try:
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -16,12 +16,13 @@ Both resampling methods scale the width by the same factor as the height (aspect
 kept).
 """
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .kernels.config import FLOAT
-from .kernels.dewarp import (box_mean_zero_edges, cut_band, resample_clamped,
-                             smooth_columns_zero_edges, smooth_rows_zero_edges)
+from .kernels.dewarp import (box_mean_zero_edges, column_argmax, cut_band, resample_clamped,
+                             smooth_columns_zero_edges, smooth_rows_zero_edges, weighted_row_distance)
 
 #: the normalization methods, by the names the drivers' ``dewarp`` setting uses
 METHODS = ("none", "mean", "center")
@@ -37,6 +38,12 @@ TIE_BREAK_WEIGHT = 0.001
 def gaussian_weights(sigma):
     """Normalized Gaussian weights of standard deviation ``sigma`` pixels, truncated at
     ``GAUSSIAN_TRUNCATE`` sigmas (odd length; a single 1 for ``sigma <= 0``), float32."""
+    return _gaussian_weights(float(sigma)).copy()
+
+
+@lru_cache(maxsize=256)
+def _gaussian_weights(sigma):
+    """:func:`gaussian_weights`, worked out once per sigma (a line's sigmas follow from its height)."""
     if sigma <= 0:
         return np.ones(1, FLOAT)
     radius = int(GAUSSIAN_TRUNCATE * sigma + 0.5)
@@ -48,17 +55,17 @@ def gaussian_weights(sigma):
 def smooth_2d(image, sigma_rows, sigma_columns):
     """Separable Gaussian smoothing with zeros beyond the edges (``mode='constant'``)."""
     across = np.empty_like(image)
-    smooth_rows_zero_edges(across, image, gaussian_weights(sigma_columns))
+    smooth_rows_zero_edges(across, image, _gaussian_weights(float(sigma_columns)))
     smoothed = np.empty_like(image)
-    smooth_columns_zero_edges(smoothed, across, gaussian_weights(sigma_rows))
+    smooth_columns_zero_edges(smoothed, across, _gaussian_weights(float(sigma_rows)))
     return smoothed
 
 
 def smooth_1d_nearest(values, sigma):
     """Gaussian smoothing of a 1-d float64 array, repeating the end values beyond the edges."""
-    weights = gaussian_weights(sigma).astype(np.float64)
+    weights = _gaussian_weights(float(sigma)).astype(np.float64)
     radius = len(weights) // 2
-    padded = np.pad(values, radius, mode="edge")
+    padded = np.concatenate([np.full(radius, values[0]), values, np.full(radius, values[-1])])
     return np.convolve(padded, weights, mode="valid")
 
 
@@ -74,15 +81,15 @@ def centre_line(image, smooth2d=1.0, smooth1d=0.3):
     box_mean = np.empty_like(smoothed)
     box_mean_zero_edges(box_mean, smoothed, max(1, int(0.5 * height)), width)
     smoothed += FLOAT(TIE_BREAK_WEIGHT) * box_mean
-    densest_rows = np.argmax(smoothed, axis=0).astype(np.float64)
-    return smooth_1d_nearest(densest_rows, smooth1d * height)
+    densest_rows = np.empty(width, np.int64)
+    column_argmax(densest_rows, smoothed)
+    return smooth_1d_nearest(densest_rows.astype(np.float64), smooth1d * height)
 
 
 def ink_mad(image, centre_rows, ink):
     """Ink-weighted mean absolute deviation of the rows from ``centre_rows`` (one per column);
     ``ink`` is the image's total."""
-    offsets = np.abs(np.arange(image.shape[0], dtype=np.float64)[:, None] - centre_rows[None, :])
-    return float(np.einsum("ij,ij->", image, offsets) / ink)
+    return weighted_row_distance(image, np.asarray(centre_rows, np.float64)) / ink
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ import os
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .kernels.images import look_up
+
 #: file extensions taken for images when a folder is scanned (lower case)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp",
                     ".pgm", ".ppm", ".pbm", ".pnm")
@@ -62,17 +64,8 @@ def read_grey(path):
 
     The scale is the file's (0-255, 0-65535 for 16-bit grey, 0-1 where transparency was laid
     over a background); colour is reduced to luminance, EXIF rotation applied."""
-    try:
-        with Image.open(path) as image:
-            image.seek(0)
-            if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-                image = ImageOps.exif_transpose(image)
-            grey = _grey_levels(image)
-    except _PILLOW_FAILURES as error:
-        raise _read_failure(path, error) from None
-    if grey.size == 0:
-        raise ImageReadError(path, f"the image is empty ({grey.shape[1]}x{grey.shape[0]})")
-    return grey
+    codes, table = _read_codes(path)
+    return codes if table is None else table[codes]
 
 
 def read_image(path):
@@ -82,26 +75,61 @@ def read_image(path):
     that contrasts with the opaque ones. Dark ink on a light ground is inverted (the
     ground is judged from the image border), and the grey levels are stretched so that
     the ground is 0 and the darkest ink 1."""
-    return ink_from_grey(read_grey(path))
+    codes, table = _read_codes(path)
+    return ink_from_grey(codes) if table is None else _ink_from_codes(codes, table)
+
+
+def _read_codes(path):
+    """``(codes, table)``: the first page's grey levels as ``table[codes]`` (see :func:`_grey_codes`),
+    EXIF rotation applied; an ImageReadError names the file if it is unreadable or empty."""
+    try:
+        with Image.open(path) as image:
+            image.seek(0)
+            if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a PNG's eXIf may follow the pixels: decodes them
+                image = ImageOps.exif_transpose(image)
+            codes, table = _grey_codes(image)
+    except _PILLOW_FAILURES as error:
+        raise _read_failure(path, error) from None
+    if codes.size == 0:
+        raise ImageReadError(path, f"the image is empty ({codes.shape[1]}x{codes.shape[0]})")
+    return codes, table
+
+
+#: grey level of each 8-bit code: as it is, and scaled to [0, 1] (images that had an alpha channel)
+_LEVELS = np.arange(256, dtype=np.float32)
+_UNIT_LEVELS = _LEVELS / np.float32(255)
 
 
 def _grey_levels(image):
     """Luminance (larger is lighter; any scale, [0, 1] where alpha was composited) of a Pillow image of any mode."""
+    codes, table = _grey_codes(image)
+    return codes if table is None else table[codes]
+
+
+def _grey_codes(image):
+    """:func:`_grey_levels` as ``(codes, table)``: 8-bit codes and the float32 level of each
+    (``table[codes]``), so that later steps can work on 256 levels instead of every pixel;
+    ``(levels, None)`` where there are more than 256 levels (16-bit, 32-bit and float modes)
+    or transparency was composited."""
     mode = image.mode
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         mode = image.mode
-    if mode in ("L", "I", "F") or mode.startswith("I;16"):
-        return np.asarray(image).astype(np.float32)
+    if mode == "L":
+        return np.asarray(image), _LEVELS
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        return np.asarray(image).astype(np.float32), None
     if mode in ("LA", "La", "RGBA", "RGBa", "PA"):
-        alpha = np.asarray(image.getchannel("A"), np.float32) / np.float32(255)
+        alpha = np.asarray(image.getchannel("A"))
         if mode == "PA":
             image = image.convert("RGBA")
-        luminance = np.asarray(image.convert("L"), np.float32) / np.float32(255)
-        return _composite(luminance, alpha)
+        codes = np.asarray(image.convert("L"))
+        if alpha.size and alpha.min() == 255:  # opaque throughout: nothing to lay over a ground
+            return codes, _UNIT_LEVELS
+        return _composite(_UNIT_LEVELS[codes], alpha.astype(np.float32) / np.float32(255)), None
     if mode not in ("1", "RGB"):
         image = image.convert("RGB")
-    return np.asarray(image.convert("L"), np.float32)
+    return np.asarray(image.convert("L")), _LEVELS
 
 
 def _composite(luminance, alpha):
@@ -127,10 +155,37 @@ def ink_from_grey(grey):
     low, high = float(grey.min()), float(grey.max())
     if high <= low:
         return np.zeros(grey.shape, np.float32)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return _stretch(grey, _ground(grey, _border(grey), low, high, lambda: grey), low, high)
+
+
+def _ink_from_codes(codes, table):
+    """:func:`ink_from_grey` of ``table[codes]`` (8-bit ``codes``, non-decreasing ``table``), bit for
+    bit, with the stretch worked out once per level instead of once per pixel."""
+    low, high = float(table[codes.min()]), float(table[codes.max()])
+    if high <= low:
+        return np.zeros(codes.shape, np.float32)
+    ground = _ground(table, table[_border(codes)], low, high, lambda: table[codes])
+    ink = np.empty(codes.shape, np.float32)
+    look_up(ink, _stretch(table, ground, low, high), np.ascontiguousarray(codes))
+    return ink
+
+
+def _border(image):
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+
+
+def _ground(levels, border, low, high, whole):
+    """The ground level: the border's median, or where that lies halfway between ``low`` and
+    ``high``, whichever extreme the bulk of the grey levels (``whole()``) leans to."""
     ground = float(np.median(border))
     if ground == (low + high) / 2:  # no telling from the border: the ink is the minority
+        grey = whole()
         ground = high if float(np.median(grey)) >= float(grey.mean()) else low
+    return ground
+
+
+def _stretch(grey, ground, low, high):
+    """Grey levels stretched to ink 1 (the extreme farther from ``ground``) on ground 0, clipped."""
     if ground > (low + high) / 2:
         ink = (np.float32(ground) - grey) / np.float32(ground - low)
     else:

@@ -4,10 +4,11 @@ Every program's tests, validation and evaluation modes go through :func:`network
 (:func:`clstmtools.tasks.evaluate_lines` for CTC). A
 padded minibatch gives each line what it gives alone (padding never changes a result, see
 :mod:`clstmtools.network`), so the order in which lines are batched changes nothing but speed:
-lines are read a window ahead on a thread of their own, sorted by width within the window and
-cut into minibatches, which keeps padding small and lets the recurrence reuse each weight row
+lines are read up to READ_AHEAD windows ahead on a thread of their own (the first window only one
+minibatch, so that the network starts early), sorted by width within the window and cut into minibatches, which keeps padding small and lets the recurrence reuse each weight row
 for every line of the batch while it is in cache.
 """
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from .network import NetworkError
@@ -19,6 +20,11 @@ BATCH_LINES = 16
 BATCH_STEPS = 6000
 #: lines read ahead, then sorted by width and batched together
 WINDOW = 64
+#: lines in the first window: the network waits for these (reading 64 takes about 0.1 s)
+FIRST_WINDOW = BATCH_LINES
+#: windows being read (or read and waiting) at a time: the reader keeps a core busy whenever the
+#: network leaves one idle (between its threads' work), instead of waiting to be asked for the next
+READ_AHEAD = 4
 
 
 def width_batches(widths, batch_lines=BATCH_LINES, batch_steps=BATCH_STEPS):
@@ -68,15 +74,17 @@ def network_outputs(net, load, indices, batch_lines=BATCH_LINES, window=WINDOW, 
     not yielded: ``skip(i, reason)`` is told instead (without ``skip``, it is a NetworkError). An
     error raised by ``load`` or ``skip`` reaches the caller after every earlier line."""
     indices = list(indices)
-    windows = [indices[k:k + window] for k in range(0, len(indices), window)]
-    if not windows:
+    first = min(window, FIRST_WINDOW)
+    windows = [indices[:first]] + [indices[k:k + window] for k in range(first, len(indices), window)]
+    if not indices:
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clstm-load") as reader:
-        ahead = reader.submit(_load_window, load, windows[0])
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clstm-load")
+    pending = deque(reader.submit(_load_window, load, chunk) for chunk in windows[:READ_AHEAD])
+    try:
         for w, chunk in enumerate(windows):
-            loaded = ahead.result()
-            if w + 1 < len(windows):
-                ahead = reader.submit(_load_window, load, windows[w + 1])
+            loaded = pending.popleft().result()
+            if w + READ_AHEAD < len(windows):
+                pending.append(reader.submit(_load_window, load, windows[w + READ_AHEAD]))
             lines = [x for x, error in loaded if error is None]
             short = [too_short(net, x) for x in lines]
             usable = [k for k, reason in enumerate(short) if reason is None]
@@ -90,10 +98,10 @@ def network_outputs(net, load, indices, batch_lines=BATCH_LINES, window=WINDOW, 
                 if short[k] is None:
                     yield chunk[k], x, outputs[k]
                 elif skip is None:
-                    ahead.cancel()
                     raise NetworkError(f"line {chunk[k]}: {short[k]}")
                 else:
                     skip(chunk[k], short[k])
             if len(lines) < len(loaded):
-                ahead.cancel()
                 raise loaded[-1][1]
+    finally:  # on an error, or when the caller stops early: no more lines read
+        reader.shutdown(wait=True, cancel_futures=True)

@@ -8,8 +8,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from clstmtools.dewarp import (METHODS, centre_line, gaussian_weights, make_normalizer, smooth_1d_nearest,
                                smooth_2d)
-from clstmtools.kernels.dewarp import (box_mean_zero_edges, cut_band, resample_clamped,
-                                       smooth_columns_zero_edges, smooth_rows_zero_edges)
+from clstmtools.dewarp import ink_mad
+from clstmtools.kernels.dewarp import (box_mean_zero_edges, column_argmax, cut_band, resample_clamped,
+                                       smooth_columns_zero_edges, smooth_rows_zero_edges, weighted_row_distance)
 
 UW3_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "uw3-500.tgz"
 TARGET = 48
@@ -83,6 +84,53 @@ def test_smooth_2d_and_1d():
     edge_padded = np.concatenate([np.full(radius, values[0]), values, np.full(radius, values[-1])])
     expected = [edge_padded[i:i + len(weights)] @ weights for i in range(len(values))]
     np.testing.assert_allclose(smooth_1d_nearest(values, 3.0), expected, rtol=1e-12)
+
+
+def test_column_smoothing_skips_blank_rows_bit_for_bit():
+    """Rows without ink add nothing: the sums with them skipped are the same float32 values, bit for
+    bit, as a plain row-by-row accumulation (NumPy, in the kernel's order)."""
+    rng = np.random.default_rng(6)
+    image = sparse_image(rng, (14, 33), density=0.3)
+    image[:4] = image[9:11] = 0
+    weights = gaussian_weights(3.0)
+    radius = len(weights) // 2
+    expected = np.zeros_like(image)
+    for row in range(image.shape[0]):
+        for target in range(max(0, row - radius), min(image.shape[0], row + radius + 1)):
+            expected[target] += weights[row - target + radius] * image[row]
+    out = np.full_like(image, np.nan)
+    smooth_columns_zero_edges(out, image, weights)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-7)
+    blank = np.zeros_like(image)
+    smooth_columns_zero_edges(out, blank, weights)
+    assert not out.any() and not np.signbit(out).any()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 1), (1, 7), (9, 40)])
+def test_column_argmax_is_numpys_first_largest(shape):
+    rng = np.random.default_rng(sum(shape))
+    image = rng.integers(0, 3, shape).astype(np.float32)  # many ties: the first row of the largest wins
+    out = np.full(shape[1], -1, np.int64)
+    column_argmax(out, image)
+    np.testing.assert_array_equal(out, np.argmax(image, axis=0))
+
+
+def test_weighted_row_distance_is_the_ink_weighted_sum_of_distances():
+    rng = np.random.default_rng(7)
+    image = sparse_image(rng, (11, 25))
+    centre = rng.uniform(-2, 12, 25)
+    offsets = np.abs(np.arange(11)[:, None] - centre[None, :])
+    expected = (image.astype(np.float64) * offsets).sum()
+    assert weighted_row_distance(image, centre) == pytest.approx(expected, rel=1e-12)
+    assert ink_mad(image, centre, float(image.sum())) == pytest.approx(expected / image.sum(), rel=1e-12)
+    assert weighted_row_distance(np.zeros((3, 4), np.float32), np.zeros(4)) == 0
+
+
+def test_gaussian_weights_are_remembered_but_handed_out_as_copies():
+    first = gaussian_weights(4.5)
+    first[:] = 0
+    np.testing.assert_array_equal(gaussian_weights(4.5), gaussian_weights(np.float32(4.5)))
+    assert gaussian_weights(4.5).sum() == pytest.approx(1)
 
 
 @pytest.mark.parametrize("shape, rows, columns", [((9, 31), 4, 31), ((9, 31), 3, 7), ((2, 5), 6, 12), ((1, 1), 1, 1)])

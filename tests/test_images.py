@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from clstmtools import images
 from clstmtools.images import ImageReadError, image_info, image_size, is_image_name, read_image, scale_to_height
 
 from conftest import shared_file
@@ -163,3 +164,58 @@ def test_multi_page_tiff_reads_its_first_page_and_counts_the_pages(tmp_path):
     first.save(path, save_all=True, append_images=[other, other])
     assert image_info(path) == (INK.shape[1], INK.shape[0], 3)
     np.testing.assert_allclose(read_image(path), INK.astype(np.float32), atol=0.02)
+
+
+def per_pixel_ink(path):
+    """Twin of read_image that stretches every pixel, not each of the 256 levels once: luminance as
+    float32 (over [0, 1] where the image has alpha), then clstmtools.images.ink_from_grey."""
+    with Image.open(path) as image:
+        if image.mode == "P":
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        if image.mode in ("RGBA", "LA"):
+            alpha = np.asarray(image.getchannel("A"), np.float32) / np.float32(255)
+            grey = np.asarray(image.convert("L"), np.float32) / np.float32(255)
+            if alpha.min() < 1:
+                grey = images._composite(grey, alpha)
+        else:
+            grey = np.asarray(image.convert("L"), np.float32)
+    return images.ink_from_grey(grey)
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "RGB", "RGBA", "LA", "P", "PT", "RGBA-partly"])
+@pytest.mark.parametrize("levels", ["two", "noisy", "tie"])
+def test_levels_are_stretched_bit_for_bit_like_every_pixel(tmp_path, mode, levels):
+    """read_image stretches the 256 levels of an 8-bit image once and looks each pixel up: the
+    same float32 values, bit for bit, as stretching every pixel (the normalized lines, and so the
+    recognized text, must not change)."""
+    rng = np.random.default_rng(len(mode) + len(levels))
+    grey = np.where(INK, 60, 200) + (rng.integers(-40, 41, INK.shape) if levels == "noisy" else 0)
+    if levels == "tie":  # the border's median halfway between the extremes: the bulk decides
+        grey[0, :] = grey[:15, 0] = grey[:15, -1] = 60
+    grey = grey.astype(np.uint8)
+    path = tmp_path / "line.png"
+    if mode in ("RGBA", "LA", "RGBA-partly"):
+        alpha = np.full(grey.shape, 255, np.uint8)
+        if mode == "RGBA-partly":
+            alpha[INK] = 128
+        channels = [grey, grey, grey, alpha] if mode != "LA" else [grey, alpha]
+        Image.fromarray(np.stack(channels, -1)).save(path)
+    elif mode == "PT":
+        Image.fromarray(grey).convert("P").save(path, transparency=255)
+    else:
+        Image.fromarray(grey).convert(mode).save(path)
+    expected = per_pixel_ink(path)
+    ink = read_image(path)
+    assert ink.dtype == np.float32 and ink.shape == grey.shape
+    np.testing.assert_array_equal(ink.view(np.uint32), expected.view(np.uint32))
+    np.testing.assert_array_equal(images.read_grey(path), images._grey_levels(Image.open(path)))
+
+
+def test_look_up_is_the_table_indexed_by_the_codes():
+    from clstmtools.kernels.images import look_up
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 256, (7, 19)).astype(np.uint8)
+    table = rng.random(256).astype(np.float32)
+    out = np.full(codes.shape, np.nan, np.float32)
+    look_up(out, table, codes)
+    np.testing.assert_array_equal(out, table[codes])

@@ -53,6 +53,38 @@ def test_batched_outputs_equal_one_line_at_a_time_in_the_order_asked(kind):
     assert got[1][2] is not got[-1][2] and not np.shares_memory(got[0][2], got[2][2])
 
 
+def test_the_first_window_is_one_minibatch_and_the_rest_full_windows(monkeypatch):
+    """The network waits only for the first FIRST_WINDOW lines; every line still comes out, in order,
+    as it does alone."""
+    import clstmtools.recognize as recognize
+    monkeypatch.setattr(recognize, "FIRST_WINDOW", 3)
+    xs = lines(3) * 2
+    net = make("BIDILSTM")
+    windows = []
+    monkeypatch.setattr(recognize, "_load_window", lambda load, chunk: windows.append(list(chunk)) or
+                        [(load(i), None) for i in chunk])
+    got = list(network_outputs(net, lambda i: xs[i], range(len(xs)), batch_lines=2, window=8))
+    assert windows == [[0, 1, 2], list(range(3, 11)), list(range(11, 19)), [19, 20, 21]]
+    assert [i for i, _, _ in got] == list(range(len(xs)))
+    for i, _, y in got:
+        np.testing.assert_allclose(y, alone(net, xs[i]), rtol=1e-5, atol=1e-6, err_msg=f"line {i}")
+    assert list(network_outputs(net, lambda i: xs[i], [])) == []
+
+
+def test_a_caller_that_stops_early_stops_the_reading(monkeypatch):
+    """The reader runs READ_AHEAD windows ahead, no further, and stops when the caller does."""
+    import clstmtools.recognize as recognize
+    monkeypatch.setattr(recognize, "FIRST_WINDOW", 2)
+    xs = lines(3) * 4
+    read = []
+    net = make("BIDILSTM")
+    got = network_outputs(net, lambda i: read.append(i) or xs[i], range(len(xs)), batch_lines=2, window=2)
+    assert next(got)[0] == 0
+    got.close()
+    assert len(read) <= 2 * (recognize.READ_AHEAD + 1) < len(xs)
+    assert read == sorted(read)
+
+
 def test_an_unreadable_line_stops_the_run_after_every_earlier_line():
     xs = lines(3)
     net = make("BIDILSTM")

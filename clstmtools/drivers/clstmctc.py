@@ -6,14 +6,12 @@ import warnings
 import h5py
 
 from .. import ctc as ctcmod
-from ..augment import Augmenter
 from ..codec import Codec
 from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
 from ..modelfile import load_net
 from ..network import SPEC_PREFABS, input_shape
 from ..recognize import network_outputs
 from ..tasks import AlignedTask, CtcTask, evaluate_lines
-from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, resume_state, run_generator, show_info,
                      skip_short_lines, start_trial, validation_split, warner)
@@ -155,6 +153,9 @@ def dump(settings, path):
 
 
 def train(settings, path):
+    from ..augment import Augmenter  # training only: recognition starts without them
+    from ..trainer import Trainer
+
     require_save_name(settings, PROGRAM)
     protect_inputs(settings, [path])
     loaded = bool(settings.load)

@@ -4,7 +4,6 @@ from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..modelfile import load_net
 from ..recognize import network_outputs
 from ..tasks import CtcTask
-from ..trainer import Trainer
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
                      need_files, protect_inputs, require_save_name, resume_state, show_info, skip_short_lines,
                      start_trial, validation_split, warner)
@@ -94,6 +93,8 @@ def filter_lines(settings, args):
 
 
 def train(settings, args):
+    from ..trainer import Trainer  # training only: recognition starts without it
+
     need_files(args, (1, 2), "a pairs file, or an inputs file and an outputs file")
     require_save_name(settings, PROGRAM)
     protect_inputs(settings, args)

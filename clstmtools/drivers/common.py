@@ -5,11 +5,10 @@ import traceback
 
 import numpy as np
 
-from .. import parallel, resume
+from .. import blas, parallel, resume
 from ..network import NetworkError, describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
-from ..trainer import Interrupted
 
 
 class UsageError(ValueError):
@@ -47,6 +46,7 @@ def _run(program, body, synopsis, formats, bare):
             return 2
         for name in suspicious_names(os.environ, program):
             print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
+        blas.load_blas()  # before set_threads imports it: without scipy.linalg's 0.1 s
         parallel.set_threads(settings.get("threads", 0))
         return body(args, settings) or 0
     except BrokenPipeError:
@@ -56,7 +56,7 @@ def _run(program, body, synopsis, formats, bare):
             traceback.print_exc()
         print(f"{program}: error: {error}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, Interrupted):
+    except _interruptions():
         print(f"{program}: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # a bug: still one line, the traceback with debug=1
@@ -65,6 +65,13 @@ def _run(program, body, synopsis, formats, bare):
         print(f"{program}: internal error: {error.__class__.__name__}: {error} (debug=1 shows the traceback)",
               file=sys.stderr)
         return 2
+
+
+def _interruptions():
+    """What stops a run on a signal: KeyboardInterrupt, and the trainer's Interrupted where the trainer
+    was loaded (only it raises that; recognition alone does not load it)."""
+    trainer = sys.modules.get("clstmtools.trainer")
+    return (KeyboardInterrupt,) if trainer is None else (KeyboardInterrupt, trainer.Interrupted)
 
 
 def main_of(program, body, synopsis, formats, bare=None):

@@ -34,11 +34,19 @@ def smooth_rows_zero_edges(out, image, weights):
 def smooth_columns_zero_edges(out, image, weights):
     """Convolve every column of ``image`` with the symmetric ``weights`` (odd length), zeros outside.
 
-    Loops row by row so that the innermost loop runs along a contiguous row and vectorizes."""
+    Loops row by row so that the innermost loop runs along a contiguous row and vectorizes; rows
+    without ink (above and below the text) add nothing and are skipped."""
     height, width = image.shape
     radius = weights.shape[0] // 2
     out[:, :] = np.float32(0.0)
     for row in range(height):
+        blank = True
+        for x in range(width):
+            if image[row, x] != np.float32(0.0):
+                blank = False
+                break
+        if blank:
+            continue
         first = max(0, row - radius)
         stop = min(height, row + radius + 1)
         for target in range(first, stop):
@@ -83,6 +91,35 @@ def box_mean_zero_edges(out, image, rows, columns):
             first = min(max(x - column_offset, 0), width)
             stop = min(max(x - column_offset + columns, 0), width)
             out[row, x] = (prefix[stop] - prefix[first]) * scale
+
+
+@kernel
+def column_argmax(out, image):
+    """``out[c]``: the row of the largest value in column ``c`` of ``image`` (the first of equals,
+    as ``np.argmax(image, axis=0)``; finite values), in one pass along the rows."""
+    height, width = image.shape
+    best = image[0].copy()
+    for column in range(width):
+        out[column] = 0
+    for row in range(1, height):
+        for column in range(width):
+            value = image[row, column]
+            if value > best[column]:
+                best[column] = value
+                out[column] = row
+
+
+@kernel
+def weighted_row_distance(image, centre_rows):
+    """``sum(image[r, c] * |r - centre_rows[c]|)`` over the non-zero pixels, in float64."""
+    height, width = image.shape
+    total = 0.0
+    for row in range(height):
+        for column in range(width):
+            value = image[row, column]
+            if value != np.float32(0.0):
+                total += np.float64(value) * abs(row - centre_rows[column])
+    return total
 
 
 @kernel

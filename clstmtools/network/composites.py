@@ -1,4 +1,6 @@
 """Composite networks: sub-networks run in order (``Stacked``), time-reversed (``Reversed``) or side by side (``Parallel``)."""
+from functools import partial
+
 from .. import parallel
 from ..kernels import layers as K
 from .lstm import LSTM
@@ -65,6 +67,12 @@ class Reversed(Network):
         _reverse_into(self.d_inputs, s.d_inputs)
 
 
+def _forward_into(s, out, start):
+    """Run ``s`` and copy its outputs into its columns of ``out`` (on its own thread, like its work)."""
+    s.forward()
+    out[:, :, start:start + s.noutput()] = s.outputs.data
+
+
 def _reverse_into(out, seq):
     """``out`` = ``seq`` with every column reversed in time within its own length."""
     out.like(seq)
@@ -86,15 +94,16 @@ class Parallel(Network):
     def forward(self):
         for s in self.sub:
             s.inputs.share(self.inputs)
-        parallel.run_side_by_side([s.forward for s in self.sub])
-        T, B = self.inputs.T, self.inputs.batch
-        out = self.outputs.resize(T, self.noutput(), B)
+        out = self.outputs.resize(self.inputs.T, self.noutput(), self.inputs.batch)
         self.outputs.lengths = self.inputs.lengths
+        parallel.run_side_by_side([partial(_forward_into, s, out, start) for s, start in self._starts()])
+
+    def _starts(self):
+        """Each sub-network with the first of its output columns."""
         start = 0
         for s in self.sub:
-            n = s.noutput()
-            out[:, :, start:start + n] = s.outputs.data
-            start += n
+            yield s, start
+            start += s.noutput()
 
     def backward(self):
         self._check_d_outputs()
