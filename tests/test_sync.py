@@ -7,6 +7,7 @@ import pytest
 import clstmtools as clstm
 from clstmtools.kernels import sync
 from clstmtools.kernels.config import kernel
+from test_network import assert_same_for_one_and_two_threads, three_training_steps
 
 T, N = 60, 8
 UNITS = np.array([0, 4, N], np.int64)
@@ -103,23 +104,6 @@ def test_a_lone_line_shares_its_lstm_units_between_two_threads_with_one_threads_
     """LSTM1 over one line: its recurrence runs in two unit parts (on two threads when there are
     two), and training gives identical weights either way."""
     from clstmtools.network.lstm import UNIT_PARTS_FROM
-
-    def train(threads):
-        clstm.set_threads(threads)
-        net = clstm.make_net("LSTM1", ninput=4, nhidden=UNIT_PARTS_FROM, noutput=3, rng=9)
-        lstm = net.sub[0]
-        assert len(lstm.unit_parts([np.array([11])])) == 3
-        rng = np.random.default_rng(1)
-        for _ in range(3):
-            net.inputs.aset(rng.uniform(0, 1, (11, 4, 1)).astype(np.float32))
-            net.forward()
-            net.d_outputs.aset(rng.uniform(-1, 1, (11, 3, 1)).astype(np.float32))
-            net.backward()
-            net.update()
-        return [w.copy() for _, w, _ in net.weights()]
-    try:
-        one, two = train(1), train(2)
-    finally:
-        clstm.set_threads(0)
-    for a, b in zip(one, two):
-        assert np.array_equal(a, b)
+    lstm = clstm.make_net("LSTM1", ninput=4, nhidden=UNIT_PARTS_FROM, noutput=3).sub[0]
+    assert len(lstm.unit_parts([np.array([11])])) == 3
+    assert_same_for_one_and_two_threads(lambda threads: three_training_steps("LSTM1", UNIT_PARTS_FROM, threads))
