@@ -72,6 +72,12 @@ def alongside():
     return getattr(_local, "alongside", False)
 
 
+def concurrent(count):
+    """True when ``run_all`` would run ``count`` functions at the same time, each on a thread of its
+    own (what functions that wait for each other need)."""
+    return get_threads() >= count and not getattr(_local, "inside", False)
+
+
 def run_all(functions):
     """Call every function (no arguments), spreading them over the threads; the first runs here.
 

@@ -304,20 +304,22 @@ def test_composites_by_name():
     np.testing.assert_allclose(net.outputs.array().sum(1), 1, rtol=1e-6)
 
 
-def test_threads_give_identical_models():
-    def train(threads):
-        clstm.set_threads(threads)
-        net = clstm.make_net("bidi", ninput=4, nhidden=6, noutput=3, rng=9)
-        rng = np.random.default_rng(1)
-        for _ in range(3):
-            net.inputs.aset(rng.uniform(0, 1, (11, 4, 1)).astype(np.float32))
-            net.forward()
-            net.d_outputs.aset(rng.uniform(-1, 1, (11, 3, 1)).astype(np.float32))
-            net.backward()
-            net.update()
-        return [w.copy() for _, w, _ in net.weights()]
+def three_training_steps(kind, nhidden, threads):
+    """The weights of a ``kind`` network after three training steps on random lines, with ``threads`` threads."""
+    clstm.set_threads(threads)
+    net = clstm.make_net(kind, ninput=4, nhidden=nhidden, noutput=3, rng=9)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        net.inputs.aset(rng.uniform(0, 1, (11, 4, 1)).astype(np.float32))
+        net.forward()
+        net.d_outputs.aset(rng.uniform(-1, 1, (11, 3, 1)).astype(np.float32))
+        net.backward()
+        net.update()
+    return [w.copy() for _, w, _ in net.weights()]
 
-    assert_same_for_one_and_two_threads(train)
+
+def test_threads_give_identical_models():
+    assert_same_for_one_and_two_threads(lambda threads: three_training_steps("bidi", 6, threads))
 
 
 def assert_same_for_one_and_two_threads(train):

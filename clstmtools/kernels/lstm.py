@@ -10,6 +10,11 @@ Numba hands to SciPy's BLAS) of the active columns' previous outputs with a cont
 ``W[:, 1+ni:]``, or, where BLAS does worse (one column backwards, large products), dot products
 over a zero-padded copy that streams through the cache once per step.
 
+The hidden units can be cut into parts (``units``, their boundaries): a call runs every part one
+after the other at each step, or one part while calls on other threads run the others at the
+same time, each step waiting for all parts' previous step (:mod:`.sync`). A part computes the
+same either way, so results do not depend on how many threads there are.
+
 Column ``b`` of a batch holds ``lengths[b]`` real steps; the rest is padding, which these kernels
 neither read nor write (the layer zeroes it). With ``reverse`` each column is processed from its
 last real step back to its first (the ``Reversed`` network without copying): "previous" then
@@ -24,6 +29,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from . import sync
 from .config import kernel
 
 TANH, RELU, IDENTITY = 0, 1, 2
@@ -219,9 +225,9 @@ def row_products_one(out, A, Wt, j, backwards):
 
 
 @kernel
-def cell_forward(G, C, HC, Y, R, C_prev, t, b, j, p, P, go_peephole, g_kind, h_kind):
-    """One step of column ``b`` at time ``t``: gate pre-activations ``G[t, b] + R[j]`` in (``R[j, g]``
-    the recurrent part of gate ``g``), gate
+def cell_forward(G, C, HC, Y, R, C_prev, t, b, j, p, P, go_peephole, g_kind, h_kind, k0, k1):
+    """One step of the units ``k0 <= k < k1`` of column ``b`` at time ``t``: gate pre-activations
+    ``G[t, b] + R[j]`` in (``R[j, g, k - k0]`` the recurrent part of gate ``g``), gate
     activations out (in ``G[t, b]``), and ``C``, ``HC``, ``Y`` at ``[t, b]``.
 
     ``C_prev[p, b]`` is the previous cell state, a zero row at the first step (which removes the
@@ -229,25 +235,44 @@ def cell_forward(G, C, HC, Y, R, C_prev, t, b, j, p, P, go_peephole, g_kind, h_k
     the output-gate peephole. Separate loops keep each body small: the rational functions are
     latency-bound chains, and short independent iterations overlap better."""
     no = C.shape[2]
-    for k in range(no):
-        cp = C_prev[p, b, k]
-        G[t, b, k] = fast_sigmoid(G[t, b, k] + R[j, 0, k] + P[0, k] * cp)
-        G[t, b, no + k] = fast_sigmoid(G[t, b, no + k] + R[j, 1, k] + P[1, k] * cp)
-    for k in range(no):
-        G[t, b, 3 * no + k] = activate(G[t, b, 3 * no + k] + R[j, 3, k], g_kind)
-    for k in range(no):
-        C[t, b, k] = G[t, b, 3 * no + k] * G[t, b, k] + G[t, b, no + k] * C_prev[p, b, k]
-    for k in range(no):
-        go_in = G[t, b, 2 * no + k] + R[j, 2, k] + go_peephole * P[2, k] * C[t, b, k]
-        G[t, b, 2 * no + k] = fast_sigmoid(go_in)
-    for k in range(no):
-        hc = activate(C[t, b, k], h_kind)
-        HC[t, b, k] = hc
-        Y[t, b, k] = hc * G[t, b, 2 * no + k]
+    # one-dimensional views indexed from 0: loops over them vectorize (no negative-index checks)
+    gates = G[t, b]
+    gi, gf, go, ci = gates[k0:k1], gates[no + k0:no + k1], gates[2 * no + k0:2 * no + k1], gates[3 * no + k0:3 * no + k1]
+    r = R[j]
+    c_prev, c, hc, y = C_prev[p, b, k0:k1], C[t, b, k0:k1], HC[t, b, k0:k1], Y[t, b, k0:k1]
+    wip, wfp, wop = P[0, k0:k1], P[1, k0:k1], P[2, k0:k1]
+    for u in range(k1 - k0):
+        gi[u] = fast_sigmoid(gi[u] + r[0, u] + wip[u] * c_prev[u])
+        gf[u] = fast_sigmoid(gf[u] + r[1, u] + wfp[u] * c_prev[u])
+    for u in range(k1 - k0):
+        ci[u] = activate(ci[u] + r[3, u], g_kind)
+    for u in range(k1 - k0):
+        c[u] = ci[u] * gi[u] + gf[u] * c_prev[u]
+    for u in range(k1 - k0):
+        go[u] = fast_sigmoid(go[u] + r[2, u] + go_peephole * wop[u] * c[u])
+    for u in range(k1 - k0):
+        hc[u] = activate(c[u], h_kind)
+        y[u] = hc[u] * go[u]
 
 
 @kernel
-def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, reverse):
+def pack_forward_weights(Wk, Wg, W, off, units, q):
+    """Part ``q``'s recurrent weights (its units' rows of the four gates), transposed: ``Wk`` for one
+    product for all four gates, ``Wg`` for one product per gate."""
+    no = W.shape[1] - off
+    k0, nu = units[q], units[q + 1] - units[q]
+    Wk_q = Wk[q, :no * 4 * nu].reshape((no, 4 * nu))
+    Wg_q = Wg[q, :4 * no * nu].reshape((4, no, nu))
+    for g in range(4):
+        for u in range(nu):
+            for k in range(no):
+                w = W[g * no + k0 + u, off + k]
+                Wk_q[k, g * nu + u] = w
+                Wg_q[g, k, u] = w
+
+
+@kernel
+def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, reverse, units, part, counters):
     """Run the recurrence over every column.
 
     On entry ``G`` (T, B, 4no) holds the input part of the gate pre-activations (bias included);
@@ -255,148 +280,213 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
     squashed values ``HC = H(C)`` and the outputs ``Y`` (all (T, B, no)), and writes the previous
     output into the recurrent columns of ``S`` (zeros at each column's first step). ``W`` is the
     whole (4no, 1+ni+no) weight matrix; ``P`` must be zero when ``peephole`` is false.
+
+    The boundaries ``units`` cut the hidden units into parts. With ``part = -1`` this call runs
+    every part, one after the other at each step; otherwise part ``part``, while the others run
+    in calls of their own on other threads at the same time, each step starting once every part
+    has done the one before (through ``counters``, see :mod:`.sync`, which also lets a call take
+    over a part whose thread lost its core). A part's arithmetic is the same either way.
     """
     T, B, n4 = G.shape
     no = n4 // 4
-    off = 1 + ni
-    Wk = np.empty((no, n4), W.dtype)  # the recurrent weights transposed: one product for all gates
-    Wg = np.empty((4, no, no), W.dtype)  # the same by gate: four products
-    for i in range(n4):
-        for k in range(no):
-            w = W[i, off + k]
-            Wk[k, i] = w
-            Wg[i // no, k, i % no] = w
+    nparts = units.size - 1
+    widest = 0
+    for q in range(nparts):
+        widest = max(widest, units[q + 1] - units[q])
+    mine = np.zeros(nparts, np.bool_)
+    packed = np.zeros(nparts, np.bool_)  # whose weights are in Wk and Wg
+    for q in range(nparts):
+        mine[q] = part < 0 or q == part
+    Wk = np.empty((nparts, no * 4 * widest), W.dtype)
+    Wg = np.empty((nparts, 4 * no * widest), W.dtype)
     Y_prev = np.zeros((B, no), Y.dtype)
-    R = np.zeros((B, n4), G.dtype)
-    R_gates = np.zeros((4, B, no), G.dtype)
+    R = np.zeros(B * 4 * widest, G.dtype)
+    R_gates = np.zeros((4, B * widest), G.dtype)
     C_zero = np.zeros((1, B, no), C.dtype)
     act_b = np.empty(B, np.int64)
     act_t = np.empty(B, np.int64)
     act_p = np.empty(B, np.int64)
     go_peephole = np.float32(1.0) if peephole else np.float32(0.0)
-    for s in range(T):
-        n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
-        if n == 0:
-            break
-        whole = n * no * n4 <= SMALL_PRODUCT
-        if s > 0:
+    off = 1 + ni
+    task_part = np.empty(2 * nparts, np.int64)
+    task_step = np.empty(2 * nparts, np.int64)
+    steps = min(T, lengths.max()) if lengths.size else 0
+    for step in range(steps):
+        tasks = sync.next_tasks(counters, part, step, mine, task_part, task_step)
+        if tasks < 0:
+            return  # another thread took this part over
+        for task in range(tasks):
+            q, s = task_part[task], task_step[task]
+            if not packed[q]:
+                pack_forward_weights(Wk, Wg, W, off, units, q)
+                packed[q] = True
+            n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
+            k0, k1 = units[q], units[q + 1]
+            nu = k1 - k0
+            # R_q[j, g, u]: the recurrent part of gate g of unit k0 + u for active column j (zero at the first step)
+            R_q = R[:n * 4 * nu].reshape((n, 4, nu))
+            if s > 0:
+                for j in range(n):
+                    b = act_b[j]
+                    p = act_p[j]
+                    t = act_t[j]
+                    if q == 0:  # the first part also keeps every previous output in S
+                        for k in range(no):  # explicit loops: numba's slice assignment checks for overlap and may copy
+                            y = Y[p, b, k]
+                            Y_prev[j, k] = y
+                            S[t, b, off + k] = y
+                    else:
+                        for k in range(no):
+                            Y_prev[j, k] = Y[p, b, k]
+                if n * no * 4 * nu <= SMALL_PRODUCT:
+                    np.dot(Y_prev[:n], Wk[q, :no * 4 * nu].reshape((no, 4 * nu)), R_q.reshape((n, 4 * nu)))
+                else:
+                    Wg_q = Wg[q, :4 * no * nu].reshape((4, no, nu))
+                    for g in range(4):
+                        np.dot(Y_prev[:n], Wg_q[g], R_gates[g, :n * nu].reshape((n, nu)))
+                    for j in range(n):  # a contiguous R keeps the cell's loops vectorized
+                        for g in range(4):
+                            for u in range(nu):
+                                R_q[j, g, u] = R_gates[g, j * nu + u]
+            # one call site with the first step's values as variables: one compiled cell_forward
+            first = s == 0
+            C_prev = C_zero if first else C
+            peephole_here = np.float32(0.0) if first else go_peephole
             for j in range(n):
                 b = act_b[j]
-                p = act_p[j]
                 t = act_t[j]
-                for k in range(no):  # explicit loops: numba's slice assignment checks for overlap and may copy
-                    y = Y[p, b, k]
-                    Y_prev[j, k] = y
-                    S[t, b, off + k] = y
-            if whole:
-                np.dot(Y_prev[:n], Wk, R[:n])
-            else:
-                for g in range(4):
-                    np.dot(Y_prev[:n], Wg[g], R_gates[g, :n])
-                for j in range(n):  # a contiguous R keeps the cell's loops vectorized
-                    for g in range(4):
-                        for k in range(no):
-                            R[j, g * no + k] = R_gates[g, j, k]
-        # R_step[j, g]: the recurrent part of gate g for active column j (zero at the first step)
-        R_step = R.reshape((B, 4, no))
-        # one call site with the first step's values as variables: one compiled cell_forward
-        first = s == 0
-        C_prev = C_zero if first else C
-        peephole_here = np.float32(0.0) if first else go_peephole
-        for j in range(n):
-            b = act_b[j]
-            t = act_t[j]
-            if first:
-                for k in range(no):
-                    S[t, b, off + k] = 0
-            cell_forward(G, C, HC, Y, R_step, C_prev, t, b, j, 0 if first else act_p[j], P, peephole_here,
-                         g_kind, h_kind)
+                if first and q == 0:
+                    for k in range(no):
+                        S[t, b, off + k] = 0
+                cell_forward(G, C, HC, Y, R_q, C_prev, t, b, j, 0 if first else act_p[j], P, peephole_here, g_kind, h_kind,
+                             k0, k1)
+            if part >= 0:
+                sync.publish(counters, q, s + 1)
 
 
 @kernel
-def cell_backward(dG, dC, G, C, HC, dY, R, C_prev, t, b, j, p, P, go_peephole, peephole, g_kind, h_kind):
-    """One step of column ``b`` at time ``t`` backwards: gate pre-activation deltas into ``dG[t, b]``.
+def cell_backward(dG, dC, G, C, HC, dY, R, C_prev, t, b, j, p, P, go_peephole, peephole, g_kind, h_kind, k0, k1):
+    """One step of the units ``k0 <= k < k1`` of column ``b`` at time ``t`` backwards: gate
+    pre-activation deltas into ``dG[t, b]``.
 
-    ``R[j]`` is the recurrent part of the output delta, ``dC[b]`` the cell delta carried from the
-    step processed before (in backward order), replaced by the one to carry on. ``C_prev[p, b]``
-    is a zero row at the column's first step, which gives the forget gate no delta there."""
+    ``R[j, k - k0]`` is the recurrent part of unit k's output delta, ``dC[b]`` the cell delta
+    carried from the step processed before (in backward order), replaced by the one to carry on.
+    ``C_prev[p, b]`` is a zero row at the column's first step, which gives the forget gate no
+    delta there."""
     no = C.shape[2]
     one = np.float32(1.0)
-    for k in range(no):
-        gi = G[t, b, k]
-        gf = G[t, b, no + k]
-        go = G[t, b, 2 * no + k]
-        ci = G[t, b, 3 * no + k]
-        hc = HC[t, b, k]
-        dyk = dY[t, b, k] + R[j, k]
-        dgo = dyk * hc * go * (one - go)
-        dc = dyk * go * activate_deriv(hc, h_kind) + dC[b, k] + go_peephole * dgo * P[2, k]
-        dgi = dc * ci * gi * (one - gi)
-        dgf = dc * C_prev[p, b, k] * gf * (one - gf)
-        dG[t, b, k] = dgi
-        dG[t, b, no + k] = dgf
-        dG[t, b, 2 * no + k] = dgo
-        dG[t, b, 3 * no + k] = dc * gi * activate_deriv(ci, g_kind)
-        dC[b, k] = dc * gf + peephole * (dgi * P[0, k] + dgf * P[1, k])
+    gates, deltas = G[t, b], dG[t, b]
+    r, dc_carried, dy = R[j], dC[b, k0:k1], dY[t, b, k0:k1]
+    c_prev, hc_now = C_prev[p, b, k0:k1], HC[t, b, k0:k1]
+    wip, wfp, wop = P[0, k0:k1], P[1, k0:k1], P[2, k0:k1]
+    gi, gf, go, ci = gates[k0:k1], gates[no + k0:no + k1], gates[2 * no + k0:2 * no + k1], gates[3 * no + k0:3 * no + k1]
+    dgi, dgf, dgo, dci = (deltas[k0:k1], deltas[no + k0:no + k1], deltas[2 * no + k0:2 * no + k1],
+                          deltas[3 * no + k0:3 * no + k1])
+    for u in range(k1 - k0):
+        dyk = dy[u] + r[u]
+        hc = hc_now[u]
+        dgo_u = dyk * hc * go[u] * (one - go[u])
+        dc = dyk * go[u] * activate_deriv(hc, h_kind) + dc_carried[u] + go_peephole * dgo_u * wop[u]
+        dgi_u = dc * ci[u] * gi[u] * (one - gi[u])
+        dgf_u = dc * c_prev[u] * gf[u] * (one - gf[u])
+        dgi[u] = dgi_u
+        dgf[u] = dgf_u
+        dgo[u] = dgo_u
+        dci[u] = dc * gi[u] * activate_deriv(ci[u], g_kind)
+        dc_carried[u] = dc * gf[u] + peephole * (dgi_u * wip[u] + dgf_u * wfp[u])
 
 
 @kernel
-def lstm_backward(dG, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peephole, reverse):
+def pack_backward_weights(Wt, Wr, W, off, units, q):
+    """Part ``q``'s recurrent weights (the columns of its units): transposed and zero padded for
+    the dot-product kernel (``Wt``), as they are for BLAS (``Wr``)."""
+    n4 = W.shape[0]
+    k0, nu = units[q], units[q + 1] - units[q]
+    Wr_q = Wr[q, :n4 * nu].reshape((n4, nu))
+    for i in range(n4):
+        for u in range(nu):
+            Wt[q, u, i] = W[i, off + k0 + u]
+            Wr_q[i, u] = W[i, off + k0 + u]
+
+
+@kernel
+def lstm_backward(dG, dC, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peephole, reverse, units, part, counters):
     """Back-propagate through time: fill the gate pre-activation deltas ``dG`` (T, B, 4no).
 
     ``dY`` holds the output deltas (T, B, no); padding is ignored there and left alone in ``dG``.
     The forget gate at a column's first step gets no delta (it is unused there), and every
-    peephole term only where the forward pass used it.
+    peephole term only where the forward pass used it. ``dC`` (B, no), zeros on entry, carries the
+    cell deltas from step to step. ``units``, ``part`` and ``counters`` share the work out by
+    units as in :func:`lstm_forward`.
     """
     T, B, n4 = G.shape
     no = n4 // 4
-    off = 1 + ni
-    K = padded(n4, 8)
-    Wt = np.zeros((padded(no, 4), K), W.dtype)  # the recurrent weights transposed, zero padded
-    Wr = np.empty((n4, no), W.dtype)  # the same as they are, for BLAS
-    for i in range(n4):
-        for k in range(no):
-            Wt[k, i] = W[i, off + k]
-            Wr[i, k] = W[i, off + k]
-    dG_next = np.zeros((B, K), dG.dtype)  # the next step's deltas of the continuing columns
+    nparts = units.size - 1
+    rows = 0
+    widest = 0
+    for q in range(nparts):
+        rows = max(rows, padded(units[q + 1] - units[q], 4))
+        widest = max(widest, units[q + 1] - units[q])
+    mine = np.zeros(nparts, np.bool_)
+    packed = np.zeros(nparts, np.bool_)  # whose weights are in Wt and Wr
+    for q in range(nparts):
+        mine[q] = part < 0 or q == part
+    Wt = np.zeros((nparts, rows, padded(n4, 8)), W.dtype)
+    Wr = np.empty((nparts, n4 * widest), W.dtype)
+    dG_next = np.zeros((B, padded(n4, 8)), dG.dtype)  # the next step's deltas of the continuing columns
     dG_blas = np.zeros((B, n4), dG.dtype)  # the same, unpadded, for BLAS
-    R = np.zeros((B, Wt.shape[0]), dG.dtype)  # the recurrent part of the output deltas
-    R_blas = np.zeros((B, no), dG.dtype)
-    dC = np.zeros((B, no), C.dtype)
+    R = np.zeros((B, rows), dG.dtype)  # the recurrent part of the output deltas
+    R_blas = np.zeros(B * widest, dG.dtype)
     C_zero = np.zeros((1, B, no), C.dtype)
     act_b = np.empty(B, np.int64)
     act_t = np.empty(B, np.int64)
     act_p = np.empty(B, np.int64)
     peep = np.float32(1.0) if peephole else np.float32(0.0)
-    for s in range(T - 1, -1, -1):
-        n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
-        if n == 0:
-            continue
-        m = continuing_first(act_b, act_t, act_p, lengths, s, n)
-        # one column (or a product past BLAS's small-matrix path): the dot-product kernel
-        blas = m >= 2 and m * n4 * no <= SMALL_PRODUCT
-        rows = dG_blas if blas else dG_next
-        for j in range(m):
-            t_next = act_t[j] - 1 if reverse else act_t[j] + 1
-            for i in range(n4):
-                rows[j, i] = dG[t_next, act_b[j], i]
-        if blas:
-            np.dot(dG_blas[:m], Wr, R_blas[:m])
+    task_part = np.empty(2 * nparts, np.int64)
+    task_step = np.empty(2 * nparts, np.int64)
+    steps = min(T, lengths.max()) if lengths.size else 0
+    for i in range(steps):  # i steps done: the next is s = steps - 1 - i
+        tasks = sync.next_tasks(counters, part, i, mine, task_part, task_step)
+        if tasks < 0:
+            return  # another thread took this part over
+        for task in range(tasks):
+            q, done = task_part[task], task_step[task]
+            s = steps - 1 - done
+            if not packed[q]:
+                pack_backward_weights(Wt, Wr, W, 1 + ni, units, q)
+                packed[q] = True
+            n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
+            m = continuing_first(act_b, act_t, act_p, lengths, s, n)
+            k0, k1 = units[q], units[q + 1]
+            nu = k1 - k0
+            # one column (or a product past BLAS's small-matrix path): the dot-product kernel
+            blas = m >= 2 and m * n4 * no <= SMALL_PRODUCT
+            next_rows = dG_blas if blas else dG_next
             for j in range(m):
-                for k in range(no):
-                    R[j, k] = R_blas[j, k]
-        else:
-            row_products(R, dG_next, Wt, m, s % 2 == 1)
-        for j in range(m, n):
-            for k in range(no):
-                R[j, k] = 0
-                dC[act_b[j], k] = 0
-        first = s == 0
-        C_prev = C_zero if first else C
-        peephole_here = np.float32(0.0) if first else peep
-        for j in range(n):
-            cell_backward(dG, dC, G, C, HC, dY, R, C_prev, act_t[j], act_b[j], j, 0 if first else act_p[j], P,
-                          peephole_here, peep, g_kind, h_kind)
+                t_next = act_t[j] - 1 if reverse else act_t[j] + 1
+                for e in range(n4):
+                    next_rows[j, e] = dG[t_next, act_b[j], e]
+            if m > 0:
+                if blas:
+                    R_q = R_blas[:m * nu].reshape((m, nu))
+                    np.dot(dG_blas[:m], Wr[q, :n4 * nu].reshape((n4, nu)), R_q)
+                    for j in range(m):
+                        for u in range(nu):
+                            R[j, u] = R_q[j, u]
+                else:
+                    row_products(R, dG_next, Wt[q], m, s % 2 == 1)
+            for j in range(m, n):
+                for k in range(k0, k1):
+                    R[j, k - k0] = 0
+                    dC[act_b[j], k] = 0
+            first = s == 0
+            C_prev = C_zero if first else C
+            peephole_here = np.float32(0.0) if first else peep
+            for j in range(n):
+                cell_backward(dG, dC, G, C, HC, dY, R, C_prev, act_t[j], act_b[j], j, 0 if first else act_p[j], P,
+                              peephole_here, peep, g_kind, h_kind, k0, k1)
+            if part >= 0:
+                sync.publish(counters, q, done + 1)
 
 
 @kernel
