@@ -9,10 +9,22 @@ import threading
 
 import numpy as np
 
-from .kernels import ctc as kernels
 from .kernels import decode as decode_kernels
 from .kernels.config import FLOAT
 from .sequence import Sequence
+
+
+class _AlignmentKernels:
+    """``kernels/ctc.py``, imported on first use: recognition by greedy decoding never needs it, and
+    setting up its 34 kernels was about 20 ms of every program's start-up."""
+
+    def __getattr__(self, name):
+        from .kernels import ctc
+
+        return getattr(ctc, name)
+
+
+kernels = _AlignmentKernels()
 
 #: the training modes: clstm's alignment, or standard (Graves) CTC
 CTC_MODES = ("clstm", "standard")
