@@ -9,7 +9,6 @@ import sys
 import textwrap
 import zlib
 
-import Levenshtein
 import numpy as np
 
 from .codec import UNICODE_FORMS
@@ -443,6 +442,8 @@ def read_params(program, environ=None, stderr=None):
 
 def closest_name(name, program):
     """The parameter name or alias of ``program`` nearest to ``name`` by edit distance."""
+    import Levenshtein  # here: most runs have no unknown names to look at (8 ms of start-up)
+
     return min(_names_of(program), key=lambda known: (Levenshtein.distance(name, known), known))
 
 
@@ -458,6 +459,8 @@ def suspicious_names(environ, program):
         if name in known or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
             continue
         limit = 1 if len(name) <= 4 else 2
+        import Levenshtein
+
         if Levenshtein.distance(name, closest_name(name, program)) <= limit:
             suspects.append(name)
     return sorted(suspects)

@@ -1,5 +1,4 @@
 """What one training step does for each program: CTC on lines or strings, pre-aligned targets, sequence targets."""
-import Levenshtein
 import numpy as np
 
 from . import ctc as ctcmod
@@ -17,6 +16,8 @@ class SkipSample(Exception):
 
 
 def edit_distance(a, b):
+    import Levenshtein  # here: recognition alone (mode=text) starts without it
+
     return Levenshtein.distance(a, b)
 
 

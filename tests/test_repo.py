@@ -127,7 +127,8 @@ LAZY_CHECK = """
 import sys
 import clstmtools.drivers.clstmctc, clstmtools.drivers.clstmtext
 loaded = {name.split(".", 1)[1] for name in sys.modules if name.startswith("clstmtools.")}
-print(sorted(loaded & {"trainer", "augment", "display", "curve", "kernels.augment", "kernels.ctc"}))
+print(sorted(loaded & {"trainer", "augment", "display", "curve", "kernels.augment", "kernels.ctc"}),
+      sorted(set(sys.modules) & {"Levenshtein", "xml.sax.saxutils", "ssl"}))
 import clstmtools as clstm
 print(clstm.load_net.__module__, clstm.Sequence.__name__, clstm.ctc.ctc_loss is clstm.ctc_loss,
       "make_net" in dir(clstm), hasattr(clstm, "no_such_name"))
@@ -138,10 +139,11 @@ print([cls.__name__ for cls in _interruptions()])
 
 
 def test_recognition_starts_without_the_training_modules_and_the_api_loads_on_use():
-    """The programs import the trainer, augmentation and the CTC alignment kernels only to train (start-up
-    of mode=text); ``import clstmtools as clstm`` still gives the whole API and every submodule, loaded
-    on first use, and a signal still stops training."""
+    """The programs import the trainer, augmentation and the CTC alignment kernels only to train, edit
+    distances only to compare, XML writing only to write (start-up of mode=text); ``import clstmtools
+    as clstm`` still gives the whole API and every submodule, loaded on first use, and a signal still
+    stops training."""
     done = subprocess.run([sys.executable, "-c", LAZY_CHECK], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["[]", "clstmtools.modelfile Sequence True True False",
+    assert done.stdout.splitlines() == ["[] []", "clstmtools.modelfile Sequence True True False",
                                         "['KeyboardInterrupt', 'Interrupted']"]

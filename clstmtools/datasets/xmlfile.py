@@ -2,7 +2,6 @@
 import os
 import xml.parsers.expat
 from xml.etree.ElementTree import Comment, TreeBuilder
-from xml.sax.saxutils import escape, quoteattr
 
 from ..atomic import write_bytes
 from .base import DatasetError
@@ -115,6 +114,9 @@ class _Writer:
         return f"{prefix}:{local}" if prefix else local
 
     def document(self, root):
+        # imported here: xml.sax.saxutils brings urllib, http and ssl (10 ms of every program's start-up)
+        from xml.sax.saxutils import quoteattr
+
         body = []
         self._element(root, body)  # first: undeclared namespaces get their prefixes on the way
         declarations = "".join(f" xmlns{':' + p if p else ''}={quoteattr(u)}" for p, u in self.declared)
@@ -122,6 +124,8 @@ class _Writer:
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + start + declarations + "".join(body[1:]) + "\n"
 
     def _element(self, element, out):
+        from xml.sax.saxutils import escape, quoteattr
+
         if element.tag is Comment:
             out.append(f"<!--{element.text or ''}-->")
         else:
