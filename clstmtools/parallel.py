@@ -4,6 +4,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+from . import blas
+
 _state = {"threads": None, "pool": None, "blas_limited": False}
 #: ``inside`` is true on a thread while it runs one of run_all's functions
 _local = threading.local()
@@ -29,7 +31,7 @@ def set_threads(n=0):
         _state["pool"] = ThreadPoolExecutor(max_workers=n - 1) if n > 1 else None
         _state["threads"] = n
     if not _state["blas_limited"]:
-        import scipy.linalg.cython_blas  # noqa: F401 - the BLAS the kernels' np.dot calls: loaded now, limited too
+        blas.load_blas()  # the BLAS the kernels' np.dot calls: loaded now (without scipy.linalg), limited too
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="blas")

@@ -6,7 +6,7 @@ import traceback
 
 import numpy as np
 
-from .. import blas, parallel, resume
+from .. import parallel, resume
 from ..network import NetworkError, describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
@@ -47,7 +47,6 @@ def _run(program, body, synopsis, formats, bare):
             return 2
         for name in suspicious_names(os.environ, program):
             print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
-        blas.load_blas()  # before set_threads imports it: without scipy.linalg's 0.1 s
         parallel.set_threads(settings.get("threads", 0))
         return body(args, settings) or 0
     except BrokenPipeError:
