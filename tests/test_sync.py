@@ -107,3 +107,27 @@ def test_a_lone_line_shares_its_lstm_units_between_two_threads_with_one_threads_
     lstm = clstm.make_net("LSTM1", ninput=4, nhidden=UNIT_PARTS_FROM, noutput=3).sub[0]
     assert len(lstm.unit_parts([np.array([11])])) == 3
     assert_same_for_one_and_two_threads(lambda threads: three_training_steps("LSTM1", UNIT_PARTS_FROM, threads))
+
+
+def test_a_layer_whose_part_was_taken_over_runs_its_next_lines_on_one_thread():
+    """The pool's thread busy with something else: the line's second part cannot start, the first
+    call takes it over, and the layer's next lines run their parts on one thread (the same results)."""
+    import time
+
+    from clstmtools import parallel
+    from clstmtools.network.lstm import ALONE_AFTER_TAKEOVER, UNIT_PARTS_FROM
+    try:
+        clstm.set_threads(2)
+        net = clstm.make_net("LSTM1", ninput=4, nhidden=UNIT_PARTS_FROM, noutput=3, rng=9)
+        lstm = net.sub[0]
+        net.inputs.aset(np.random.default_rng(1).uniform(0, 1, (30, 4, 1)).astype(np.float32))
+        busy = parallel._state["pool"].submit(time.sleep, 0.05)
+        net.forward()
+        busy.result()
+        assert lstm._alone_calls == ALONE_AFTER_TAKEOVER
+        taken_over = net.outputs.array().copy()
+        net.forward()
+        assert lstm._alone_calls == ALONE_AFTER_TAKEOVER - 1
+        assert np.array_equal(net.outputs.array(), taken_over)
+    finally:
+        clstm.set_threads(0)

@@ -311,6 +311,7 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
     task_part = np.empty(2 * nparts, np.int64)
     task_step = np.empty(2 * nparts, np.int64)
     steps = min(T, lengths.max()) if lengths.size else 0
+    n = 0
     for step in range(steps):
         tasks = sync.next_tasks(counters, part, step, mine, task_part, task_step)
         if tasks < 0:
@@ -320,7 +321,9 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
             if not packed[q]:
                 pack_forward_weights(Wk, Wg, W, off, units, q)
                 packed[q] = True
-            n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
+            same_step = task > 0 and task_step[task - 1] == s  # its columns and Y_prev are there already
+            if not same_step:
+                n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
             k0, k1 = units[q], units[q + 1]
             nu = k1 - k0
             # R_q[j, g, u]: the recurrent part of gate g of unit k0 + u for active column j (zero at the first step)
@@ -330,8 +333,14 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
                     b = act_b[j]
                     p = act_p[j]
                     t = act_t[j]
-                    if q == 0:  # the first part also keeps every previous output in S
-                        for k in range(no):  # explicit loops: numba's slice assignment checks for overlap and may copy
+                    # the first part also keeps every previous output in S (explicit loops: numba's
+                    # slice assignment checks for overlap and may copy)
+                    if same_step:
+                        if q == 0:
+                            for k in range(no):
+                                S[t, b, off + k] = Y_prev[j, k]
+                    elif q == 0:
+                        for k in range(no):
                             y = Y[p, b, k]
                             Y_prev[j, k] = y
                             S[t, b, off + k] = y
@@ -445,6 +454,7 @@ def lstm_backward(dG, dC, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peeph
     task_part = np.empty(2 * nparts, np.int64)
     task_step = np.empty(2 * nparts, np.int64)
     steps = min(T, lengths.max()) if lengths.size else 0
+    n = m = 0
     for i in range(steps):  # i steps done: the next is s = steps - 1 - i
         tasks = sync.next_tasks(counters, part, i, mine, task_part, task_step)
         if tasks < 0:
@@ -455,17 +465,19 @@ def lstm_backward(dG, dC, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peeph
             if not packed[q]:
                 pack_backward_weights(Wt, Wr, W, 1 + ni, units, q)
                 packed[q] = True
-            n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
-            m = continuing_first(act_b, act_t, act_p, lengths, s, n)
             k0, k1 = units[q], units[q + 1]
             nu = k1 - k0
+            if not (task > 0 and task_step[task - 1] == done):  # else its columns and rows are there already
+                n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
+                m = continuing_first(act_b, act_t, act_p, lengths, s, n)
             # one column (or a product past BLAS's small-matrix path): the dot-product kernel
             blas = m >= 2 and m * n4 * no <= SMALL_PRODUCT
-            next_rows = dG_blas if blas else dG_next
-            for j in range(m):
-                t_next = act_t[j] - 1 if reverse else act_t[j] + 1
-                for e in range(n4):
-                    next_rows[j, e] = dG[t_next, act_b[j], e]
+            if not (task > 0 and task_step[task - 1] == done):
+                next_rows = dG_blas if blas else dG_next
+                for j in range(m):
+                    t_next = act_t[j] - 1 if reverse else act_t[j] + 1
+                    for e in range(n4):
+                        next_rows[j, e] = dG[t_next, act_b[j], e]
             if m > 0:
                 if blas:
                     R_q = R_blas[:m * nu].reshape((m, nu))

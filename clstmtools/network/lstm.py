@@ -24,6 +24,9 @@ UNIT_PARTS = 2
 #: wait between steps to pay (measured, LSTM1 batch 1 on two cores: 48 units 0.9x, 64 units 1.0x,
 #: 100 units 1.1-1.16x, 200 units 1.5x)
 UNIT_PARTS_FROM = 96
+#: after a call whose part one thread had to take over (the other lost its core: the machine is
+#: busy), this many calls run their parts on one thread before two are tried again
+ALONE_AFTER_TAKEOVER = 8
 
 
 class LSTM(Layer):
@@ -45,6 +48,7 @@ class LSTM(Layer):
         self._dW_parts = np.zeros((ROW_CHUNKS,) + self.W.shape, self.dtype)
         self._shape = None
         self._reverse = False
+        self._alone_calls = 0  # calls left to run a lone line's unit parts on one thread (see ALONE_AFTER_TAKEOVER)
 
     def storage(self):
         return [(self.W, self.dW), (self.P, self.dP)] if self.peephole else [(self.W, self.dW)]
@@ -89,16 +93,19 @@ class LSTM(Layer):
 
     def _run_recurrence(self, recurrence, lengths, ni):
         """Run ``recurrence(lengths, ni, ...)`` (a partial of the forward or backward kernel) on each
-        column group; a lone group's units in parts on separate threads when there are threads enough,
-        else all parts in one call (the same arithmetic)."""
+        column group; a lone group's units in parts on separate threads when there are threads enough
+        (and no part was taken over lately), else all parts in one call (the same arithmetic)."""
         groups = column_groups(lengths, self.groups())
         units = self.unit_parts(groups)
         settings = (ni, self.g_kind, self.h_kind, self.peephole, self._reverse, units)
         nparts = len(units) - 1
         counters = KS.counters(nparts)
-        if nparts > 1 and parallel.concurrent(nparts):
+        if nparts > 1 and parallel.concurrent(nparts) and self._alone_calls == 0:
             parallel.run_all([partial(recurrence, groups[0], *settings, part, counters) for part in range(nparts)])
+            if (counters[::KS.STRIDE] == KS.TAKEN).any():
+                self._alone_calls = ALONE_AFTER_TAKEOVER
         else:
+            self._alone_calls = max(0, self._alone_calls - 1)
             parallel.run_all([partial(recurrence, group, *settings, -1, counters) for group in groups])
 
     def forward(self, reverse=False):
