@@ -131,3 +131,33 @@ def test_a_layer_whose_part_was_taken_over_runs_its_next_lines_on_one_thread():
         assert np.array_equal(net.outputs.array(), taken_over)
     finally:
         clstm.set_threads(0)
+
+
+def test_a_lone_reversed_line_in_unit_parts_is_the_forward_run_on_the_reversed_line():
+    """A Reversed LSTM of UNIT_PARTS_FROM units over one line (its parts run backwards in time on two
+    threads) gives, step for step, what the same LSTM gives on the time-reversed line, deltas and
+    weight gradients included."""
+    from clstmtools.network.lstm import UNIT_PARTS_FROM
+    rng = np.random.default_rng(5)
+    forward = clstm.make_net("LSTM", ninput=3, noutput=UNIT_PARTS_FROM, rng=4)
+    reversed_net = clstm.make_net("Reversed").add(clstm.make_net("LSTM", ninput=3, noutput=UNIT_PARTS_FROM, rng=4))
+    for (_, a, _), (_, b, _) in zip(forward.weights(), reversed_net.weights()):
+        b[...] = a[...] = rng.uniform(-0.5, 0.5, a.shape)
+    x = rng.uniform(-1, 1, (40, 3, 1)).astype(np.float32)
+    dy = rng.uniform(-1, 1, (40, UNIT_PARTS_FROM, 1)).astype(np.float32)
+    try:
+        clstm.set_threads(2)
+        forward.inputs.aset(x[::-1].copy())
+        forward.forward()
+        forward.d_outputs.aset(dy[::-1].copy())
+        forward.backward()
+        reversed_net.inputs.aset(x)
+        reversed_net.forward()
+        reversed_net.d_outputs.aset(dy)
+        reversed_net.backward()
+    finally:
+        clstm.set_threads(0)
+    assert np.array_equal(reversed_net.outputs.array(), forward.outputs.array()[::-1])
+    assert np.array_equal(reversed_net.d_inputs.array(), forward.d_inputs.array()[::-1])
+    for (_, _, a), (_, _, b) in zip(forward.weights(), reversed_net.weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)  # the same terms, summed in another order
