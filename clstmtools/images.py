@@ -64,8 +64,7 @@ def read_grey(path):
 
     The scale is the file's (0-255, 0-65535 for 16-bit grey, 0-1 where transparency was laid
     over a background); colour is reduced to luminance, EXIF rotation applied."""
-    codes, table = _read_codes(path)
-    return codes if table is None else table[codes]
+    return _levels(*_read_codes(path))
 
 
 def read_image(path):
@@ -102,7 +101,11 @@ _UNIT_LEVELS = _LEVELS / np.float32(255)
 
 def _grey_levels(image):
     """Luminance (larger is lighter; any scale, [0, 1] where alpha was composited) of a Pillow image of any mode."""
-    codes, table = _grey_codes(image)
+    return _levels(*_grey_codes(image))
+
+
+def _levels(codes, table):
+    """The float32 grey levels ``(codes, table)`` stand for (see :func:`_grey_codes`)."""
     return codes if table is None else table[codes]
 
 

@@ -5,8 +5,9 @@ Every program's tests, validation and evaluation modes go through :func:`network
 padded minibatch gives each line what it gives alone (padding never changes a result, see
 :mod:`clstmtools.network`), so the order in which lines are batched changes nothing but speed:
 lines are read up to READ_AHEAD windows ahead on a thread of their own (the first window only one
-minibatch, so that the network starts early), sorted by width within the window and cut into minibatches, which keeps padding small and lets the recurrence reuse each weight row
-for every line of the batch while it is in cache.
+minibatch, so that the network starts early), sorted by width within the window and cut into
+minibatches, which keeps padding small and lets the recurrence reuse each weight row for every
+line of the batch while it is in cache.
 """
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor

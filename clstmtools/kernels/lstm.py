@@ -293,10 +293,8 @@ def lstm_forward(G, C, HC, Y, S, W, P, lengths, ni, g_kind, h_kind, peephole, re
     widest = 0
     for q in range(nparts):
         widest = max(widest, units[q + 1] - units[q])
-    mine = np.zeros(nparts, np.bool_)
+    mine = sync.own_parts(nparts, part)
     packed = np.zeros(nparts, np.bool_)  # whose weights are in Wk and Wg
-    for q in range(nparts):
-        mine[q] = part < 0 or q == part
     Wk = np.empty((nparts, no * 4 * widest), W.dtype)
     Wg = np.empty((nparts, 4 * no * widest), W.dtype)
     Y_prev = np.zeros((B, no), Y.dtype)
@@ -436,10 +434,8 @@ def lstm_backward(dG, dC, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peeph
     for q in range(nparts):
         rows = max(rows, padded(units[q + 1] - units[q], 4))
         widest = max(widest, units[q + 1] - units[q])
-    mine = np.zeros(nparts, np.bool_)
+    mine = sync.own_parts(nparts, part)
     packed = np.zeros(nparts, np.bool_)  # whose weights are in Wt and Wr
-    for q in range(nparts):
-        mine[q] = part < 0 or q == part
     Wt = np.zeros((nparts, rows, padded(n4, 8)), W.dtype)
     Wr = np.empty((nparts, n4 * widest), W.dtype)
     dG_next = np.zeros((B, padded(n4, 8)), dG.dtype)  # the next step's deltas of the continuing columns
@@ -467,12 +463,13 @@ def lstm_backward(dG, dC, dY, G, C, HC, W, P, lengths, ni, g_kind, h_kind, peeph
                 packed[q] = True
             k0, k1 = units[q], units[q + 1]
             nu = k1 - k0
-            if not (task > 0 and task_step[task - 1] == done):  # else its columns and rows are there already
+            same_step = task > 0 and task_step[task - 1] == done  # its columns and rows are there already
+            if not same_step:
                 n = active_columns(act_b, act_t, act_p, lengths, s, reverse)
                 m = continuing_first(act_b, act_t, act_p, lengths, s, n)
             # one column (or a product past BLAS's small-matrix path): the dot-product kernel
             blas = m >= 2 and m * n4 * no <= SMALL_PRODUCT
-            if not (task > 0 and task_step[task - 1] == done):
+            if not same_step:
                 next_rows = dG_blas if blas else dG_next
                 for j in range(m):
                     t_next = act_t[j] - 1 if reverse else act_t[j] + 1

@@ -173,3 +173,11 @@ def next_tasks(counters, part, step, mine, task_part, task_step):
             tasks += 1
     return tasks
 
+
+@kernel
+def own_parts(parts, part):
+    """``mine`` for :func:`next_tasks` at a call's start: every part for ``part = -1``, else its own."""
+    mine = np.zeros(parts, np.bool_)
+    for q in range(parts):
+        mine[q] = part < 0 or q == part
+    return mine
