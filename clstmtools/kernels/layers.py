@@ -9,6 +9,7 @@ Nonlinearity codes: 0 = linear, 1 = sigmoid, 2 = tanh, 3 = relu, 4 = leaky relu 
 import numpy as np
 
 from .config import kernel
+from .elementary import exp_bounded
 
 LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU = 0, 1, 2, 3, 4
 #: the slope of the leaky relu below zero (TensorFlow's and PyTorch's default for seed 001's blocks)
@@ -63,24 +64,21 @@ def activation_delta(dZ, Y, dY, kind):
 @kernel
 def bias_softmax(Z, bias):
     """In place: clstm's softmax of ``Z[n] + bias``: each exp argument clamped to [-30, 30]
-    (no max subtraction), rows divided by ``max(sum, 1e-9)``."""
+    (no max subtraction), rows divided by ``max(sum, 1e-9)``.
+
+    The exponentials are float64 polynomials rounded to float32 (:func:`.elementary.exp_bounded`,
+    which vectorizes; libm's ``expf`` is a call per value, 2.4x the time of the whole softmax)."""
     N, no = Z.shape
     for n in range(N):
-        total = np.float32(0.0)
+        row = Z[n]
         for i in range(no):
-            x = Z[n, i] + bias[i]
-            if x > 30.0:
-                x = np.float32(30.0)
-            elif x < -30.0:
-                x = np.float32(-30.0)
-            e = np.exp(x)
-            Z[n, i] = e
-            total += e
-        if total < 1e-9:
-            total = np.float32(1e-9)
-        inv = np.float32(1.0) / total
+            row[i] = exp_bounded(min(max(np.float64(row[i] + bias[i]), -30.0), 30.0))  # stored in Z's dtype
+        total = np.float32(0.0)  # float64 where Z is
         for i in range(no):
-            Z[n, i] *= inv
+            total += row[i]
+        inv = np.float32(1.0) / max(total, np.float32(1e-9))
+        for i in range(no):
+            row[i] *= inv
 
 
 @kernel
@@ -167,9 +165,12 @@ def adam_update(W, dW, m, v, lr, beta1, beta2, eps, weight_decay, step):
 
 @kernel
 def all_finite(A):
-    """True when no element of ``A`` is NaN or infinite."""
+    """True when no element of ``A`` is NaN or infinite: ``0 * x`` is 0 for a finite ``x`` and NaN
+    otherwise, and their sum, taken without a branch, vectorizes (6x faster than stopping at the
+    first bad value). Without ``nnan`` among the fast-math flags nothing folds ``0 * x`` away
+    (``x - x`` would not do: reassociation cancels it against the sum)."""
     a = A.ravel()
+    total = np.float32(0.0)
     for i in range(a.size):
-        if not np.isfinite(a[i]):
-            return False
-    return True
+        total += np.float32(0.0) * a[i]
+    return total == 0
