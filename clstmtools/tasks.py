@@ -144,8 +144,7 @@ class CtcTask:
     def record(self, i, x, labels, outputs, aligned, loss):
         truth = self.codec.decode(labels)
         out = self.codec.decode(self.decode(outputs))
-        return dict(loss=loss, errors=edit_distance(truth, out), count=len(truth), truth=truth, output=out,
-                    aligned_text=self.codec.decode(ctcmod.trivial_decode(aligned)), input=x,
+        return dict(loss=loss, errors=edit_distance(truth, out), count=len(truth), truth=truth, output=out, input=x,
                     outputs=outputs, aligned=aligned, steps=len(x),
                     input_text=self.input_text(i) if self.input_text else None)
 
@@ -157,7 +156,8 @@ class CtcTask:
         lines = []
         if record.get("input_text") is not None:
             lines.append(f"INP: '{record['input_text']}'")
-        lines += [f"TRU: '{record['truth']}'", f"OUT: '{record['output']}'", f"ALN: '{record['aligned_text']}'",
+        aligned_text = self.codec.decode(ctcmod.trivial_decode(record["aligned"]))  # only when reported
+        lines += [f"TRU: '{record['truth']}'", f"OUT: '{record['output']}'", f"ALN: '{aligned_text}'",
                   str(record["errors"])]
         return lines
 
