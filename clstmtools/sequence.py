@@ -86,6 +86,11 @@ class Sequence:
             return np.full(self.batch, self.T, np.int64)
         return np.asarray(self.lengths, np.int64)
 
+    def lengths_equal(self):
+        """True when every column has the same number of real steps (no padding)."""
+        lengths = self.column_lengths()
+        return bool(lengths.size == 0 or (lengths == lengths[0]).all())
+
     def nsteps(self):
         """The number of real (not padding) time steps over all columns."""
         return self.T * self.batch if self.lengths is None else int(self.lengths.sum())

@@ -204,3 +204,31 @@ def test_setting_a_shared_port_never_writes_into_the_owner():
     outputs = net.outputs.array().copy()
     net.outputs.aset(np.zeros((6, 4, 1)))
     np.testing.assert_array_equal(net.sub[-1].outputs.array(), outputs)
+
+
+def test_reversed_lstm_over_columns_of_different_lengths_is_the_lstm_on_reversed_lines():
+    """Columns of different lengths reach a Reversed LSTM as reversed copies (run backwards in
+    place, their rows would be scattered over the buffers): outputs and input deltas are those of
+    the same LSTM run forwards on each line reversed by hand."""
+    xs = lines(3)
+    backwards, forwards = make("REVLSTM1"), make("LSTM1")
+    for (_, w, _), (_, w_forwards, _) in zip(backwards.weights(), forwards.weights()):
+        w_forwards[...] = w
+    backwards.inputs.aset_batch(xs)
+    backwards.forward()
+    assert not backwards.sub[0]._in_place  # the copies, not the in-place recurrence
+    forwards.inputs.aset_batch([x[::-1] for x in xs])
+    forwards.forward()
+    outs = [backwards.outputs.column(b) for b in range(len(xs))]
+    for b, y in enumerate(outs):
+        np.testing.assert_allclose(y, forwards.outputs.column(b)[::-1], rtol=1e-6, atol=1e-7)
+    backwards.d_outputs.aset_batch([deltas_for(y, b) for b, y in enumerate(outs)])
+    forwards.d_outputs.aset_batch([deltas_for(y, b)[::-1] for b, y in enumerate(outs)])
+    backwards.backward()
+    forwards.backward()
+    for b in range(len(xs)):
+        np.testing.assert_allclose(backwards.d_inputs.column(b), forwards.d_inputs.column(b)[::-1], rtol=1e-5, atol=1e-6)
+    equal = lines(3, lengths=(6, 6))
+    backwards.inputs.aset_batch(equal)
+    backwards.forward()
+    assert backwards.sub[0]._in_place  # one length: the recurrence runs backwards in place

@@ -38,14 +38,17 @@ class Stacked(Network):
 class Reversed(Network):
     """Runs its one sub-network on the time-reversed sequence (each column within its own length).
 
-    An LSTM child runs its recurrence backwards in time on the shared buffers; any other child
-    gets reversed copies."""
+    An LSTM child over columns of one length runs its recurrence backwards in time on the shared
+    buffers; any other child, and an LSTM over columns of different lengths, gets reversed copies:
+    run backwards, such columns would be at different time steps at each step, and reading their
+    rows from all over the buffers made the LSTM's steps 1.2-1.4x slower than the copies cost."""
 
     kind, name = "Reversed", "reversed"
 
     def forward(self):
         s = self.sub[0]
-        if isinstance(s, LSTM):
+        self._in_place = isinstance(s, LSTM) and self.inputs.lengths_equal()
+        if self._in_place:
             s.inputs.share(self.inputs)
             s.forward(reverse=True)
             self.outputs.share(s.outputs)
@@ -57,7 +60,7 @@ class Reversed(Network):
     def backward(self):
         self._check_d_outputs()
         s = self.sub[0]
-        if isinstance(s, LSTM):
+        if self._in_place:
             s.d_outputs.share(self.d_outputs)
             s.backward()
             self.d_inputs.share(s.d_inputs)
