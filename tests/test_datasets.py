@@ -420,6 +420,31 @@ def test_line_list(tmp_path):
         unlabelled.labels(0)
 
 
+def test_idle_read_ahead_caches_what_input_gives_and_leaves_a_broken_line_to_input(tmp_path):
+    import threading
+    import time
+
+    paths = [write_line(tmp_path, f"{i:02d}", "ab", seed=i) for i in range(6)]
+    listfile = tmp_path / "list.txt"
+    listfile.write_text("".join(f"{p.name}\n" for p in paths), encoding="utf-8")
+    reference = LineListDataset(listfile, target_height=12)
+    expected = [reference.input(i) for i in range(6)]
+    ds = LineListDataset(listfile, target_height=12)
+    uncached = LineListDataset(listfile, target_height=12, cache=False)
+    paths[4].write_bytes(b"not a PNG any more")  # breaks after opening, as a file can
+    ds.read_ahead_when_idle(range(6))
+    deadline = time.monotonic() + 20
+    while any(t.name == "clstm-idle-read" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ds.cache_nbytes == sum(x.nbytes // 4 for k, x in enumerate(expected) if k != 4)  # uint8 in the cache
+    for i in (0, 1, 2, 3, 5):
+        np.testing.assert_array_equal(ds.input(i), expected[i])
+    with pytest.raises(DatasetError, match="04.bin.png: not an image"):
+        ds.input(4)
+    uncached.read_ahead_when_idle(range(6))
+    assert uncached.cache_nbytes == 0 and not any(t.name == "clstm-idle-read" for t in threading.enumerate())
+
+
 def test_line_list_errors(tmp_path):
     write_line(tmp_path, "a", "ab")
     write_line(tmp_path, "b", None)

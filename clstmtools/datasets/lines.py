@@ -1,5 +1,6 @@
 """Line images named in a list file, with ocropus ``.gt.txt`` ground truth, read on first use and cached."""
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -35,7 +36,7 @@ class _ImageLineDataset(OcrDataset):
         self._paths = paths
         self._wheres = wheres
         self._normalizer = normalizer
-        self._cache = _InkCache(cache)
+        self._keep_lines(cache)
         self._depth = getattr(normalizer, "target_height", None)
         # headers only (about 50 us each): unreadable files are reported now, not hours into training
         heights, paged = {}, []
@@ -51,6 +52,11 @@ class _ImageLineDataset(OcrDataset):
                 raise DatasetError(f"{w1}: height {h1} differs from {w0}'s {h0}; lines of different "
                                    f"heights need a dewarping normalizer")
             self._depth = next(iter(heights))
+
+    def _keep_lines(self, cache):
+        """The cache of normalized lines (none unless ``cache``), and the lock its loads take turns by."""
+        self._cache = _InkCache(cache)
+        self._loading = threading.Lock()  # one reader at a time: see read_ahead_when_idle
 
     @staticmethod
     def _image_info(where, path):
@@ -76,7 +82,8 @@ class _ImageLineDataset(OcrDataset):
         return np.ascontiguousarray(image.T)
 
     def input(self, i):
-        line = self._cache.get(i, self._load)
+        with self._loading:
+            line = self._cache.get(i, self._load)
         if self._depth is not None and line.shape[1] != self._depth:
             raise DatasetError(f"{self._wheres[i]}: height {line.shape[1]} differs from the dataset's "
                                f"depth {self._depth}")
@@ -86,6 +93,29 @@ class _ImageLineDataset(OcrDataset):
     def cache_nbytes(self):
         """Bytes held by the cache of normalized lines."""
         return self._cache.nbytes
+
+    def read_ahead_when_idle(self, indices):
+        """Read, normalize and cache the lines ``indices`` on a thread of their own that runs only
+        when a core would otherwise be idle (Linux's SCHED_IDLE class): training's first pass
+        then finds most lines ready, read in the gaps its own threads leave (the CTC alignment
+        and the glue between kernels run on one core). The lines are the same whoever reads them
+        (the cache keeps them quantized either way); a line that fails is left for ``input`` to
+        report in its place. Loads take turns (a page's lines are cut together, through shared
+        state): ``input`` waits at most for the one line being read. Nothing without a cache."""
+        if self._cache.enabled:
+            threading.Thread(target=self._read_ahead, args=(list(indices),), name="clstm-idle-read",
+                             daemon=True).start()
+
+    def _read_ahead(self, indices):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
+        except (AttributeError, OSError):  # not Linux: do without rather than compete for the cores
+            return
+        for i in indices:
+            try:
+                self.input(i)
+            except Exception:  # noqa: BLE001 - reported by input() when training reaches the line
+                pass
 
 
 def report_pages(paged):

@@ -10,7 +10,7 @@ from ..images import ImageReadError, image_info, ink_from_grey, read_grey
 from .alto import is_alto, read_alto, write_alto_text
 from .base import DatasetError, read_text_lines, resolve_normalizer
 from .layout import LineGeometry
-from .lines import _ImageLineDataset, _InkCache, report_pages
+from .lines import _ImageLineDataset, report_pages
 from .page import is_page, read_page, write_page_text
 from .xmlfile import parse_xml, write_atomically
 
@@ -140,7 +140,7 @@ class PageLineDataset(_ImageLineDataset):
         self._wheres = names
         self._normalizer = resolve_normalizer(normalizer, target_height, norm)
         self._depth = getattr(self._normalizer, "target_height", None)
-        self._cache = _InkCache(cache)
+        self._keep_lines(cache)
         self._pending = {}  # lines cut with another line of their page, until first asked for
         self._page = (None, None, None)  # (document index, grey levels, background) of the last page read
 
