@@ -93,6 +93,11 @@ class OcrDataset:
     def input(self, i):
         return self._inputs[i]
 
+    def read_ahead_when_idle(self, indices):
+        """Nothing here: lines held in memory need no reading ahead, and HDF5 files are read on
+        demand (a thread at idle priority could hold h5py's lock while training waits for it).
+        Image datasets read ahead (:meth:`.lines._ImageLineDataset.read_ahead_when_idle`)."""
+
     def labels(self, i):
         if self._labels is None:
             raise DatasetError(f"{self.name(i)}: no ground truth (the dataset is unlabelled)")

@@ -186,8 +186,7 @@ def train(settings, path):
                        strict=bool(settings.strict), augment=augment)
     state = resume_state(settings)
     train_indices, held_out = validation_split(settings, len(data), state)
-    if hasattr(data, "read_ahead_when_idle"):  # image lines: their first reading is the costly one
-        data.read_ahead_when_idle(train_indices)
+    data.read_ahead_when_idle(train_indices)  # image lines: their first reading is the costly one
 
     def evaluation(path, keyword):
         """The test callable over the data at ``path`` (TESTERR) or the held-out lines (VALERR)."""
