@@ -44,6 +44,7 @@ class Reversed(Network):
     rows from all over the buffers made the LSTM's steps 1.2-1.4x slower than the copies cost."""
 
     kind, name = "Reversed", "reversed"
+    _in_place = False  # how the last forward pass ran, which its backward pass follows
 
     def forward(self):
         s = self.sub[0]
