@@ -8,6 +8,7 @@ from .config import kernel
 from .elementary import NEG_INF, log_float32, logaddexp
 from .polyfit import FLOAT32_TINY
 
+
 @kernel
 def row_argmax(outputs, t):
     """The first class with the highest output at step ``t``."""

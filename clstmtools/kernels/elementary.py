@@ -2,7 +2,7 @@
 import numpy as np
 
 from .config import kernel
-from .polyfit import FLOAT32_MAX, FLOAT32_TINY, LN2, SQRT2, atanh_ratio, monomial_fit
+from .polyfit import FLOAT32_MAX, LN2, SQRT2, atanh_ratio, monomial_fit
 
 #: ``exp(r)`` for ``|r| <= ln(2)/2`` to about 1.5e-15 relative, evaluated in float64 (degree 10)
 EXP_COEFFICIENTS, _ = monomial_fit(np.exp, 10, -LN2 / 2, LN2 / 2)
