@@ -433,7 +433,7 @@ def test_idle_read_ahead_caches_what_input_gives_and_leaves_a_broken_line_to_inp
     uncached = LineListDataset(listfile, target_height=12, cache=False)
     paths[4].write_bytes(b"not a PNG any more")  # breaks after opening, as a file can
     ds.read_ahead_when_idle(range(6))
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # it runs only when a core is idle: the main thread sleeps here
     while any(t.name == "clstm-idle-read" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert ds.cache_nbytes == sum(x.nbytes // 4 for k, x in enumerate(expected) if k != 4)  # uint8 in the cache
