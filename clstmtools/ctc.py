@@ -11,6 +11,7 @@ import numpy as np
 
 from .kernels import decode as decode_kernels
 from .kernels.config import FLOAT
+from .kernels.layers import all_finite
 from .sequence import Sequence
 
 
@@ -92,6 +93,15 @@ def _check_shape(shape, steps_needed=1):
 def _outputs_matrix(outputs, steps_needed=1):
     matrix = np.ascontiguousarray(outputs, dtype=FLOAT)
     _check_shape(matrix.shape, steps_needed)
+    return matrix
+
+
+def _finite_for_alignment(matrix):
+    """``matrix`` (the float32 outputs or their logs), or a ValueError if it holds NaN or infinity: the
+    alignments' log-space tables are only defined for finite values (an infinite row made clstm's
+    band of states run past its table)."""
+    if not all_finite(matrix):
+        raise ValueError("CTC outputs must be finite: they contain NaN or infinity")
     return matrix
 
 
@@ -191,7 +201,7 @@ def ctc_align_targets(outputs, targets):
 
     ``targets`` is an ``(S, C)`` matrix of target states, usually ``mktargets(labels, C)``; one-hot
     matrices take a fast path, any other non-negative matrix works through matrix products."""
-    outputs = _outputs_matrix(outputs)
+    outputs = _finite_for_alignment(_outputs_matrix(outputs))
     targets = np.asarray(targets, np.float64)
     if targets.ndim != 2 or targets.shape[0] == 0 or targets.shape[1] != outputs.shape[1]:
         raise ValueError(f"CTC targets must be an (S >= 1, {outputs.shape[1]}) matrix, got shape {targets.shape}")
@@ -244,7 +254,7 @@ def ctc_loss(outputs, labels, log_probs=False):
     logs are taken in the input's precision (float64 probabilities of 1e-300 keep their logs) and the
     recursion runs on them in float32. When the labels cannot fit in T steps, ``nll`` is inf and
     ``aligned`` is the probabilities themselves, which makes training on it a no-op."""
-    logs = _log_outputs_matrix(outputs, log_probs)
+    logs = _finite_for_alignment(_log_outputs_matrix(outputs, log_probs))  # log 0 is clamped, NaN and +inf stay
     labels = _label_array(labels, logs.shape[1])
     if logs.shape[0] < min_ctc_steps(labels):
         return float("inf"), (np.exp(logs) if log_probs else _outputs_matrix(outputs))
@@ -333,7 +343,7 @@ def ctc_targets(outputs, labels, mode, log_outputs=None):
         else:
             loss, aligned = ctc_loss(outputs, labels)
         return aligned, loss
-    outputs = _outputs_matrix(outputs)
+    outputs = _finite_for_alignment(_outputs_matrix(outputs))
     aligned, loss = _align_states(outputs, _state_classes(_label_array(labels, outputs.shape[1])))
     return aligned, float(loss)
 

@@ -566,6 +566,30 @@ def test_extreme_outputs_give_no_nan(mode):
         assert np.all(np.isfinite(ctc.beam_search_decode(outputs, 4)[1]))
 
 
+def test_non_finite_outputs_are_refused_by_every_alignment():
+    """A row of +inf once ran clstm's band of states past its table (memory corruption without
+    bounds checks); NaN or infinity anywhere is now a clear error, log 0 (-inf logs) is still fine."""
+    rng = np.random.default_rng(9)
+    labels = np.array([1, 2, 3, 1], np.int32)
+    good = rng.dirichlet(np.ones(6), 30).astype(np.float32)
+    for row, value in ((7, np.inf), (0, np.nan), (29, -np.inf)):
+        bad = good.copy()
+        bad[row] = value
+        for align in (lambda o: ctc.ctc_targets(o, labels, "clstm"), lambda o: ctc.ctc_loss(o, labels),
+                      lambda o: ctc.ctc_align_targets(o, ctc.mktargets(labels, 6))):
+            with pytest.raises(ValueError, match="CTC outputs must be finite"):
+                align(bad)
+        bad_logs = np.log(good)
+        bad_logs[row, 2] = value if value != -np.inf else np.inf
+        with pytest.raises(ValueError, match="CTC outputs must be finite"):
+            ctc.ctc_loss(bad_logs, labels, log_probs=True)
+    zero = good.copy()
+    zero[:, 5] = 0  # a class that never occurs: its logs are -inf, clamped
+    with np.errstate(divide="ignore"):
+        zero_logs = np.log(zero)
+    assert np.isfinite(ctc.ctc_loss(zero, labels)[0]) and np.isfinite(ctc.ctc_loss(zero_logs, labels, log_probs=True)[0])
+
+
 def test_long_wide_line_gives_no_nan():
     rng = np.random.default_rng(8)
     T, C = 10000, 5000
