@@ -216,7 +216,7 @@ def test_reversed_lstm_over_columns_of_different_lengths_is_the_lstm_on_reversed
         w_forwards[...] = w
     backwards.inputs.aset_batch(xs)
     backwards.forward()
-    assert not backwards.sub[0]._in_place  # the copies, not the in-place recurrence
+    assert not backwards.sub[0].in_place()  # the copies, not the in-place recurrence
     forwards.inputs.aset_batch([x[::-1] for x in xs])
     forwards.forward()
     outs = [backwards.outputs.column(b) for b in range(len(xs))]
@@ -231,4 +231,4 @@ def test_reversed_lstm_over_columns_of_different_lengths_is_the_lstm_on_reversed
     equal = lines(3, lengths=(6, 6))
     backwards.inputs.aset_batch(equal)
     backwards.forward()
-    assert backwards.sub[0]._in_place  # one length: the recurrence runs backwards in place
+    assert backwards.sub[0].in_place()  # one length: the recurrence runs backwards in place

@@ -44,12 +44,15 @@ class Reversed(Network):
     rows from all over the buffers made the LSTM's steps 1.2-1.4x slower than the copies cost."""
 
     kind, name = "Reversed", "reversed"
-    _in_place = False  # how the last forward pass ran, which its backward pass follows
+
+    def in_place(self):
+        """True when the child runs backwards in place on the shared buffers (an LSTM over columns
+        of one length); the backward pass follows the forward pass's way, as the inputs are the same."""
+        return isinstance(self.sub[0], LSTM) and self.inputs.lengths_equal()
 
     def forward(self):
         s = self.sub[0]
-        self._in_place = isinstance(s, LSTM) and self.inputs.lengths_equal()
-        if self._in_place:
+        if self.in_place():
             s.inputs.share(self.inputs)
             s.forward(reverse=True)
             self.outputs.share(s.outputs)
@@ -61,7 +64,7 @@ class Reversed(Network):
     def backward(self):
         self._check_d_outputs()
         s = self.sub[0]
-        if self._in_place:
+        if self.in_place():
             s.d_outputs.share(self.d_outputs)
             s.backward()
             self.d_inputs.share(s.d_inputs)
