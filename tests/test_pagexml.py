@@ -14,6 +14,7 @@ from clstmtools.datasets.pagelines import cut_line, layout_sources
 from clstmtools.datasets.layout import LineGeometry
 
 from conftest import shared_file
+from margins import SEED, at_most
 from test_drivers import TESTERR_CTC, Job, assert_one_line_error, run, run_all, succeeded
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
@@ -319,14 +320,15 @@ def page_model(sample):
     """A model trained by clstmctc on the sample page's lines (the learning is checked in the test below)."""
     result = succeeded(run("clstmctc", sample / SAMPLE_PAGE, cwd=sample, save_name="page", ntrain=1200, nhidden=50,
                            lrate=1e-3, optimizer="adam", init="scaled", report_every=0, test_every=300,
-                           testset=sample / SAMPLE_PAGE, seed=1, target_height=HEIGHT))
+                           testset=sample / SAMPLE_PAGE, seed=SEED, target_height=HEIGHT))
     return sample / "page.h5", result
 
 
 def test_a_model_trains_on_the_page_lines_through_the_program(page_model):
     path, result = page_model
     rates = [float(m.group(4)) for m in TESTERR_CTC.finditer(result.stdout)]
-    assert len(rates) == 4 and rates[-1] < 0.8 * rates[0], result.stdout[-2000:]
+    assert len(rates) == 4, result.stdout[-2000:]
+    at_most("page lines last / first test error", rates[-1] / rates[0], 0.8, rates)
     import h5py
     with h5py.File(path) as f:
         assert f.attrs["unicode"].decode().strip("\0 ") == "NFC"
