@@ -1,5 +1,6 @@
 """Codec: the mapping between Unicode characters and class labels (label 0 is the CTC blank)."""
 import unicodedata
+from collections import Counter
 
 import numpy as np
 
@@ -96,6 +97,11 @@ class Codec:
                 chars.append(chr(points[label]))
         return "".join(chars)
 
+    def missing(self, text):
+        """The characters of ``text`` that the codec lacks, in order (repeats kept)."""
+        labels = self._labels
+        return [c for c in text if c not in labels]
+
     def translation_to(self, other):
         """Int32 table mapping this codec's labels to ``other``'s (same character), -1 where ``other`` lacks it."""
         table = np.full(len(self), -1, np.int32)
@@ -103,3 +109,44 @@ class Codec:
         for char, label in self._labels.items():
             table[label] = other._labels.get(char, -1)
         return table
+
+
+def missing_characters(texts, codec):
+    """How often each character of ``texts`` that ``codec`` lacks occurs (a Counter)."""
+    counts = Counter()
+    for text in texts:
+        counts.update(codec.missing(text))
+    return counts
+
+
+def describe_counts(counts):
+    """``'Ä' ×2, 'ſ' ×1``: characters with their counts, the most frequent first (then by code point)."""
+    return ", ".join(f"{char!r} ×{count}" for char, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def missing_warning(counts, where, whose="the model's"):
+    """One line saying which characters of the data set ``where`` are outside ``whose`` codec, with counts:
+    ``3 characters in test.txt are not in the model's codec: 'Ä' ×2, 'ſ' ×1``."""
+    total = sum(counts.values())
+    verb = "character in {} is" if total == 1 else "characters in {} are"
+    return f"{total} {verb.format(where)} not in {whose} codec: {describe_counts(counts)}"
+
+
+def resized_codec(codec, texts, mode, where, whose="the model's"):
+    """The codec that training on ``texts`` (the data set ``where``) needs, from ``codec`` by ``mode``
+    (kraken's resize): ``fail`` keeps ``codec`` and refuses characters it lacks (ValueError naming them
+    and resize=union), ``union`` appends the characters it lacks (sorted), ``new`` keeps only the
+    characters the texts have (in ``codec``'s order), then appends the others."""
+    counts = missing_characters(texts, codec)
+    if mode == "fail":
+        if counts:
+            raise ValueError(f"{missing_warning(counts, where, whose)}; set resize=union to add them "
+                             f"(or resize=new to keep only the data's characters)")
+        return codec
+    added = [ord(c) for c in sorted(counts)]
+    if mode == "union":
+        return Codec(codec.codepoints + added)
+    if mode == "new":
+        present = set().union(*map(set, texts))
+        return Codec([0] + [p for p in codec.codepoints[1:] if chr(p) in present] + added)
+    raise ValueError(f"unknown resize mode {mode!r}: expected fail, union or new")

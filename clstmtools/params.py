@@ -124,17 +124,34 @@ def _param(name, type, default, meaning, programs=ALL, **options):
 
 #: every environment parameter of the three programs, in the order of the usage text
 PARAMS = (
-    _param("mode", Choice({CTC: ("train", "errs", "text", "full", "quiet", "dump"), SEQ: ("train", "test"),
-                       TEXT: ("train", "filter"), SWEEP: ("train", "report")}), "train",
+    _param("mode", Choice({CTC: ("train", "errs", "text", "full", "quiet", "report", "dump"), SEQ: ("train", "test"),
+                       TEXT: ("train", "filter", "report"), SWEEP: ("train", "report")}), "train",
        {CTC: "train; or run the model given by load= on the file and print per line the errors and "
              "output (errs), the output (text), everything (full) or nothing (quiet), then the error "
-             "rate; dump prints the file's transcripts",
+             "rate; report prints CER, WER, errors per script and the most frequent confusions; dump "
+             "prints the file's transcripts",
         SEQ: "train; or test the model given by load= on the held-out lines",
-        TEXT: "train; or filter: print the output of the model given by load= for each input line",
+        TEXT: "train; or filter: print the output of the model given by load= for each input line; or "
+              "report: CER, WER, errors per script and the most frequent confusions on a pairs file",
         SWEEP: "train: run trials=N trials of PROGRAM; report: print the study's trials, best first, "
                "and draw them to NAME-sweep.png"},
        WITH_SWEEP, random=False),
-    _param("load", str, "", "model file (.h5) to start from; its trial attribute sets the start"),
+    _param("load", str, "", "model file (.h5) to start from; its trial attribute sets the start. To recognize "
+       "and evaluate, several models vote: a comma list (a.h5,b.h5) or a pattern (book-fold*.h5)"),
+    _param("resize", Choice(("fail", "union", "new")), "fail", "training a loaded model on characters its codec "
+       "lacks: fail (an error that lists them), union (add outputs for them), new (keep only the outputs "
+       "of the data's characters, add the others)", CTC_TEXT, random=False),
+    _param("freeze", int, 0, "with load=: train only the output layer for the first N lines, then every layer",
+       CTC_TEXT, bound="nonnegative"),
+    _param("folds", int, 0, "train K models, each on all folds of the data but one and validated on that "
+       "one, saved as save_name-fold0.h5 ... (0: one model); they run as processes sharing the cores",
+       CTC_TEXT, bound="nonnegative", random=False),
+    _param("fold", int, -1, "with folds=K: train only fold N, in this process (-1: every fold)", CTC_TEXT,
+       bound="nonnegative", sentinel=-1, random=False),
+    _param("report", str, "", "with an evaluation mode: also write the evaluation report (CER, WER, scripts, "
+       "confusions, characters outside the codec) to this JSON file", CTC_TEXT),
+    _param("disagree", int, 0, "with several models voting: print the N lines where they disagree most, with "
+       "each model's text (the lines to transcribe next)", CTC_TEXT, bound="nonnegative"),
     _param("save_name", str, "", "where models are saved (required to train clstmctc and clstmtext)"),
     _param("save_every", int, 0, "save every N lines to save_name-%08d.h5 (0: only when the test "
        "error improves)", bound="nonnegative"),
@@ -377,12 +394,14 @@ def _raw_setting(param, environ):
 class Settings:
     """The parameters of one run as resolved: attribute access, the seed used, and the run's generator."""
 
-    def __init__(self, program, resolved, drawn, seed):
+    def __init__(self, program, resolved, drawn, seed, given=()):
         self.program = program
         #: name -> value of every parameter of the program, drawn values and the seed used included
         self.resolved = resolved
         #: names of the parameters whose value was drawn at random, in table order
         self.drawn = drawn
+        #: names of the parameters the environment set (the others have their defaults)
+        self.given = frozenset(given)
         self.seed = seed
         self._names = _names_of(program)
         #: the run's generator (weight initialization, sample order), independent of the draws
@@ -431,7 +450,7 @@ def read_params(program, environ=None, stderr=None):
         resolved[param.name] = value
         if was_drawn:
             drawn.append(param.name)
-    settings = Settings(program, resolved, tuple(drawn), seed)
+    settings = Settings(program, resolved, tuple(drawn), seed, (name for name, setting in found.items() if setting))
     if settings.params:
         stream = sys.stderr if stderr is None else stderr
         for name, text in settings.attributes().items():

@@ -9,6 +9,7 @@ the K-th layer (``net.layers()`` order, ``storage()`` order); ``resume/layerK/ad
 ``adam_vJ`` are Adam's moments; ``resume/arrays/NAME`` are the run's own arrays (the held-out
 validation lines, the curve); ``resume.attrs['state']`` is JSON: the trainer's counters, random
 states, best errors and each layer's Adam step and pending step/sequence counts."""
+import hashlib
 import json
 
 import h5py
@@ -28,6 +29,27 @@ class RunState:
 
     def get(self, name, default=None):
         return self.scalars.get(name, default)
+
+    def without_selection(self):
+        """This state for a run on other data: the weights' optimizer state, the counters and random
+        states go on; what chose models on the old data (its best errors, validation split, curve and
+        the freeze of that run) does not."""
+        scalars = {name: value for name, value in self.scalars.items() if name not in SELECTION}
+        arrays = {name: value for name, value in self.arrays.items() if name not in ("validation", "curve")}
+        return RunState(scalars, arrays, self.layers)
+
+
+#: the run-state scalars that belong to the data a run trained on
+SELECTION = ("best", "best_trial", "best_test", "stale", "freeze_until", "data")
+
+
+def data_key(texts):
+    """A short digest of a data set's transcripts (in order): a run state records it, so that a run
+    loading the model onto other data starts its model selection afresh."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return f"{len(texts)}:{digest.hexdigest()[:16]}"
 
 
 def capture(net, scalars, arrays=None):

@@ -31,13 +31,19 @@ class CtcTask:
 
     ``inputs(i)`` gives the (T, depth) input of sample i, ``labels(i)`` its label array (in the
     network's output codec), ``codec`` decodes labels; ``name(i)`` names the sample in errors.
+    ``truth(i)``, when given, is the ground truth that evaluation compares with (it may hold
+    characters outside the codec, which then count as errors); else the labels' text.
+    ``readable(i)`` False marks a sample the network cannot take (a transducer's input with
+    characters outside its input codec): evaluation counts it as recognized as nothing.
     ``augment`` (an :class:`~clstmtools.augment.Augmenter`) degrades each training line; a line it
     makes too short for its transcript is trained on undegraded."""
 
     def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False,
-                 augment=None):
+                 augment=None, truth=None, readable=None):
         self.inputs = inputs
         self.labels = labels
+        self.truth = truth or (lambda i: codec.decode(labels(i)))
+        self.readable = readable or (lambda i: True)
         self.codec = codec
         self.mode = ctcmod.check_ctc_mode(mode)
         self.name = name or (lambda i: f"sample {i}")
@@ -192,10 +198,20 @@ def evaluate_lines(net, task, indices, skip=None):
     """``(i, errors, ground-truth length, output text, ground truth)`` for each ``i`` of ``indices``
     in order, the lines recognized in padded minibatches (:func:`clstmtools.recognize.network_outputs`);
     a line too short for any output step is left out of the results and the totals, and ``skip(i,
-    reason)`` hears of it (without ``skip``, it is an error)."""
-    for i, _, outputs in network_outputs(net, task.inputs, indices, skip=skip):
-        truth = task.codec.decode(task.labels(i))
-        out = task.codec.decode(task.decode(outputs))
+    reason)`` hears of it (without ``skip``, it is an error). A line the task cannot read counts as
+    recognized as nothing."""
+    indices = list(indices)
+    recognized = network_outputs(net, task.inputs, [i for i in indices if task.readable(i)], skip=skip)
+    pending = next(recognized, None)
+    for i in indices:
+        if pending is not None and pending[0] == i:
+            out = task.codec.decode(task.decode(pending[2]))
+            pending = next(recognized, None)
+        elif not task.readable(i):
+            out = ""
+        else:
+            continue  # too short: skipped
+        truth = task.truth(i)
         yield i, edit_distance(truth, out), len(truth), out, truth
 
 

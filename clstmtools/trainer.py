@@ -55,10 +55,12 @@ class Trainer:
     samples to train on. ``on_test`` holds callbacks ``f(trainer, result)`` run after each test
     (``result``: trial, validation, test, selected, improved); one may raise StopTraining.
     ``state`` is a :class:`clstmtools.resume.RunState` to continue from (``load=`` of a model
-    saved by a run); ``keep`` names arrays saved with the run state (the validation split)."""
+    saved by a run); ``keep`` names arrays saved with the run state (the validation split).
+    Until trial ``freeze_until`` only the output layer trains (freeze=N after load=); ``data_key``
+    identifies the training data in the run state (see :func:`clstmtools.resume.data_key`)."""
 
     def __init__(self, net, settings, task, train_indices, test=None, out=None, display=None, validate=None,
-                 state=None, keep=None):
+                 state=None, keep=None, freeze_until=0, data_key=None):
         self.net = net
         net.set_input_deltas(False)  # nothing here reads them
         self.s = settings
@@ -87,6 +89,9 @@ class Trainer:
         self.time_offset = 0.0  # wall time of the runs this one continues
         self.on_test = [early_stop]
         self.progress = Progress(self.out, settings.ntrain)
+        self.freeze_until = freeze_until
+        self.frozen = False
+        self.data_key = data_key
         self.saved = []
         self.skipped = set()
         self.resumed = state is not None and settings.get("start", -1) < 0
@@ -171,6 +176,7 @@ class Trainer:
         """Everything a resumed run needs besides the weights, at a step boundary."""
         scalars = dict(trial=self.trial, updates=self.updates, pending=self.pending, best=self.best,
                        best_trial=self.best_trial, best_test=self.best_test, stale=self.stale,
+                       freeze_until=self.freeze_until, data=self.data_key,
                        wall=self.time_offset + self.elapsed(),
                        generators={name: resume.generator_state(rng) for name, rng in self.generators().items()})
         arrays = dict(self.keep)
@@ -193,6 +199,7 @@ class Trainer:
             self.best = float(state.get("best", float("inf")))
         self.best_trial, self.best_test, self.stale = state.get("best_trial"), state.get("best_test"), state.get("stale", 0)
         self.time_offset = float(state.get("wall", 0.0))
+        self.freeze_until = state.get("freeze_until", self.freeze_until)
         if "curve" in state.arrays:
             self.curve = [tuple(row) for row in state.arrays["curve"].tolist()]
 
@@ -362,6 +369,8 @@ class Trainer:
         while trial < ntrain:
             self.trial = trial
             self.act_on_signal()
+            if (trial < self.freeze_until) != self.frozen:
+                self.freeze(trial < self.freeze_until)
             self.progress.show(trial, self.total["lines"], self.elapsed())
             lr = self.learning_rate()
             if lr != current_lr:
@@ -394,6 +403,17 @@ class Trainer:
                 self.trial = trial
                 self.save(self.periodic_path())
         self.trial = max(ntrain, start)
+
+    def freeze(self, frozen):
+        """Train the output layer alone (freeze=N after load=) or, from now on, every layer."""
+        from .network.finetune import freeze_backbone
+
+        freeze_backbone(self.net, frozen)
+        self.frozen = frozen
+        if frozen:
+            self.say(f"# training the output layer only, until trial {self.freeze_until} (freeze)")
+        else:
+            self.say(f"# trial {self.trial}: training every layer")
 
     def finish(self):
         """Final test and save, and a summary."""

@@ -141,8 +141,10 @@ def test_ocr_h5_model_codec_reencodes_by_code_point(tmp_path):
     assert ds.labels(2).tolist() == [2, 4, 3, 6, 1]
     assert ds.text(2) == "cab ö"
     lacking = Codec([0, ord("a"), ord("b"), ord("c"), ord(" ")])
+    ds = OcrH5Dataset(path, codec=lacking)  # evaluation counts the characters a model lacks as errors
+    assert ds.text(2) == "cab ö" and ds.unknown_characters == {"ö": 1}
     with pytest.raises(DatasetError, match=rf"lines.h5\[2\]: character 'ö' \(U\+00F6\) is not in the codec"):
-        OcrH5Dataset(path, codec=lacking)
+        ds.labels(2)
 
 
 def test_ocr_h5_reads_lazily_and_checks_each_line(tmp_path):
@@ -464,8 +466,11 @@ def test_line_list_errors(tmp_path):
     check(["a.bin.png", "d.png"], r"list.txt:2: d.png: not an image file", normalizer=None)
     check(["a.bin.png", "c.bin.png"], r"list.txt:2: c.bin.png: height 30 differs from .*list.txt:1: a.bin.png's 20",
           normalizer=None)
-    check(["a.bin.png"], r"list.txt:1: a.bin.png: character 'a' \(U\+0061\) is not in the codec",
-          normalizer=None, codec=Codec.from_texts(["xyz"]))
+    (tmp_path / "list.txt").write_text("a.bin.png\n", encoding="utf-8")
+    lacking = LineListDataset(tmp_path / "list.txt", normalizer=None, codec=Codec.from_texts(["bxyz"]))
+    assert lacking.unknown_characters == {"a": 1} and lacking.text(0) == "ab"
+    with pytest.raises(DatasetError, match=r"list.txt:1: a.bin.png: character 'a' \(U\+0061\) is not in the codec"):
+        lacking.labels(0)
     with pytest.raises(DatasetError, match="nolist.txt: cannot read"):
         LineListDataset(tmp_path / "nolist.txt")
 

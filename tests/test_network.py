@@ -337,7 +337,7 @@ def test_notebook_style_training_learns_a_sequence_task():
     """The seed notebook's loop: forward, targets, d_outputs = targets - outputs, backward, update."""
     rng = np.random.default_rng(SEED - 1)
     net = clstm.make_net("lstm1", ninput=1, nhidden=8, noutput=2, rng=SEED - 1)
-    net.setLearningRate(1e-1, 0.9)
+    net.setLearningRate(3e-2, 0.9)  # 1e-1 stalled near 0.26 for two seeds in twenty
 
     def sample():
         x = (rng.random(20) < 0.3).astype(np.float32)
@@ -355,7 +355,7 @@ def test_notebook_style_training_learns_a_sequence_task():
         return wrong / (n * 20)
 
     before = error()
-    for _ in range(1500):
+    for _ in range(4000):
         x, target = sample()
         net.inputs.aset(x)
         net.forward()

@@ -1,7 +1,9 @@
 """The OCR dataset interface, its in-memory form, and the helpers every reader shares (errors, text files, normalizers)."""
+from collections import Counter
+
 import numpy as np
 
-from ..codec import Codec, normalize_text
+from ..codec import Codec, describe_char, missing_characters, normalize_text
 from ..images import scale_to_height
 
 
@@ -64,17 +66,22 @@ class OcrDataset:
         if self._texts is None:
             self.codec = codec
             self._labels = None
+            self.unknown_characters = Counter()
             return
         for where, text in zip(wheres or names, self._texts):
             if "\0" in text:
                 raise DatasetError(f"{where}: the text contains U+0000, which is reserved for the blank")
-        self.codec = codec or file_codec or Codec.from_texts(self._texts)
-        self._labels = []
-        for where, text in zip(wheres or names, self._texts):
-            try:
-                self._labels.append(self.codec.encode(text))
-            except ValueError as error:
-                raise _context(where, error) from None
+        self._wheres = wheres
+        self.encode_with(codec or file_codec or Codec.from_texts(self._texts))
+
+    def encode_with(self, codec):
+        """Take ``codec`` as the dataset's codec and label every line by it. A line with characters
+        the codec lacks keeps its text (evaluation counts them as errors) but has no labels;
+        ``unknown_characters`` counts those characters over the whole dataset."""
+        self.codec = codec
+        self.unknown_characters = missing_characters(self._texts, codec)
+        self._labels = [codec.encode(text) if not self.unknown_characters or not codec.missing(text) else None
+                        for text in self._texts]
 
     def __len__(self):
         return len(self._names)
@@ -101,7 +108,13 @@ class OcrDataset:
     def labels(self, i):
         if self._labels is None:
             raise DatasetError(f"{self.name(i)}: no ground truth (the dataset is unlabelled)")
-        return self._labels[i]
+        labels = self._labels[i]
+        if labels is None:
+            absent = list(dict.fromkeys(self.codec.missing(self._texts[i])))
+            what = "character {} is" if len(absent) == 1 else "characters {} are"
+            raise DatasetError(f"{(self._wheres or self._names)[i]}: "
+                               f"{what.format(', '.join(map(describe_char, absent)))} not in the codec")
+        return labels
 
     def text(self, i):
         return None if self._texts is None else self._texts[i]

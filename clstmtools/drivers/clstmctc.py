@@ -13,9 +13,11 @@ from ..modelfile import load_net
 from ..network import SPEC_PREFABS, input_shape
 from ..recognize import network_outputs
 from ..tasks import AlignedTask, CtcTask, evaluate_lines
-from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
-                     need_files, protect_inputs, require_save_name, resume_state, run_generator, show_info,
-                     skip_short_lines, start_trial, validation_split, warner)
+from .common import (UsageError, build_network, check_fine_tuning, configure_learning, ctc_display, ctc_test,
+                     fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state,
+                     run_generator, save_base, show_info, skip_short_lines, start_trial, validation_split,
+                     warn_unknown, warner)
+from .folds import check_folds, fold_name, run_folds
 
 PROGRAM = "clstmctc"
 SYNOPSIS = """usage: [name=value ...] clstmctc DATA
@@ -112,11 +114,13 @@ def evaluate(settings, path, mode):
             raise UsageError(f"output={settings.output} needs PAGE or ALTO input, not {path}")
         data.output_paths(settings.output)  # refused now, before any recognition, if it would replace an input
     codec = Codec(net.codec)
-    task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
+    task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam,
+                   truth=data.text)
     n = min(len(data), settings.maxeval)
     by_index = isinstance(data, OcrH5Dataset)
 
     warn = warner(PROGRAM)
+    warn_unknown(data.unknown_characters, path, warn)
     if mode == "text":
         results = {}
         skip = skip_short_lines(settings, data.name, warn, "not recognized")
@@ -156,24 +160,37 @@ def dump(settings, path):
 
 def train(settings, path):
     from ..augment import Augmenter  # training only: recognition starts without them
+    from ..resume import data_key
     from ..trainer import Trainer
 
     require_save_name(settings, PROGRAM)
     protect_inputs(settings, [path])
+    if settings.folds:
+        check_folds(settings, len(open_data(settings, path)))
+        if settings.fold < 0:
+            return run_folds(PROGRAM, settings, [path], save_base(settings))
+        settings.resolved["save_name"] = fold_name(save_base(settings), settings.fold)
     loaded = bool(settings.load)
+    check_fine_tuning(settings, loaded)
     if loaded:
         net = load_net(settings.load)
         use_spec_height(settings, net)
-        codec = Codec(net.codec)
-        data = open_data(settings, path, codec, unicode=model_unicode(net))
+        data = open_data(settings, path, Codec(net.codec), unicode=model_unicode(net))
         check_depth(net, data, path)
     else:
         use_spec_height(settings)
         data = open_data(settings, path)
-        codec = data.codec
-        net = build_network(settings, data.depth, len(codec))
-        net.codec = codec.codepoints
+        net = build_network(settings, data.depth, len(data.codec))
+        net.codec = data.codec.codepoints
         net.attributes["unicode"] = settings.unicode  # the codec holds text in this form
+    texts = [data.text(i) for i in range(len(data))]
+    key = data_key(texts)
+    state = resume_state(settings, key)
+    if loaded:
+        codec = fit_codec(net, settings, texts, path, state)
+        if codec != data.codec:
+            data.encode_with(codec)
+    codec = data.codec
     # saved with the model: recognition and test sets then normalize their lines the same way
     net.attributes["line_normalization"] = data.line_normalization
     configure_learning(net, settings)
@@ -184,7 +201,6 @@ def train(settings, path):
     else:
         task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam,
                        strict=bool(settings.strict), augment=augment)
-    state = resume_state(settings)
     train_indices, held_out = validation_split(settings, len(data), state)
     data.read_ahead_when_idle(train_indices)  # image lines: their first reading is the costly one
 
@@ -196,16 +212,20 @@ def train(settings, path):
         other = open_data(settings, path, codec, trained_normalization=data.line_normalization,
                           unicode=data.unicode)
         check_depth(net, other, path)
-        other_task = CtcTask(other.input, other.labels, codec, settings.ctc, name=other.name, beam=settings.beam)
+        warn_unknown(other.unknown_characters, path, lambda line: print(f"# {line}"))
+        other_task = CtcTask(other.input, other.labels, codec, settings.ctc, name=other.name, beam=settings.beam,
+                             truth=other.text)
         return ctc_test(settings, other_task, range(min(len(other), settings.maxeval)), keyword)
 
     test = evaluation(settings.testset, "TESTERR") if settings.testset else None
     validate = None
     if settings.valset or held_out:
         validate = evaluation(settings.valset or None, "VALERR")
+    start = start_trial(net, settings, loaded)
     trainer = Trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings, net),
-                      validate=validate, state=state, keep={"validation": held_out} if held_out else None)
-    return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
+                      validate=validate, state=state, keep={"validation": held_out} if held_out else None,
+                      freeze_until=start + settings.freeze if loaded else 0, data_key=key)
+    return trainer.train(start, settings.ntrain)
 
 
 def body(args, settings):

@@ -7,6 +7,7 @@ import traceback
 import numpy as np
 
 from .. import parallel, resume
+from ..codec import Codec, missing_warning, resized_codec
 from ..network import NetworkError, describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
@@ -211,7 +212,7 @@ def ctc_test(settings, task, indices, keyword="TESTERR"):
 
 
 #: spawn keys of the run's independent random streams besides ``settings.rng`` (weights, sample order)
-STREAMS = {"augment": 2, "validation": 3}
+STREAMS = {"augment": 2, "validation": 3, "folds": 4}
 
 
 def run_generator(settings, purpose):
@@ -219,19 +220,76 @@ def run_generator(settings, purpose):
     return np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(STREAMS[purpose],)))
 
 
-def resume_state(settings):
-    """The run state stored in the ``load=`` model (None without one, or when ``start=`` is set)."""
+def resume_state(settings, data_key=None):
+    """The run state stored in the ``load=`` model (None without one, or when ``start=`` is set). When
+    the model was trained on other data than ``data_key`` names, its model selection is left behind
+    (:meth:`clstmtools.resume.RunState.without_selection`)."""
     if not settings.load or settings.start >= 0:
         return None
     try:
-        return resume.read(settings.load)
+        state = resume.read(settings.load)
     except (OSError, KeyError, ValueError) as error:
         raise UsageError(f"{settings.load}: unreadable resume state ({error})") from None
+    if state is not None and data_key is not None and state.get("data") not in (None, data_key):
+        print(f"# {settings.load} was trained on other lines: its weights and optimizer state go on, the choice "
+              f"of the best model starts afresh")
+        state = state.without_selection()
+    return state
+
+
+def check_fine_tuning(settings, loaded):
+    """resize= and freeze= change a loaded model: refuse them without one."""
+    for name, unset in (("resize", "fail"), ("freeze", 0)):
+        if settings.get(name) != unset and not loaded:
+            raise ParamError(f"{name}={settings.get(name)}: fine-tunes a loaded model; set load=MODEL.h5")
+
+
+def fit_codec(net, settings, texts, where, state, inputs=False):
+    """The codec a loaded network needs to train on ``texts`` (the data set ``where``), by resize=: the
+    network's outputs (``inputs``: a transducer's input characters) resized to it, with the run
+    ``state``; a one-line report of the change. ValueError (naming resize=union) for characters the
+    model lacks with resize=fail."""
+    from ..network.finetune import resize_inputs, resize_outputs  # training a loaded model only
+
+    old = Codec(net.icodec if inputs else net.codec)
+    new = resized_codec(old, texts, settings.resize, where, "the model's input" if inputs else "the model's")
+    if new == old:
+        return old
+    (resize_inputs if inputs else resize_outputs)(net, new.translation_to(old), settings.rng, settings.init, state)
+    if inputs:
+        net.icodec = new.codepoints
+    else:
+        net.codec = new.codepoints
+    added = "".join(c for c in new.decode(range(1, len(new))) if c not in old)
+    dropped = "".join(c for c in old.decode(range(1, len(old))) if c not in new)
+    what = "inputs" if inputs else "outputs"
+    print(f"# resize={settings.resize}: {len(old)} -> {len(new)} {what}" + (f"; added {added!r}" if added else "")
+          + (f"; dropped {dropped!r}" if dropped else ""))
+    return new
+
+
+def warn_unknown(counts, where, say):
+    """``say`` the one line naming the characters of the data set ``where`` that the model's codec lacks
+    (they count as errors), when there are any."""
+    if counts:
+        say(missing_warning(counts, where))
 
 
 def validation_split(settings, count, state):
     """``(training indices, held-out indices or None)`` for ``validation=F``: a seeded F of the
-    ``count`` samples (the very same ones when the run resumes from ``state``)."""
+    ``count`` samples (the very same ones when the run resumes from ``state``); with ``folds=K
+    fold=k``, fold k of K seeded folds."""
+    if settings.get("folds"):
+        from .folds import fold_of
+
+        k, folds = settings.fold, settings.folds
+        if state is not None and "validation" in state.arrays:
+            held = sorted(int(i) for i in state.arrays["validation"])
+        else:
+            held = fold_of(count, folds, k, run_generator(settings, "folds"))
+        print(f"# fold {k} of {folds}: {len(held)} of {count} training samples held out for validation")
+        chosen = set(held)
+        return [i for i in range(count) if i not in chosen], held
     fraction = settings.validation
     if fraction <= 0:
         return list(range(count)), None

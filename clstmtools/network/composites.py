@@ -28,7 +28,11 @@ class Stacked(Network):
     def backward(self):
         self._check_d_outputs()
         current = self.d_outputs
-        for s in reversed(self.sub):
+        trained = [not s.frozen for s in self.sub]
+        for k in reversed(range(len(self.sub))):
+            if not any(trained[:k + 1]):  # nothing from here down learns: the deltas stop (see set_frozen)
+                return
+            s = self.sub[k]
             s.d_outputs.share(current)
             s.backward()
             current = s.d_inputs

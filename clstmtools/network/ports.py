@@ -39,6 +39,7 @@ class Network:
     kind = "Network"
     name = "network"
     input_deltas = True  # backward computes d_inputs (see set_input_deltas)
+    frozen = False  # trained or not (see set_frozen)
 
     def __init__(self):
         self.inputs = Sequence()
@@ -95,9 +96,20 @@ class Network:
     def set_training(self, training):
         """Training mode (dropout active, batch normalization on the batch's statistics, which it
         also folds into its running statistics) or recognition mode (the default: no dropout,
-        running statistics). The trainer switches it on for its training steps only."""
+        running statistics). The trainer switches it on for its training steps only; frozen
+        parts stay in recognition mode."""
         for _, node in self.walk():
-            node.training = bool(training)
+            node.training = bool(training) and not node.frozen
+
+    def set_frozen(self, frozen):
+        """Freeze (or thaw) this node and everything below it: a frozen part is not trained (its backward
+        pass does nothing, and a ``Stacked`` network stops before it when nothing below it trains),
+        its weights are not updated, and it runs in recognition mode."""
+        for _, node in self.walk():
+            node.frozen = bool(frozen)
+            if isinstance(node, Layer) and frozen:
+                node.zero_deltas()
+                node.nsteps = node.nseq = 0
 
     def set_input_deltas(self, wanted):
         """Whether ``backward`` computes ``d_inputs`` (the default). The trainer turns it off, as nothing
@@ -163,7 +175,7 @@ class Network:
     def update(self):
         """Update every layer's weights: the layers dealt out, largest first, to as many groups as there are
         threads, each group updated on a thread of its own (layers are independent: the same result)."""
-        layers, threads = self.layers(), parallel.get_threads()
+        layers, threads = [layer for layer in self.layers() if not layer.frozen], parallel.get_threads()
         key = (threads, tuple(map(id, layers)))
         if getattr(self, "_update_plan", (None,))[0] != key:  # dealt once, not at every step
             groups = [[] for _ in range(threads)]

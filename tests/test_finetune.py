@@ -1,0 +1,163 @@
+"""Your own lines through the real programs: characters outside a model's codec are counted errors, resize=union|new
+fine-tunes a model on new characters, freeze=N trains the output layer alone, folds=K trains cross-fold models."""
+import re
+
+import h5py
+import numpy as np
+import pytest
+
+from clstmtools import generate, resume
+from clstmtools.codec import Codec
+from clstmtools.modelfile import load_net
+from margins import SEED, at_least, at_most
+from test_drivers import SUMMARY, TESTERR_CTC, Job, assert_one_line_error, attributes, codec_text, run, run_all, \
+    succeeded
+
+#: the characters of the base model's lines, and those only the new lines have
+OLD_LETTERS, NEW_LETTERS = "acdeimnorst", "bhlu"
+HEIGHT = 16
+#: the weights of a BIDILSTM's output layer are named after its place
+OUTPUT_LAYER = ".bidilstm.1."
+#: a small recognizer that learns the generated lines in a few seconds
+TRAINING = dict(nhidden=24, optimizer="adam", init="scaled", lrate=3e-3, report_every=0, seed=SEED)
+
+
+def write_lines(path, letters, count, name, exclude=frozenset()):
+    """``count`` generated lines of 1-3 'words' of ``letters`` in clstm's HDF5 layout; returns their texts."""
+    renderers, _, alphabet, _ = generate.ocr_setup([], generate.LineStyle(height=HEIGHT), "letters", letters=letters)
+
+    def line(rng):
+        return " ".join("".join(letters[k] for k in rng.integers(0, len(letters), int(rng.integers(2, 6))))
+                        for _ in range(int(rng.integers(1, 4))))
+
+    return generate.write_ocr_file(path, count, renderers, line, alphabet, generate.stream(1, name), exclude=exclude)
+
+
+@pytest.fixture(scope="module")
+def lines(tmp_path_factory):
+    """old-{train,test}.h5 (OLD_LETTERS) and new-{train,test}.h5 (with NEW_LETTERS too), and base.h5: a model
+    trained by clstmctc on the old lines only."""
+    folder = tmp_path_factory.mktemp("finetune")
+    for part, letters in (("old", OLD_LETTERS), ("new", OLD_LETTERS + NEW_LETTERS)):
+        seen = write_lines(folder / f"{part}-train.h5", letters, 400, f"{part}-train")
+        write_lines(folder / f"{part}-test.h5", letters, 30, f"{part}-test", exclude=seen)
+    succeeded(run("clstmctc", "old-train.h5", cwd=folder, save_name="base", ntrain=2500, **TRAINING))
+    return folder
+
+
+def tests_of(result):
+    """(trial, error rate, errors, characters) of every TESTERR line."""
+    return [(int(trial), float(rate), int(errors), int(chars))
+            for _, _, trial, rate, errors, chars in TESTERR_CTC.findall(succeeded(result).stdout)]
+
+
+def test_a_test_set_with_characters_the_training_lines_lack_is_scored_not_refused(lines, tmp_path):
+    trained, errs = run_all([
+        Job("clstmctc", [lines / "old-train.h5"], tmp_path, dict(TRAINING, save_name="m", ntrain=20, test_every=10,
+                                                                   testset=lines / "new-test.h5")),
+        Job("clstmctc", [lines / "new-test.h5"], tmp_path, dict(mode="errs", load=lines / "base.h5"))])
+    with h5py.File(lines / "new-test.h5") as f:
+        texts = [Codec(f["codec"][()]).decode(t) for t in f["transcripts"][()]]
+    unknown = {c: sum(t.count(c) for t in texts) for c in NEW_LETTERS if any(c in t for t in texts)}
+    counts = ", ".join(f"{c!r} ×{n}" for c, n in sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0])))
+    warning = f"{sum(unknown.values())} characters in {lines / 'new-test.h5'} are not in the model's codec: {counts}"
+    assert f"# {warning}\n" in trained.stdout  # once, before the tests
+    assert [t[3] for t in tests_of(trained)] == [sum(map(len, texts))] * 2  # every character counted
+    assert succeeded(errs).stderr == f"clstmctc: warning: {warning}\n"
+    errors, total, _ = SUMMARY.match(errs.stdout.splitlines()[-1]).groups()
+    assert int(total) == sum(map(len, texts))
+    assert int(errors) >= sum(unknown.values())  # a character the model cannot produce is an error
+
+
+def test_training_a_model_on_characters_it_lacks_names_them_and_resize(lines, tmp_path):
+    result = run("clstmctc", lines / "new-train.h5", cwd=tmp_path, load=lines / "base.h5", save_name="m", ntrain=3000)
+    assert_one_line_error(result, "clstmctc", "new-train.h5 are not in the model's codec: ", "'b' ×", "resize=union")
+    without_load = run("clstmctc", lines / "new-train.h5", cwd=tmp_path, resize="union", save_name="m")
+    assert_one_line_error(without_load, "clstmctc", "resize=union", "load=")
+
+
+def output_rows(path):
+    """{character: (output weight row, bias)} of a model's output layer; '' for the blank."""
+    net = load_net(str(path))
+    layer = net.layers()[-1]
+    return {chr(p) if p else "": (layer.W[k].copy(), layer.b[k]) for k, p in enumerate(net.codec)}
+
+
+def test_resize_union_keeps_every_old_output_exactly_and_learns_the_new_characters(lines, tmp_path):
+    base = load_net(str(lines / "base.h5"))
+    trial = base.attr_int("trial")
+    resized, tuned = run_all([
+        Job("clstmctc", [lines / "new-train.h5"], tmp_path, dict(load=lines / "base.h5", resize="union",
+                                                                   save_name="resized", ntrain=trial)),
+        Job("clstmctc", [lines / "new-train.h5"], tmp_path, dict(TRAINING, load=lines / "base.h5", resize="union",
+                                                                   save_name="tuned", ntrain=trial + 1500,
+                                                                   test_every=500, testset=lines / "new-test.h5"))])
+    assert f"# resize=union: {len(base.codec)} -> {len(base.codec) + 4} outputs; added 'bhlu'" in succeeded(resized).stdout
+    assert codec_text(tmp_path / "resized.h5") == OLD_LETTERS_WITH_SPACE + NEW_LETTERS  # the new ones appended
+    old, new = output_rows(lines / "base.h5"), output_rows(tmp_path / "resized.h5")
+    for char, (row, bias) in old.items():  # bit for bit
+        assert np.array_equal(new[char][0], row) and new[char][1] == bias, char
+    assert all(np.abs(new[c][0]).max() > 0 for c in NEW_LETTERS)  # drawn, not zero
+    same = {name: w for name, w, _ in base.weights() if not name.startswith(OUTPUT_LAYER)}
+    for name, w, _ in load_net(str(tmp_path / "resized.h5")).weights():
+        if name in same:
+            assert np.array_equal(w, same[name]), name
+    tests = tests_of(tuned)
+    at_least("resize=union new lines first test error", tests[0][1], 0.05, tests)
+    at_most("resize=union new lines best test error", min(t[1] for t in tests), 0.1, tests)
+    assert "# selected model" not in tuned.stdout and float(attributes(tmp_path / "tuned.h5")["last_err"]) == min(
+        t[1] for t in tests)  # the choice started afresh on the new lines
+
+
+#: the base model's characters in codec order (the generator's alphabet: a space, then the letters)
+OLD_LETTERS_WITH_SPACE = " " + OLD_LETTERS
+
+
+def test_resize_new_keeps_only_the_datas_characters(lines, tmp_path):
+    few = tmp_path / "few.h5"
+    write_lines(few, "acdemnr", 60, "few")
+    base = load_net(str(lines / "base.h5"))
+    succeeded(run("clstmctc", few, cwd=tmp_path, load=lines / "base.h5", resize="new", save_name="kept",
+                  ntrain=base.attr_int("trial")))
+    kept = codec_text(tmp_path / "kept.h5")
+    assert kept == " acdemnr"
+    old, new = output_rows(lines / "base.h5"), output_rows(tmp_path / "kept.h5")
+    assert set(new) == set(kept) | {""}
+    for char, (row, bias) in new.items():
+        assert np.array_equal(row, old[char][0]) and bias == old[char][1], char
+
+
+def test_freeze_trains_the_output_layer_alone_then_everything(lines, tmp_path):
+    base = load_net(str(lines / "base.h5"))
+    trial = base.attr_int("trial")
+    frozen, thawed = run_all([
+        Job("clstmctc", [lines / "old-train.h5"], tmp_path, dict(TRAINING, load=lines / "base.h5", freeze=30,
+                                                                   save_name="frozen", ntrain=trial + 30,
+                                                                   minibatch=3)),
+        Job("clstmctc", [lines / "old-train.h5"], tmp_path, dict(TRAINING, load=lines / "base.h5", freeze=10,
+                                                                   save_name="thawed", ntrain=trial + 30))])
+    assert f"# training the output layer only, until trial {trial + 30} (freeze)" in succeeded(frozen).stdout
+    assert f"# trial {trial + 10}: training every layer" in succeeded(thawed).stdout
+    before = {name: w for name, w, _ in base.weights()}
+    output_names = {name for name in before if name.startswith(OUTPUT_LAYER)}
+    assert len(output_names) == 2
+    for model, backbone_kept in (("frozen", True), ("thawed", False)):
+        after = {name: w for name, w, _ in load_net(str(tmp_path / f"{model}.h5")).weights()}
+        changed = {name for name in before if not np.array_equal(before[name], after[name])}
+        assert output_names <= changed, model
+        assert (changed == output_names) == backbone_kept, (model, changed)
+
+
+def test_folds_are_disjoint_cover_the_data_and_train_a_model_each(lines, tmp_path):
+    result = succeeded(run("clstmctc", lines / "old-train.h5", cwd=tmp_path, folds=3, ntrain=30, test_every=15,
+                           save_name="cv", **dict(TRAINING, nhidden=4)))
+    held = []
+    for k in range(3):
+        assert re.search(rf"^# fold {k} of 3: cv-fold{k}.h5, trial \d+, validation error \S+$", result.stdout, re.M)
+        state = resume.read(tmp_path / f"cv-fold{k}.h5")
+        held.append(set(state.arrays["validation"].tolist()))
+        assert (tmp_path / f"cv-fold{k}.log").read_text().count("VALERR") == 2
+    assert all(not a & b for i, a in enumerate(held) for b in held[i + 1:])
+    assert set().union(*held) == set(range(400)) and max(map(len, held)) - min(map(len, held)) <= 1
+    assert re.search(r"^# 3 fold models cv-fold0.h5 ... cv-fold2.h5: validation error mean \S+ \(from \S+ to \S+\); "
+                     r"they vote with load='cv-fold\*.h5'$", result.stdout, re.M)
