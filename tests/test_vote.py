@@ -288,3 +288,28 @@ def test_the_lines_with_the_most_disagreement():
     assert most_disagreement(scores, 3) == [2, 5, 1]
     assert most_disagreement(scores, 10) == [2, 5, 1, 3]  # never a line that all models read alike
     assert most_disagreement(scores, 0) == [] and most_disagreement([], 5) == []
+
+
+def test_real_networks_of_different_codecs_and_frame_rates_vote():
+    from clstmtools.network import make_net
+    from clstmtools.recognize import network_outputs
+
+    line = np.random.default_rng(SEED).random((96, 48)).astype(np.float32)
+    models = [(make_net("BIDILSTM", ninput=48, nhidden=6, noutput=5, rng=0), Codec.from_texts(["abcd"])),
+              (make_net("CNNBIDILSTM", ninput=48, noutput=4, rng=1), Codec([0, ord("d"), ord("ä"), ord("a")]))]
+    readings, lengths = [], []
+    for net, codec in models:
+        for _, weights, _ in net.weights():
+            weights *= 6  # sharper outputs than a fresh network's, for characters to read
+        ((_, _, outputs),) = network_outputs(net, lambda i: line, [0])
+        for labels in (ctc.trivial_decode(outputs), ctc.best_path_decode(outputs)):
+            alone = RecognizedLine(codec.decode(labels), ctc.char_confidences(outputs, labels), len(outputs))
+            assert vote([read_line(outputs, codec, labels)] * 3).recognized_line(len(outputs)) == alone
+        readings.append(read_line(outputs, codec))
+        lengths.append(len(outputs))
+    assert lengths[0] == 4 * lengths[1]  # the CNN pools columns by 4
+    assert all(reading.text for reading in readings)
+    voted = vote(readings + readings[1:])
+    assert voted.text and set(voted.text) <= set(readings[0].text + readings[1].text)
+    for steps in lengths:
+        assert all(0 <= t < steps for t, _ in voted.recognized_line(steps).chars)
