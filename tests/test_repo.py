@@ -11,9 +11,10 @@ PACKAGE = ROOT / "clstmtools"
 #: the data flow, lowest first: a module may import only modules of its own or a lower level
 LEVELS = [
     {"kernels"},
-    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "blas", "memory", "atomic", "augment"},
+    {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "blas", "memory", "atomic", "augment",
+     "unicode_scripts"},
     {"datasets", "network", "display", "curve"},
-    {"modelfile", "ctc", "params", "generate", "recognize", "resume"},
+    {"modelfile", "ctc", "params", "generate", "recognize", "resume", "evaluation", "vote"},
     {"tasks"},
     {"ocropy", "trainer", "onnx_export"},
     {"sweep"},
