@@ -111,28 +111,51 @@ class Codec:
         return table
 
 
-def missing_characters(texts, codec):
-    """How often each character of ``texts`` that ``codec`` lacks occurs (a Counter)."""
+#: how many different characters the one-line warning about characters outside a codec names
+LISTED_CHARACTERS = 20
+
+
+def missing_characters(texts, charset):
+    """How often each character of ``texts`` that ``charset`` (a Codec, a set of characters) lacks occurs,
+    the most frequent first, then by code point."""
     counts = Counter()
     for text in texts:
-        counts.update(codec.missing(text))
-    return counts
+        counts.update(c for c in text if c not in charset)
+    return by_frequency(counts)
 
 
-def describe_counts(counts):
-    """``'Ä' ×2, 'ſ' ×1``: characters with their counts, the most frequent first (then by code point)."""
-    return ", ".join(f"{char!r} ×{count}" for char, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+def by_frequency(counts):
+    """``counts`` (character -> count) as a Counter ordered the most frequent first, then by code point."""
+    return Counter(dict(sorted(counts.items(), key=lambda item: (-item[1], item[0]))))
 
 
-def missing_warning(counts, where, whose="the model's"):
+def show_char(text):
+    """``text`` (a character, or '' for none) quoted as in Python, combining marks escaped (they would sit on the quote)."""
+    if len(text) == 1 and unicodedata.category(text).startswith("M"):
+        return f"'\\u{ord(text):04x}'"
+    return repr(text)
+
+
+def describe_counts(counts, limit=LISTED_CHARACTERS):
+    """``'Ä' ×2, 'ſ' ×1``: characters with their counts, the most frequent first (then by code point), at
+    most ``limit`` of them (None: all) and then how many more."""
+    ordered = list(by_frequency(counts).items())
+    limit = len(ordered) if limit is None else limit
+    listed = ", ".join(f"{show_char(char)} ×{count}" for char, count in ordered[:limit])
+    return listed + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
+def missing_warning(counts, where, whose="the model's codec"):
     """One line saying which characters of the data set ``where`` are outside ``whose`` codec, with counts:
-    ``3 characters in test.txt are not in the model's codec: 'Ä' ×2, 'ſ' ×1``."""
+    ``3 characters in test.txt are not in the model's codec: 'Ä' ×2, 'ſ' ×1`` (None when there are none)."""
+    if not counts:
+        return None
     total = sum(counts.values())
     verb = "character in {} is" if total == 1 else "characters in {} are"
-    return f"{total} {verb.format(where)} not in {whose} codec: {describe_counts(counts)}"
+    return f"{total} {verb.format(where)} not in {whose}: {describe_counts(counts)}"
 
 
-def resized_codec(codec, texts, mode, where, whose="the model's"):
+def resized_codec(codec, texts, mode, where, whose="the model's codec"):
     """The codec that training on ``texts`` (the data set ``where``) needs, from ``codec`` by ``mode``
     (kraken's resize): ``fail`` keeps ``codec`` and refuses characters it lacks (ValueError naming them
     and resize=union), ``union`` appends the characters it lacks (sorted), ``new`` keeps only the

@@ -56,14 +56,16 @@ class Reader:
         self.path, self.net, self.task = path, net, task
 
     def outputs(self, indices, skip):
-        """``(i, outputs)`` of the lines ``indices`` that are long enough (``skip`` hears of the others)."""
-        for i, _, outputs in network_outputs(self.net, self.task.inputs, indices, skip=skip):
+        """``(i, outputs)`` of the lines ``indices`` that the model can read and that are long enough
+        (``skip`` hears of those too short)."""
+        readable = [i for i in indices if self.task.readable(i)]
+        for i, _, outputs in network_outputs(self.net, self.task.inputs, readable, skip=skip):
             yield i, outputs
 
 
 def recognized_lines(readers, indices, skip, confidences=True):
-    """``(i, recognized, texts)`` for each line ``i`` of ``indices`` that at least one model could read, in
-    order: ``recognized`` a :class:`~clstmtools.datasets.layout.RecognizedLine` (the vote of the models,
+    """``(i, recognized, texts)`` for each line ``i`` of ``indices`` that at least one model read (not one it
+    cannot read, nor one too short for it), in order: ``recognized`` a :class:`~clstmtools.datasets.layout.RecognizedLine` (the vote of the models,
     or the one model's decoding, with per-character confidences where ``confidences``) and ``texts``
     each model's own text (None for one model alone, or for a model the line was too short for).
     ``skip(i, reason)`` hears of lines too short for a model."""

@@ -17,51 +17,15 @@ import unicodedata
 
 import Levenshtein
 
+from .codec import by_frequency, describe_counts, show_char
 from .unicode_scripts import script
 
 #: how many of the most frequent confusions a report lists
 CONFUSIONS_LISTED = 20
-#: how many different characters the one-line warning about characters outside the codec names
-UNKNOWN_LISTED = 20
-
-
-def show_char(text):
-    """``text`` (a character, or '' for none) quoted as in Python, combining marks escaped (they would sit on the quote)."""
-    if len(text) == 1 and unicodedata.category(text).startswith("M"):
-        return f"'\\u{ord(text):04x}'"
-    return repr(text)
 
 
 def _rate(errors, count):
     return errors / max(count, 1)
-
-
-def _by_frequency(counts):
-    """``counts`` (character -> count) as a dict, most frequent first, then by code point."""
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-
-
-def unknown_characters(texts, charset):
-    """The characters of ``texts`` that are not in ``charset`` (anything with ``in``: a Codec, a set of
-    characters), with their counts, most frequent first, then by code point."""
-    counts = collections.Counter()
-    for text in texts:
-        counts.update(text)
-    return _by_frequency({char: count for char, count in counts.items() if char not in charset})
-
-
-def unknown_characters_message(counts, source, codec="the model's codec"):
-    """``3 characters in test.txt are not in the model's codec: 'Ä' ×2, 'ſ' ×1`` for ``counts`` (from
-    :func:`unknown_characters`), or None when there are none. At most UNKNOWN_LISTED characters are named."""
-    if not counts:
-        return None
-    ordered = list(_by_frequency(counts).items())
-    total = sum(count for _, count in ordered)
-    listed = ", ".join(f"{show_char(char)} ×{count}" for char, count in ordered[:UNKNOWN_LISTED])
-    if len(ordered) > UNKNOWN_LISTED:
-        listed += f" and {len(ordered) - UNKNOWN_LISTED} more"
-    verb = "character in {} is" if total == 1 else "characters in {} are"
-    return f"{total} {verb.format(source)} not in {codec}: {listed}"
 
 
 class Evaluation:
@@ -119,8 +83,8 @@ class Evaluation:
     def report(self):
         """The report as a dict that serializes to JSON (see :func:`evaluate`)."""
         errors = self.errors
-        unknown = {} if self.charset is None else _by_frequency(
-            {char: count for char, count in self.truth_characters.items() if char not in self.charset})
+        unknown = {} if self.charset is None else dict(by_frequency(
+            {char: count for char, count in self.truth_characters.items() if char not in self.charset}))
         return {
             "lines": self.lines,
             "characters": self.characters,
@@ -171,6 +135,5 @@ def format_report(report):
         lines += ["", "most frequent confusions (ground truth -> output):"]
         lines += [f"{c['count']:>6}  {show_char(c['truth'])} -> {show_char(c['output'])}" for c in report["confusions"]]
     if report["unknown_characters"]:
-        listed = ", ".join(f"{show_char(char)} ×{count}" for char, count in report["unknown_characters"].items())
-        lines += ["", f"not in the codec: {listed}"]
+        lines += ["", f"not in the codec: {describe_counts(report['unknown_characters'], limit=None)}"]
     return "\n".join(lines) + "\n"

@@ -9,8 +9,8 @@ import pytest
 
 from clstmtools import unicode_scripts
 from clstmtools.codec import Codec
-from clstmtools.evaluation import (CONFUSIONS_LISTED, UNKNOWN_LISTED, Evaluation, evaluate, format_report, show_char,
-                                   unknown_characters, unknown_characters_message)
+from clstmtools.codec import LISTED_CHARACTERS, missing_characters, missing_warning, show_char
+from clstmtools.evaluation import CONFUSIONS_LISTED, Evaluation, evaluate, format_report
 from clstmtools.tasks import edit_distance
 from clstmtools.unicode_scripts import script
 
@@ -99,11 +99,11 @@ def test_unknown_characters_are_ground_truth_characters_outside_the_charset():
     assert report["unknown_characters"] == {"Ä": 2, "ſ": 2}
     assert list(report["unknown_characters"]) == ["Ä", "ſ"]  # as frequent: by code point
     assert evaluate(pairs)["unknown_characters"] == {}  # without a charset, nothing is unknown
-    assert unknown_characters([t for t, _ in pairs], set("Apfelsok ")) == {"Ä": 2, "ſ": 2}
+    assert missing_characters([t for t, _ in pairs], set("Apfelsok ")) == {"Ä": 2, "ſ": 2}
 
 
 def test_unknown_characters_are_ordered_by_count_then_code_point():
-    counts = unknown_characters(["zzzyyxa", "b"], set("a"))
+    counts = missing_characters(["zzzyyxa", "b"], set("a"))
     assert list(counts.items()) == [("z", 3), ("y", 2), ("b", 1), ("x", 1)]
 
 
@@ -170,19 +170,19 @@ def test_format_report():
     assert text.splitlines()[-1] == "not in the codec: 'Ä' ×1, '\\u0301' ×1"
 
 
-def test_unknown_characters_message():
-    assert (unknown_characters_message({"ſ": 1, "Ä": 2}, "test.txt")
+def test_missing_warning():
+    assert (missing_warning({"ſ": 1, "Ä": 2}, "test.txt")
             == "3 characters in test.txt are not in the model's codec: 'Ä' ×2, 'ſ' ×1")
-    assert (unknown_characters_message({"Ä": 1}, "lines.h5", codec="the models' codecs")
+    assert (missing_warning({"Ä": 1}, "lines.h5", "the models' codecs")
             == "1 character in lines.h5 is not in the models' codecs: 'Ä' ×1")
-    assert unknown_characters_message({}, "test.txt") is None
+    assert missing_warning({}, "test.txt") is None
 
 
 def test_unknown_characters_message_names_at_most_so_many():
-    counts = {chr(0x3B1 + k): 1 for k in range(UNKNOWN_LISTED + 3)}
-    message = unknown_characters_message(counts, "x")
-    assert message.startswith(f"{UNKNOWN_LISTED + 3} characters in x are not in the model's codec: 'α' ×1, 'β' ×1")
-    assert message.endswith(" and 3 more") and message.count("×") == UNKNOWN_LISTED
+    counts = {chr(0x3B1 + k): 1 for k in range(LISTED_CHARACTERS + 3)}
+    message = missing_warning(counts, "x")
+    assert message.startswith(f"{LISTED_CHARACTERS + 3} characters in x are not in the model's codec: 'α' ×1, 'β' ×1")
+    assert message.endswith(" and 3 more") and message.count("×") == LISTED_CHARACTERS
 
 
 def test_show_char():

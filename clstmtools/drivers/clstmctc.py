@@ -5,19 +5,19 @@ import warnings
 
 import h5py
 
-from .. import ctc as ctcmod
-from ..codec import Codec
+from ..codec import Codec, missing_characters
 from ..memory import keep_freed_memory
-from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
+from ..datasets import OcrH5Dataset, PageLineDataset, open_ocr_dataset
+from ..ensemble import Reader, model_paths, recognized_lines, single_model
 from ..modelfile import load_net
 from ..network import SPEC_PREFABS, input_shape
-from ..recognize import network_outputs
-from ..tasks import AlignedTask, CtcTask, evaluate_lines
+from ..tasks import AlignedTask, CtcTask
 from .common import (UsageError, build_network, check_fine_tuning, configure_learning, ctc_display, ctc_test,
                      fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state,
                      run_generator, save_base, show_info, skip_short_lines, start_trial, validation_split,
                      warn_unknown, warner)
 from .folds import check_folds, fold_name, run_folds
+from .outcome import Outcome
 
 PROGRAM = "clstmctc"
 SYNOPSIS = """usage: [name=value ...] clstmctc DATA
@@ -49,7 +49,7 @@ With mode=text no ground truth is needed. With dewarp=auto, images are normalize
 model's training lines were (scaled or dewarped), else by the kind of input.
 Models are clstm HDF5 model files."""
 
-EVAL_MODES = ("errs", "text", "full", "quiet")
+EVAL_MODES = ("errs", "text", "full", "quiet", "report")
 
 
 #: dewarp= for image files that reproduces a model's line_normalization attribute
@@ -98,56 +98,80 @@ def model_unicode(net):
     return net.attributes.get("unicode", "none")
 
 
+def model_height(settings, net):
+    """The line height ``net`` reads: a VGSL network's input height, else target_height when it is set, else
+    the network's input depth."""
+    spec = net.attributes.get("spec")
+    height = input_shape(spec)[1] if spec else 0
+    if height > 0:
+        return height
+    return settings.target_height if "target_height" in settings.given else net.ninput()
+
+
+def open_readers(settings, path, labelled):
+    """The models of load= (one, or several that vote), each with the lines at ``path`` read its way (the data
+    opened once per line height, normalization and Unicode form): ``(readers, datasets)``."""
+    readers, datasets = [], {}
+    for model in model_paths(settings.load):
+        net = load_net(model)
+        key = (model_height(settings, net), net.attributes.get("line_normalization"), model_unicode(net))
+        if key not in datasets:
+            settings.resolved["target_height"] = key[0]
+            datasets[key] = open_data(settings, path, labelled=labelled, trained_normalization=key[1],
+                                      unicode=key[2])
+        data = datasets[key]
+        check_depth(net, data, path)
+        readers.append(Reader(model, net, CtcTask(data.input, data.labels, Codec(net.codec), settings.ctc,
+                                                  name=data.name, beam=settings.beam)))
+    return readers, list(datasets.values())
+
+
 def evaluate(settings, path, mode):
     if not settings.load:
         raise UsageError(f"mode={mode} needs a model: set load=MODEL.h5")
     if settings.output and mode != "text":
         raise UsageError(f"output={settings.output} is for mode=text (recognition into PAGE/ALTO copies)")
+    if settings.report and mode == "text":
+        raise UsageError(f"report={settings.report} needs ground truth: use mode=errs, full, quiet or report")
     keep_freed_memory()  # the buffers change size with every minibatch: reuse memory, not fresh pages
-    net = load_net(settings.load)
-    use_spec_height(settings, net)
-    data = open_data(settings, path, Codec(net.codec), labelled=mode != "text",
-                     trained_normalization=net.attributes.get("line_normalization"), unicode=model_unicode(net))
-    check_depth(net, data, path)
+    readers, datasets = open_readers(settings, path, labelled=mode != "text")
+    if settings.disagree and len(readers) < 2:
+        raise UsageError(f"disagree={settings.disagree} ranks the lines where several models disagree: give "
+                         f"load= several models")
+    data = datasets[0]
     if settings.output:
         if not isinstance(data, PageLineDataset):
             raise UsageError(f"output={settings.output} needs PAGE or ALTO input, not {path}")
         data.output_paths(settings.output)  # refused now, before any recognition, if it would replace an input
-    codec = Codec(net.codec)
-    task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam,
-                   truth=data.text)
     n = min(len(data), settings.maxeval)
     by_index = isinstance(data, OcrH5Dataset)
-
+    charset = Codec(sorted({point for reader in readers for point in reader.task.codec.codepoints}))
     warn = warner(PROGRAM)
-    warn_unknown(data.unknown_characters, path, warn)
-    if mode == "text":
-        results = {}
-        skip = skip_short_lines(settings, data.name, warn, "not recognized")
-        for i, _, outputs in network_outputs(net, task.inputs, range(n), skip=skip):
-            labels = task.decode(outputs)
-            chars = ctcmod.char_confidences(outputs, labels) if settings.conf or settings.output else []
-            recognized = RecognizedLine(codec.decode(labels), chars, len(outputs))
-            line = f"{i if by_index else data.name(i)}\t{recognized.text}"
-            if settings.conf:
-                line += f"\t{recognized.confidence:.4f}"
-            print(line)
+    if mode != "text":
+        whose = "the model's codec" if len(readers) == 1 else "any model's codec"
+        warn_unknown(missing_characters((data.text(i) for i in range(n)), charset), path, warn, whose)
+    skip = skip_short_lines(settings, data.name, warn, "not recognized" if mode == "text" else "not counted")
+    lines = recognized_lines(readers, range(n), skip, confidences=bool(settings.conf or settings.output))
+    outcome = Outcome(settings, readers, charset)
+    results = {}
+    for i, recognized, texts in lines:
+        name = i if by_index else data.name(i)
+        if mode == "text":
+            print(f"{name}\t{recognized.text}" + (f"\t{recognized.confidence:.4f}" if settings.conf else ""))
             if settings.output:
                 results[i] = recognized
-        if settings.output:
-            for target in data.write_copies(results, settings.output):
-                print(f"# wrote {target}", file=sys.stderr)
-        return 0
-    errors = total = 0
-    skip = skip_short_lines(settings, data.name, warn, "not counted")
-    for i, e, count, out, truth in evaluate_lines(net, task, range(n), skip):
-        errors += e
-        total += count
+            outcome.add(name, None, recognized.text, texts)
+            continue
+        truth = data.text(i)
+        errors = outcome.add(name, truth, recognized.text, texts)
         if mode == "errs":
-            print(f"{e}\t{out}")
+            print(f"{errors}\t{recognized.text}")
         elif mode == "full":
-            print(f"{e}\t{i if by_index else data.name(i)}\t{out}\t{truth}")
-    print(f"errs {errors} total {total} rate {100.0 * errors / max(total, 1):.4f} %")
+            print(f"{errors}\t{name}\t{recognized.text}\t{truth}")
+    if settings.output:
+        for target in data.write_copies(results, settings.output):
+            print(f"# wrote {target}", file=sys.stderr)
+    outcome.finish(mode)
     return 0
 
 
@@ -173,7 +197,7 @@ def train(settings, path):
     loaded = bool(settings.load)
     check_fine_tuning(settings, loaded)
     if loaded:
-        net = load_net(settings.load)
+        net = load_net(single_model(settings.load))
         use_spec_height(settings, net)
         data = open_data(settings, path, Codec(net.codec), unicode=model_unicode(net))
         check_depth(net, data, path)

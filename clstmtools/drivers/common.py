@@ -252,7 +252,7 @@ def fit_codec(net, settings, texts, where, state, inputs=False):
     from ..network.finetune import resize_inputs, resize_outputs  # training a loaded model only
 
     old = Codec(net.icodec if inputs else net.codec)
-    new = resized_codec(old, texts, settings.resize, where, "the model's input" if inputs else "the model's")
+    new = resized_codec(old, texts, settings.resize, where, "the model's input codec" if inputs else "the model's codec")
     if new == old:
         return old
     (resize_inputs if inputs else resize_outputs)(net, new.translation_to(old), settings.rng, settings.init, state)
@@ -268,11 +268,11 @@ def fit_codec(net, settings, texts, where, state, inputs=False):
     return new
 
 
-def warn_unknown(counts, where, say):
-    """``say`` the one line naming the characters of the data set ``where`` that the model's codec lacks
-    (they count as errors), when there are any."""
+def warn_unknown(counts, where, say, whose="the model's codec"):
+    """``say`` the one line naming the characters of the data set ``where`` that ``whose`` codec lacks (they
+    count as errors), when there are any."""
     if counts:
-        say(missing_warning(counts, where))
+        say(missing_warning(counts, where, whose))
 
 
 def validation_split(settings, count, state):
