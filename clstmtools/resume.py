@@ -40,7 +40,7 @@ class RunState:
 
 
 #: the run-state scalars that belong to the data a run trained on
-SELECTION = ("best", "best_trial", "best_test", "stale", "freeze_until", "data")
+SELECTION = ("best", "best_trial", "best_test", "stale", "freeze", "freeze_until", "data")
 
 
 def data_key(texts):

@@ -176,7 +176,7 @@ class Trainer:
         """Everything a resumed run needs besides the weights, at a step boundary."""
         scalars = dict(trial=self.trial, updates=self.updates, pending=self.pending, best=self.best,
                        best_trial=self.best_trial, best_test=self.best_test, stale=self.stale,
-                       freeze_until=self.freeze_until, data=self.data_key,
+                       freeze=self.s.get("freeze", 0), freeze_until=self.freeze_until, data=self.data_key,
                        wall=self.time_offset + self.elapsed(),
                        generators={name: resume.generator_state(rng) for name, rng in self.generators().items()})
         arrays = dict(self.keep)
@@ -199,7 +199,8 @@ class Trainer:
             self.best = float(state.get("best", float("inf")))
         self.best_trial, self.best_test, self.stale = state.get("best_trial"), state.get("best_test"), state.get("stale", 0)
         self.time_offset = float(state.get("wall", 0.0))
-        self.freeze_until = state.get("freeze_until", self.freeze_until)
+        if state.get("freeze") == self.s.get("freeze", 0):  # the same command continued; else a new freeze=N
+            self.freeze_until = state.get("freeze_until", self.freeze_until)
         if "curve" in state.arrays:
             self.curve = [tuple(row) for row in state.arrays["curve"].tolist()]
 

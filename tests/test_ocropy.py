@@ -263,7 +263,7 @@ def character_error(net, lines):
 
 
 @pytest.mark.parametrize("make, lrate, trials", [
-    (lambda noutput: ocropy.BIDILSTM(16, 20, noutput, rng=SEED + 2), 1e-2, 1500),
+    (lambda noutput: ocropy.BIDILSTM(16, 20, noutput, rng=SEED + 2), 3e-3, 2500),
     # outputs half as long as the inputs; dropout and batch statistics while training, as clstmctc does
     (lambda noutput: ocropy.VGSL("[1,16,0,1 Cr3,3,8 Bnr Mp2,2 Do0.1 S1(1x0)1,3 Lbx20 O1c]", noutput, rng=SEED + 2), 3e-3,
      1800)], ids=["BIDILSTM", "VGSL"])
