@@ -1,7 +1,9 @@
 """clstmtools: clstm's small-LSTM sequence trainers (OCR and text transduction) on Numba kernels.
 
 ``import clstmtools as clstm`` gives the Python API clstm users scripted against: ``make_net``,
-``make_net_init``, ``Sequence``, ``network_info``, ``save_net``, ``load_net`` and the CTC functions.
+``make_net_init``, ``Sequence``, ``network_info``, ``save_net``, ``load_net`` and the CTC functions;
+and what fine-tuning, voting and evaluation need: ``Codec``, ``resized_codec``, ``resize_outputs``,
+``resize_inputs``, ``freeze_backbone``, ``read_line``, ``vote``, ``evaluate``, ``format_report``.
 They are imported on first use, so that a program importing one submodule (``clstmtools.drivers``)
 loads only what it runs.
 """
@@ -9,12 +11,16 @@ import importlib
 
 #: the API's names, by the submodule that defines them
 _API = {
+    "codec": ("Codec", "resized_codec"),
     "ctc": ("beam_search_decode", "best_path_decode", "char_confidences", "ctc_align_targets", "ctc_loss",
             "mktargets", "seq_ctc_align", "trivial_decode"),
+    "evaluation": ("evaluate", "format_report"),
     "modelfile": ("ModelFileError", "load_net", "save_net"),
     "network": ("Network", "NetworkError", "make_net", "make_net_init", "network_info"),
+    "network.finetune": ("freeze_backbone", "resize_inputs", "resize_outputs"),
     "parallel": ("set_threads",),
     "sequence": ("Sequence",),
+    "vote": ("read_line", "vote"),
 }
 _HOME = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_HOME)

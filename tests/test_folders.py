@@ -12,7 +12,8 @@ from margins import SEED, at_least, at_most
 from test_drivers import SUMMARY, TESTERR_CTC, Job, assert_one_line_error, attributes, codec_text, run, run_all, \
     succeeded
 
-#: a small expression recognizer that trains in about fifteen seconds (1.5% error on the generated test folder)
+#: a small expression recognizer that trains in about twenty seconds (1.4-2.6% error on the generated test folder
+#: over five seeds)
 TRAINING = dict(nhidden=40, optimizer="adam", init="scaled", lrate=3e-3, report_every=0, seed=SEED)
 #: labels that a file system cannot hold in a name (and spaces), for a folder labelled by labels.txt
 ODD_LABELS = ["1*2/3", "what? 4+5", "(6 / 7)*?", "8 ? 9"]
@@ -63,8 +64,8 @@ def trained(expr):
     """Two training runs at once: a recognizer from file-name labels (tested on expr-test/) and a tiny one
     from odd/'s labels.txt."""
     names, odd = run_all([
-        Job("clstmctc", ["expr-train"], expr, dict(TRAINING, save_name="expr", ntrain=6000, testset="expr-test",
-                                                   test_every=2000)),
+        Job("clstmctc", ["expr-train"], expr, dict(TRAINING, save_name="expr", ntrain=10000, testset="expr-test",
+                                                   test_every=1000)),
         Job("clstmctc", ["odd"], expr, dict(TRAINING, save_name="odd", ntrain=40, nhidden=4))])
     return succeeded(names), succeeded(odd)
 
@@ -72,8 +73,8 @@ def trained(expr):
 def test_file_name_labels_train_a_recognizer_and_bad_names_are_skipped_with_a_count(expr, trained):
     result, _ = trained
     tests = [(int(trial), float(rate)) for _, _, trial, rate, _, _ in TESTERR_CTC.findall(result.stdout)]
-    assert [trial for trial, _ in tests] == [2000, 4000, 6000]
-    at_least("expr folder first test error", tests[0][1], 0.05, tests)
+    assert [trial for trial, _ in tests] == list(range(1000, 10001, 1000))
+    at_least("expr folder first test error", tests[0][1], 0.15, tests)
     at_most("expr folder best test error", min(rate for _, rate in tests), 0.05, tests)
     warning = [line for line in result.stderr.splitlines() if "skipped" in line]
     assert len(warning) == 1 and warning[0].startswith("clstmctc: warning: ")
@@ -167,8 +168,8 @@ def test_every_new_image_is_recognized_with_its_file_name(expr, recognized):
     truth = {f"new/{name}": text for name, text, _ in NEW_IMAGES}
     right = [row[0] for row in plain if row[1] == truth[row[0]]]
     errors = sum(Levenshtein.distance(row[1], truth[row[0]]) for row in plain)
-    at_most("expr new images character errors", errors / sum(map(len, truth.values())), 1, plain)
-    at_least("expr new images read right", len(right), 0.75 * len(NEW_IMAGES), plain)
+    at_most("expr new images character errors", errors / sum(map(len, truth.values())), 0.15, plain)
+    at_least("expr new images read right", len(right), 0.5 * len(NEW_IMAGES), plain)
 
 
 def test_confidence_column_and_a_list_file_of_images_give_the_same_text(expr, recognized):

@@ -318,8 +318,8 @@ def test_copies_never_replace_their_input(sample):
 @pytest.fixture(scope="module")
 def page_model(sample):
     """A model trained by clstmctc on the sample page's lines (the learning is checked in the test below)."""
-    result = succeeded(run("clstmctc", sample / SAMPLE_PAGE, cwd=sample, save_name="page", ntrain=1200, nhidden=50,
-                           lrate=1e-3, optimizer="adam", init="scaled", report_every=0, test_every=300,
+    result = succeeded(run("clstmctc", sample / SAMPLE_PAGE, cwd=sample, save_name="page", ntrain=2400, nhidden=50,
+                           lrate=1e-3, optimizer="adam", init="scaled", report_every=0, test_every=600,
                            testset=sample / SAMPLE_PAGE, seed=SEED, target_height=HEIGHT))
     return sample / "page.h5", result
 
