@@ -15,6 +15,7 @@ from clstmtools.datasets.layout import LineGeometry
 
 from conftest import shared_file
 from margins import SEED, at_most
+from test_datasets import idle_reader_stalled, returns_while_stalled
 from test_drivers import TESTERR_CTC, Job, assert_one_line_error, run, run_all, succeeded
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
@@ -167,6 +168,19 @@ def test_a_page_image_is_read_once_and_its_lines_cached(sample, monkeypatch):
     assert len(calls) == 1
     assert all(np.array_equal(data.input(i), first[i]) for i in range(len(data)))
     assert len(calls) == 1 and data.cache_nbytes > 0
+
+
+def test_training_never_waits_for_the_idle_reader_cutting_a_page(synthetic, monkeypatch):
+    (synthetic / "p.xml").write_text(page_xml([("a", box(10), "ab"), ("b", box(50), "cd"), ("c", box(90), "ef")]))
+    expected = [PageLineDataset(layout_sources(str(synthetic / "p.xml")), target_height=12).input(i) for i in range(3)]
+    data = PageLineDataset(layout_sources(str(synthetic / "p.xml")), target_height=12)
+    with idle_reader_stalled(monkeypatch, pagelines, "read_grey") as held:
+        data.read_ahead_when_idle(range(3))
+        assert held.wait(60)  # the idle reader is inside the page image's read
+        got = returns_while_stalled(lambda: data.input(1))
+    np.testing.assert_array_equal(got, expected[1])
+    for i in range(3):
+        np.testing.assert_array_equal(data.input(i), expected[i])
 
 
 def test_unusable_lines_are_reported_by_id_and_skipped_or_with_strict_an_error(synthetic):
