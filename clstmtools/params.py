@@ -250,8 +250,8 @@ PARAMS = (
     _param("prune_after", int, 3, "complete trials before the median pruner stops any", {SWEEP},
        bound="nonnegative", random=False),
     _param("objective", Choice(("auto", "test", "validation")), "auto", "error minimized (auto: the "
-       "validation error when the trials have a validation set, else the test error)", {SWEEP},
-       random=False),
+       "validation error, refused when the trials have no validation set; test: the test error, which then "
+       "also chooses the best trial and so gives an optimistic figure)", {SWEEP}, random=False),
     _param("heartbeat", int, 20, "seconds between a worker's signs of life; a trial silent for 3 of "
        "them is marked failed", {SWEEP}, bound="positive", random=False),
 )

@@ -8,6 +8,7 @@ from optuna.trial import TrialState
 from PIL import Image, ImageDraw
 
 from ..display import _font, _save_png_atomically
+from .study import optimism
 
 ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2, TrialState.WAITING: 3,
          TrialState.FAIL: 4}
@@ -47,7 +48,8 @@ def _shown(value, digits=4):
 
 
 def table(study):
-    """The study's trials as aligned text lines: trial, state, error, lines trained, wall time, values."""
+    """The study's trials as aligned text lines: trial, state, error, lines trained, wall time, values; then
+    which error it is (the test error marked optimistic: the test set chose the best trial)."""
     trials = ranked(study.get_trials(deepcopy=False))
     names = sorted({name for trial in trials for name in trial.params})
     rows = [["trial", "state", "error", "lines", "time/s", *names, "reason"]]
@@ -59,8 +61,12 @@ def table(study):
                      str(trial.user_attrs.get("lines", "-")), "-" if seconds is None else f"{seconds:.1f}",
                      *(_shown(trial.params.get(name)) for name in names), reason])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return [("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
-            for row in rows]
+    lines = [("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
+             for row in rows]
+    objective = study.user_attrs.get("objective")
+    if objective:
+        lines.append(f"# error: the {objective} error{optimism(objective)}")
+    return lines
 
 
 # --- the picture ------------------------------------------------------------------------------------------
