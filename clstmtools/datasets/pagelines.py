@@ -11,13 +11,10 @@ from .alto import is_alto, read_alto, write_alto_text
 from .base import DatasetError, read_text_lines, resolve_normalizer
 from .layout import LineGeometry
 from .lines import _ImageLineDataset, quantized, report_pages
-from .page import is_page, read_page, write_page_text
+from .page import is_page, read_page, write_page_regions, write_page_text
 from .xmlfile import parse_xml, write_atomically
 
 XML_EXTENSION = ".xml"
-
-#: how a recognized line is written into its file, by format
-_WRITERS = {"PAGE": write_page_text, "ALTO": write_alto_text}
 
 
 def looks_like_xml(path):
@@ -210,13 +207,22 @@ class PageLineDataset(_ImageLineDataset):
             targets[document.path] = target
         return targets
 
-    def write_copies(self, results, folder):
+    def write_copies(self, results, folder, keep_old_text=False):
         """Write into ``folder`` a copy of every file with the recognized text of its lines: ``results``
-        maps line indices to :class:`~.layout.RecognizedLine`. Returns the paths written."""
+        maps line indices to :class:`~.layout.RecognizedLine`. In PAGE files the recognized text is each
+        line's first TextEquiv, its words rebuilt and its region's text joined from its lines' (the old
+        texts kept after it with ``keep_old_text``); in ALTO files it replaces the line's Strings. Returns
+        the paths written."""
         targets = self.output_paths(folder)
+        written = []
         for i, recognized in results.items():
             d, line = self._entries[i]
-            _WRITERS[self.documents[d].format](line, recognized, self._geometry[i])
+            if self.documents[d].format == "PAGE":
+                write_page_text(line, recognized, self._geometry[i], keep_old_text)
+                written.append(line)
+            else:
+                write_alto_text(line, recognized, self._geometry[i])
+        write_page_regions(written, keep_old_text)
         copies = [(targets[document.path], document.document.tostring()) for document in self.documents]
         try:
             os.makedirs(folder, exist_ok=True)

@@ -131,7 +131,7 @@ def evaluate(settings, path, mode):
             if settings.output:
                 results[i] = recognized
         if settings.output:
-            for target in data.write_copies(results, settings.output):
+            for target in data.write_copies(results, settings.output, keep_old_text=settings.keep_old_text > 0):
                 print(f"# wrote {target}", file=sys.stderr)
         return 0
     errors = total = 0
