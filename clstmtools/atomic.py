@@ -114,6 +114,15 @@ def write_bytes(path, data):
     return os.fspath(path)
 
 
+def write_or_raise(path, data, error):
+    """Write ``data`` (bytes) to ``path`` atomically; a failure raises ``error`` (an exception class) with
+    the one line ``PATH: cannot write: REASON``."""
+    try:
+        return write_bytes(path, data)
+    except OSError as problem:
+        raise error(f"{os.fspath(path)}: cannot write: {problem.strerror or problem}") from None
+
+
 def write_text(path, text, encoding="utf-8"):
     """Write ``text`` to ``path`` atomically."""
     return write_bytes(path, text.encode(encoding))

@@ -12,7 +12,8 @@ from .base import DatasetError, read_text_lines, resolve_normalizer
 from .layout import LineGeometry
 from .lines import _ImageLineDataset, quantized, report_pages
 from .page import is_page, read_page, write_page_regions, write_page_text
-from .xmlfile import parse_xml, write_atomically
+from ..atomic import write_or_raise
+from .xmlfile import parse_xml
 
 XML_EXTENSION = ".xml"
 
@@ -229,7 +230,7 @@ class PageLineDataset(_ImageLineDataset):
         except OSError as error:
             raise DatasetError(f"output={folder}: cannot create the folder: {error.strerror}") from None
         for target, data in copies:
-            write_atomically(target, data)
+            write_or_raise(target, data, DatasetError)
         return [target for target, _ in copies]
 
 

@@ -10,7 +10,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from ..modelfile import ModelFileError, load_net, save_net
+from ..modelfile import ModelFileError, load_net, save_net, save_stem
 from .study import (fail_stale_trials, heartbeat, make_pruner, make_sampler, open_study, optimism, shown_location,
                     trial_seed)
 from .trial import TrialRun, suggest, trial_environment
@@ -41,7 +41,7 @@ def describe(space):
 def keep_if_best(model_path, best_path, study_name, number, error, objective):
     """Copy the trial's model to ``best_path`` (atomically, under a lock) unless a better one is there.
     Returns True when it was copied."""
-    with open(best_path[:-3] + ".lock", "a") as lock:
+    with open(save_stem(best_path) + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if os.path.exists(best_path):
@@ -63,7 +63,7 @@ class Worker:
     def __init__(self, settings, program, data, program_settings, space, objective):
         self.s, self.program, self.data = settings, program, data
         self.space, self.objective = space, objective
-        self.base = program_settings.save_name.removesuffix(".h5")
+        self.base = save_stem(program_settings.save_name)
         test_every = max(program_settings.test_every, 1)
         self.pruner = make_pruner(settings, test_every, program_settings.ntrain)
         self.study = None
