@@ -159,6 +159,20 @@ def test_no_part_of_the_package_takes_another_parts_private_names():
             assert not private, f"{rel} imports {private} from {target}"
 
 
+def test_every_function_and_class_is_used():
+    """Each one is named somewhere besides its definition (the package, tests, scripts or README); Numba's
+    registrations (decorated overloads) are found by Numba."""
+    texts = [path.read_text() for folder in ("clstmtools", "tests", "scripts") for path in (ROOT / folder).rglob("*.py")]
+    words = {}
+    for word in re.findall(r"\w+", "\n".join(texts + [(ROOT / "README.md").read_text()])):
+        words[word] = words.get(word, 0) + 1
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("__") \
+                    and not node.decorator_list:
+                assert words[node.name] > 1, f"{path.relative_to(ROOT)}: {node.name} is never used"
+
+
 def test_one_atomic_writer_with_errors_and_one_place_that_strips_h5():
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
