@@ -251,15 +251,32 @@ def test_xml_size_limit(synthetic, monkeypatch):
         open_ocr_dataset(synthetic / "p.xml")
 
 
+def test_the_image_is_looked_for_beside_the_file_and_in_the_workspace_above_it_only(synthetic):
+    # OCR-D: the XML in a file group's folder names its image relative to the workspace, the folder above
+    (synthetic / "ws" / "OCR-D-GT").mkdir(parents=True)
+    (synthetic / "ws" / "OCR-D-IMG").mkdir()
+    shutil.copy(synthetic / "page.png", synthetic / "ws" / "OCR-D-IMG" / "p.png")
+    (synthetic / "ws" / "OCR-D-GT" / "p.xml").write_text(page_xml([("a", box(10), "x")], image="OCR-D-IMG/p.png"))
+    found = open_ocr_dataset(synthetic / "ws" / "OCR-D-GT" / "p.xml").documents[0].image
+    assert found == str(synthetic / "ws" / "OCR-D-IMG" / "p.png")
+    deep = synthetic / "a" / "b"
+    deep.mkdir(parents=True)
+    (deep / "bare.xml").write_text(page_xml([("a", box(10), "x")]))  # page.png is two folders up
+    (deep / "named.xml").write_text(page_xml([("a", box(10), "x")], image="ws/OCR-D-IMG/p.png"))  # so is ws/
+    for name, image in (("bare.xml", "page.png"), ("named.xml", "ws/OCR-D-IMG/p.png")):
+        with pytest.raises(DatasetError, match=f"{name}: image {image} not found"):
+            open_ocr_dataset(deep / name)
+
+
 def test_list_files_and_folders_of_xml(synthetic):
     (synthetic / "sub").mkdir()
+    (synthetic / "sub" / "page.png").symlink_to(synthetic / "page.png")
     (synthetic / "sub" / "one.xml").write_text(page_xml([("a", box(10), "x")]))
     (synthetic / "sub" / "two.xml").write_text(page_xml([("b", box(50), "y")], image="other.png"))
     (synthetic / "list.txt").write_text("# pages\nsub/one.xml\nsub/two.xml\tpage.png\n")
     assert [s[1] for s in layout_sources(str(synthetic / "list.txt"))] == [None, str(synthetic / "page.png")]
     data = open_ocr_dataset(synthetic / "list.txt")
     assert [data.text(i) for i in range(2)] == ["x", "y"]  # two.xml's own image name is overridden
-    (synthetic / "sub" / "page.png").symlink_to(synthetic / "page.png")
     (synthetic / "sub" / "two.xml").write_text(page_xml([("b", box(50), "y")]))
     folder = open_ocr_dataset(synthetic / "sub")
     assert [folder.text(i) for i in range(2)] == ["x", "y"]

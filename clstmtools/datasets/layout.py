@@ -121,27 +121,27 @@ def polygon_problem(points):
 
 
 def find_image(xml_path, name, where):
-    """The page image ``name`` given in ``xml_path``: absolute, or relative to the XML's folder or to
-    a folder above it (OCR-D workspaces name images relative to the workspace)."""
+    """The page image ``name`` given in ``xml_path``: absolute, or relative to the XML's folder; a name
+    with a folder in it (``OCR-D-IMG/p.tif``) also relative to the folder above, as OCR-D workspaces
+    name images relative to the workspace that holds the XML's folder. Nowhere else."""
     if name.startswith("file://"):
         name = urllib.parse.unquote(urllib.parse.urlparse(name).path)
     elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", name):
         raise DatasetError(f"{where}: the image {name} is a URL; give a local file in a list file "
                            f"(page.xml<TAB>page.tif)")
     if os.path.isabs(name):
-        if os.path.isfile(name):
-            return name
+        candidates = [name]
     else:
         folder = os.path.dirname(os.path.abspath(xml_path))
-        while True:
-            candidate = os.path.join(folder, name)
-            if os.path.isfile(candidate):
-                return candidate
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
-    raise DatasetError(f"{where}: image {name} not found (beside the file or in a folder above it)")
+        candidates = [os.path.join(folder, name)]
+        if os.path.dirname(os.path.normpath(name)) not in ("", os.curdir):
+            candidates.append(os.path.join(os.path.dirname(folder), name))
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate
+    searched = " or ".join(os.path.dirname(candidate) or os.sep for candidate in candidates)
+    raise DatasetError(f"{where}: image {name} not found (looked in {searched}); give it in a list file "
+                       f"(page.xml<TAB>page.tif)")
 
 
 def indent_before(parent, index):
