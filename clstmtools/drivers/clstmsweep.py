@@ -61,8 +61,9 @@ def check_program_settings(program, environ):
     if settings.save_every:
         raise ParamError("save_every: must be 0 in a sweep (each trial keeps its best model)")
     if settings.test_every <= 0 or (program != SEQ and not settings.testset and not has_validation(environ)):
-        raise ParamError(f"{program} must test for the sweep to learn: set testset= (or a validation set) "
-                         "and test_every=N")
+        what = "test_every=N" if program == SEQ else \
+            "validation= or valset= (or testset= with objective=test) and test_every=N"
+        raise ParamError(f"{program} must test for the sweep to learn: set {what}")
     for name in suspicious_names(environ, program):
         print(f"{PROGRAM}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
     return settings, space
