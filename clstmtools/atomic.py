@@ -2,7 +2,8 @@
 
 The content is written to a temporary file beside the target (``.NAME.HOST.PID.RANDOM.tmp``),
 flushed to disk and renamed over the target, so that a reader (or a crash) only ever sees the old
-file or the new one. The new file gets the permissions a plainly created file would have (the
+file or the new one; the folder is then flushed too, so that the rename itself survives a power
+loss (without it the new name can vanish, and with a replaced file, both). The new file gets the permissions a plainly created file would have (the
 existing file's, else 0666 less the umask), not ``mkstemp``'s 0600. A temporary left behind by a
 killed writer is removed at the next write of the same name: at once when it came from a process
 of this host that is gone, after a day when it came from another host.
@@ -81,6 +82,21 @@ def _plain_mode(path):
         return 0o666 & ~umask()
 
 
+def sync_folder(directory):
+    """Flush ``directory``'s entries to disk (POSIX: fsync the folder), making the renames in it durable.
+    Where a folder cannot be opened or flushed (Windows; some network filesystems) nothing is done."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_write(path):
     """Yield a temporary path to write ``path``'s new content into; on a clean exit it replaces ``path``.
@@ -102,6 +118,7 @@ def atomic_write(path):
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+        sync_folder(directory)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
@@ -112,6 +129,15 @@ def write_bytes(path, data):
     with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
     return os.fspath(path)
+
+
+def write_or_raise(path, data, error):
+    """Write ``data`` (bytes) to ``path`` atomically; a failure raises ``error`` (an exception class) with
+    the one line ``PATH: cannot write: REASON``."""
+    try:
+        return write_bytes(path, data)
+    except OSError as problem:
+        raise error(f"{os.fspath(path)}: cannot write: {problem.strerror or problem}") from None
 
 
 def write_text(path, text, encoding="utf-8"):

@@ -4,7 +4,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .display import _font, _save_png_atomically
+from .display import picture_font, save_png_atomically
 
 PANEL_WIDTH, PANEL_HEIGHT = 440, 230
 #: plot margins inside a panel: left (tick labels), right, top (title), bottom (axis label)
@@ -47,9 +47,9 @@ def _panel(points, x_column, series, title, x_label):
     """One plot: ``series`` of ``points`` (an (n, 6) array) against column ``x_column``, y log-scaled."""
     image = Image.new("RGB", (PANEL_WIDTH, PANEL_HEIGHT), (255, 255, 255))
     draw = ImageDraw.Draw(image)
-    font = _font(11)
+    font = picture_font(11)
     x0, x1, y0, y1 = LEFT, PANEL_WIDTH - RIGHT, TOP, PANEL_HEIGHT - BOTTOM
-    draw.text((LEFT, 4), title, fill=TEXT_COLOUR, font=_font(13))
+    draw.text((LEFT, 4), title, fill=TEXT_COLOUR, font=picture_font(13))
     xs = points[:, x_column]
     values = np.concatenate([points[:, column] for column, _, _ in series])
     values = values[np.isfinite(values)]
@@ -114,4 +114,4 @@ def render_curve(points, title=""):
 
 def write_curve(path, points, title=""):
     """Write the picture of ``points`` to ``path`` as a PNG, atomically replacing the previous one."""
-    return _save_png_atomically(path, render_curve(points, title))
+    return save_png_atomically(path, render_curve(points, title))

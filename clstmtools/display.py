@@ -134,7 +134,8 @@ def _value_range(values):
 
 
 # --- text --------------------------------------------------------------------------------------------
-def _font(size):
+def picture_font(size):
+    """Pillow's default font at ``size`` pixels, the one every picture uses."""
     return ImageFont.load_default(size=size)
 
 
@@ -168,7 +169,7 @@ def _wrap(text, font, width, max_lines):
 
 def _text_block(lines, width, size):
     """White strip with ``lines`` of text at the given font size."""
-    font = _font(size)
+    font = picture_font(size)
     step = _line_height(font)
     block = Image.new("RGB", (width, step * len(lines) + 2), BACKGROUND)
     draw = ImageDraw.Draw(block)
@@ -179,7 +180,7 @@ def _text_block(lines, width, size):
 
 def _title_block(width, title, fields):
     """Title and ``(name, text)`` fields, each wrapped to the width."""
-    font = _font(TITLE_SIZE)
+    font = picture_font(TITLE_SIZE)
     lines = [] if title is None else _wrap(_printable(title), font, width - 2 * MARGIN, TITLE_MAX_LINES)
     for name, text in fields:
         lines += _wrap(f"{name}: {_printable(text)}", font, width - 2 * MARGIN, TITLE_MAX_LINES)
@@ -190,7 +191,7 @@ def _legend_label(width, label, entries):
     """A panel label followed by coloured legend entries ``(name, colour)``."""
     block = _text_block([label], width, LABEL_SIZE)
     draw = ImageDraw.Draw(block)
-    font = _font(LABEL_SIZE)
+    font = picture_font(LABEL_SIZE)
     x = MARGIN + font.getlength(label) + 12
     for name, colour in entries:
         draw.line([(x, block.height // 2), (x + 18, block.height // 2)], fill=colour, width=3)
@@ -274,7 +275,7 @@ def render_seq_display(inputs, outputs, targets=None, title=None):
     return _stack(width, _title_block(width, title, []), panels)
 
 
-def _save_png_atomically(path, picture):
+def save_png_atomically(path, picture):
     """Write ``picture`` as PNG to ``path`` atomically."""
     with atomic_write(path) as tmp, open(tmp, "wb") as fh:
         picture.save(fh, format="PNG")
@@ -286,7 +287,7 @@ def _write(path, render, *args, **kwargs):
         picture = render(*args, **kwargs)
     except ValueError as error:
         raise ValueError(f"{os.fspath(path)}: {error}") from None
-    return _save_png_atomically(path, picture)
+    return save_png_atomically(path, picture)
 
 
 def write_display(path, image, outputs, aligned=None, truth="", output_text="", title=None, log_scale=False,

@@ -13,6 +13,12 @@ from .network import LAYER_TYPES, PREFABS, NetworkError, build_net, canonical_ki
 ATTRIBUTE_BYTES = 256
 
 
+def save_stem(save_name):
+    """``save_name`` without a trailing ``.h5``: what a run's files are named from (its best model is the
+    stem plus ``.h5``, a periodic save the stem plus ``-N.h5``)."""
+    return save_name.removesuffix(".h5")
+
+
 class ModelFileError(ValueError):
     """A model file is missing, unreadable or not a usable clstm model."""
 

@@ -19,7 +19,7 @@ import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
 from . import network as N
-from .atomic import write_bytes
+from .atomic import write_or_raise
 from .kernels import layers as K
 from .modelfile import load_net
 
@@ -344,14 +344,6 @@ def session_of(model_bytes):
     return onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def write_atomically(path, data):
-    """Write ``data`` to ``path`` atomically (``atomic.write_bytes``): never a half-written file."""
-    try:
-        write_bytes(path, data)
-    except OSError as error:
-        raise ExportError(f"{path}: cannot write: {error.strerror or error}") from None
-
-
 def export(model_path, out_path):
     """Export the clstm model file ``model_path`` to ``out_path`` after checking onnxruntime against
     clstmtools; returns ``(net, largest difference)``. Raises ExportError or ModelFileError."""
@@ -366,5 +358,5 @@ def export(model_path, out_path):
     if not difference <= TOLERANCE:
         raise ExportError(f"{model_path}: onnxruntime's outputs differ from clstmtools' by {difference:.3g} "
                           f"(more than {TOLERANCE:g}); nothing written")
-    write_atomically(out_path, data)
+    write_or_raise(out_path, data, ExportError)
     return net, difference

@@ -250,7 +250,10 @@ PARAMS = (
        "they are read (none: as they are); a model keeps its own for all the data it reads", CTC_TEXT,
        random=False),
     _param("output", str, "", "with mode=text on PAGE/ALTO data: a folder to write a copy of each file into, "
-       "with the recognized text of its lines", {CTC}),
+       "with the recognized text of its lines (PAGE: each line's first TextEquiv, its Words rebuilt)", {CTC}),
+    _param("keep_old_text", int, 0, "with output= on PAGE data: 1 keeps the lines' and regions' earlier "
+       "TextEquivs after the recognized one (index 2, 3, ...); 0 drops them", {CTC}, bound="nonnegative",
+       random=False),
     _param("debug", int, 0, "1: print a traceback on errors", WITH_SWEEP, bound="nonnegative"),
     _param("beam", int, 0, "0: best-path decoding; N > 0: prefix beam search of width N", {CTC},
        bound="nonnegative"),
@@ -267,8 +270,8 @@ PARAMS = (
     _param("prune_after", int, 3, "complete trials before the median pruner stops any", {SWEEP},
        bound="nonnegative", random=False),
     _param("objective", Choice(("auto", "test", "validation")), "auto", "error minimized (auto: the "
-       "validation error when the trials have a validation set, else the test error)", {SWEEP},
-       random=False),
+       "validation error, refused when the trials have no validation set; test: the test error, which then "
+       "also chooses the best trial and so gives an optimistic figure)", {SWEEP}, random=False),
     _param("heartbeat", int, 20, "seconds between a worker's signs of life; a trial silent for 3 of "
        "them is marked failed", {SWEEP}, bound="positive", random=False),
 )

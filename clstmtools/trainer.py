@@ -11,7 +11,7 @@ import numpy as np
 
 from . import resume
 from .curve import write_curve
-from .modelfile import save_net
+from .modelfile import save_net, save_stem
 from .network import lstm_sizes
 from .tasks import SkipSample, TrainingError, finite
 
@@ -72,7 +72,7 @@ class Trainer:
         self.validate_fn = validate
         self.out = out or sys.stdout
         self.display = display
-        self.save_name = settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
+        self.save_name = save_stem(settings.save_name)
         self.best = self.resumed_best()
         self.start_time = time.time()
         self.window = deque(maxlen=100)

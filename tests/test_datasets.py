@@ -1,7 +1,10 @@
 """Tests for codecs, file-name labels and the dataset readers (HDF5, text pairs, line lists, image folders)."""
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import h5py
@@ -10,6 +13,7 @@ import pytest
 from PIL import Image
 
 from clstmtools.codec import Codec
+from clstmtools.datasets import lines as line_lists
 from clstmtools.datasets import (
     DatasetError, ImageFolderDataset, LineListDataset, OcrDataset, OcrH5Dataset, SeqH5Dataset, TextPairs,
     encode_input, ground_truth_path, open_ocr_dataset, write_ocr_h5, write_seq_h5,
@@ -422,10 +426,45 @@ def test_line_list(tmp_path):
         unlabelled.labels(0)
 
 
-def test_idle_read_ahead_caches_what_input_gives_and_leaves_a_broken_line_to_input(tmp_path):
-    import threading
-    import time
+def wait_for_idle_reader():
+    """Until the idle reader has finished (it runs only when a core is idle: this thread sleeps meanwhile)."""
+    deadline = time.monotonic() + 60
+    while any(t.name == "clstm-idle-read" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
+
+@contextlib.contextmanager
+def idle_reader_stalled(monkeypatch, module, function):
+    """The idle reader held inside ``module.function`` (its image read) until the block ends, as a
+    thread at idle priority is on a busy machine; yields an event set once it is held there."""
+    held, release = threading.Event(), threading.Event()
+    real = getattr(module, function)
+
+    def stalling(*args, **kwargs):
+        if threading.current_thread().name == "clstm-idle-read" and not release.is_set():
+            held.set()
+            release.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, function, stalling)
+    try:
+        yield held
+    finally:
+        release.set()
+        wait_for_idle_reader()
+
+
+def returns_while_stalled(read, seconds=30):
+    """What ``read()`` returns, asserting that it returned on its own thread within ``seconds``."""
+    result = []
+    reader = threading.Thread(target=lambda: result.append(read()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert not reader.is_alive(), "training's read waits for the stalled idle reader"
+    return result[0]
+
+
+def test_idle_read_ahead_caches_what_input_gives_and_leaves_a_broken_line_to_input(tmp_path):
     paths = [write_line(tmp_path, f"{i:02d}", "ab", seed=i) for i in range(6)]
     listfile = tmp_path / "list.txt"
     listfile.write_text("".join(f"{p.name}\n" for p in paths), encoding="utf-8")
@@ -435,9 +474,7 @@ def test_idle_read_ahead_caches_what_input_gives_and_leaves_a_broken_line_to_inp
     uncached = LineListDataset(listfile, target_height=12, cache=False)
     paths[4].write_bytes(b"not a PNG any more")  # breaks after opening, as a file can
     ds.read_ahead_when_idle(range(6))
-    deadline = time.monotonic() + 60  # it runs only when a core is idle: the main thread sleeps here
-    while any(t.name == "clstm-idle-read" for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for_idle_reader()
     assert ds.cache_nbytes == sum(x.nbytes // 4 for k, x in enumerate(expected) if k != 4)  # uint8 in the cache
     for i in (0, 1, 2, 3, 5):
         np.testing.assert_array_equal(ds.input(i), expected[i])
@@ -445,6 +482,23 @@ def test_idle_read_ahead_caches_what_input_gives_and_leaves_a_broken_line_to_inp
         ds.input(4)
     uncached.read_ahead_when_idle(range(6))
     assert uncached.cache_nbytes == 0 and not any(t.name == "clstm-idle-read" for t in threading.enumerate())
+
+
+def test_training_never_waits_for_a_stalled_idle_reader(tmp_path, monkeypatch):
+    paths = [write_line(tmp_path, f"{i:02d}", "ab", seed=i) for i in range(4)]
+    listfile = tmp_path / "list.txt"
+    listfile.write_text("".join(f"{p.name}\n" for p in paths), encoding="utf-8")
+    expected = [LineListDataset(listfile, target_height=12).input(i) for i in range(4)]
+    ds = LineListDataset(listfile, target_height=12)
+    with idle_reader_stalled(monkeypatch, line_lists, "read_image") as held:
+        ds.read_ahead_when_idle(range(4))
+        assert held.wait(60)  # the idle reader is inside line 0's read
+        got = returns_while_stalled(lambda: [ds.input(i) for i in (0, 2)])
+    for x, i in zip(got, (0, 2)):
+        np.testing.assert_array_equal(x, expected[i])
+    assert ds.cache_nbytes == sum(x.nbytes // 4 for x in expected)  # the idle reader went on and kept the rest
+    for i in range(4):
+        np.testing.assert_array_equal(ds.input(i), expected[i])
 
 
 def test_line_list_errors(tmp_path):

@@ -66,6 +66,23 @@ def test_save_keeps_previous_as_backup_and_leaves_no_temporary(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["m.h5", "m.h5~"]
 
 
+def test_a_save_flushes_the_file_then_renames_it_then_flushes_the_folder(tmp_path, monkeypatch):
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def recording_fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        fsync(fd)
+
+    def recording_replace(source, target):
+        events.append(("replace", os.path.basename(target)))
+        replace(source, target)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    path = clstm.save_net(tmp_path / "m.h5", clstm.make_net("lstm1", ninput=2, nhidden=3, noutput=2, rng=1))
+    assert events == [("fsync", os.stat(path).st_ino), ("replace", "m.h5"), ("fsync", os.stat(tmp_path).st_ino)]
+
+
 def test_a_failed_save_leaves_the_old_model_intact(tmp_path):
     path = tmp_path / "m.h5"
     a = clstm.make_net("lstm1", ninput=2, nhidden=3, noutput=2, rng=1)

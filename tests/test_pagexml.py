@@ -15,6 +15,7 @@ from clstmtools.datasets.layout import LineGeometry
 
 from conftest import shared_file
 from margins import SEED, at_most
+from test_datasets import idle_reader_stalled, returns_while_stalled
 from test_drivers import TESTERR_CTC, Job, assert_one_line_error, run, run_all, succeeded
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
@@ -169,6 +170,19 @@ def test_a_page_image_is_read_once_and_its_lines_cached(sample, monkeypatch):
     assert len(calls) == 1 and data.cache_nbytes > 0
 
 
+def test_training_never_waits_for_the_idle_reader_cutting_a_page(synthetic, monkeypatch):
+    (synthetic / "p.xml").write_text(page_xml([("a", box(10), "ab"), ("b", box(50), "cd"), ("c", box(90), "ef")]))
+    expected = [PageLineDataset(layout_sources(str(synthetic / "p.xml")), target_height=12).input(i) for i in range(3)]
+    data = PageLineDataset(layout_sources(str(synthetic / "p.xml")), target_height=12)
+    with idle_reader_stalled(monkeypatch, pagelines, "read_grey") as held:
+        data.read_ahead_when_idle(range(3))
+        assert held.wait(60)  # the idle reader is inside the page image's read
+        got = returns_while_stalled(lambda: data.input(1))
+    np.testing.assert_array_equal(got, expected[1])
+    for i in range(3):
+        np.testing.assert_array_equal(data.input(i), expected[i])
+
+
 def test_unusable_lines_are_reported_by_id_and_skipped_or_with_strict_an_error(synthetic):
     lines = [("good", box(10), "fine"), ("nocoords", None, "x"), ("flat", "10,50 190,50", "x"),
              ("outside", "500,10 600,10 600,30 500,30", "x"), ("notext", box(90), None), ("bad", "1,2 x,4 5,6", "x")]
@@ -237,15 +251,32 @@ def test_xml_size_limit(synthetic, monkeypatch):
         open_ocr_dataset(synthetic / "p.xml")
 
 
+def test_the_image_is_looked_for_beside_the_file_and_in_the_workspace_above_it_only(synthetic):
+    # OCR-D: the XML in a file group's folder names its image relative to the workspace, the folder above
+    (synthetic / "ws" / "OCR-D-GT").mkdir(parents=True)
+    (synthetic / "ws" / "OCR-D-IMG").mkdir()
+    shutil.copy(synthetic / "page.png", synthetic / "ws" / "OCR-D-IMG" / "p.png")
+    (synthetic / "ws" / "OCR-D-GT" / "p.xml").write_text(page_xml([("a", box(10), "x")], image="OCR-D-IMG/p.png"))
+    found = open_ocr_dataset(synthetic / "ws" / "OCR-D-GT" / "p.xml").documents[0].image
+    assert found == str(synthetic / "ws" / "OCR-D-IMG" / "p.png")
+    deep = synthetic / "a" / "b"
+    deep.mkdir(parents=True)
+    (deep / "bare.xml").write_text(page_xml([("a", box(10), "x")]))  # page.png is two folders up
+    (deep / "named.xml").write_text(page_xml([("a", box(10), "x")], image="ws/OCR-D-IMG/p.png"))  # so is ws/
+    for name, image in (("bare.xml", "page.png"), ("named.xml", "ws/OCR-D-IMG/p.png")):
+        with pytest.raises(DatasetError, match=f"{name}: image {image} not found"):
+            open_ocr_dataset(deep / name)
+
+
 def test_list_files_and_folders_of_xml(synthetic):
     (synthetic / "sub").mkdir()
+    (synthetic / "sub" / "page.png").symlink_to(synthetic / "page.png")
     (synthetic / "sub" / "one.xml").write_text(page_xml([("a", box(10), "x")]))
     (synthetic / "sub" / "two.xml").write_text(page_xml([("b", box(50), "y")], image="other.png"))
     (synthetic / "list.txt").write_text("# pages\nsub/one.xml\nsub/two.xml\tpage.png\n")
     assert [s[1] for s in layout_sources(str(synthetic / "list.txt"))] == [None, str(synthetic / "page.png")]
     data = open_ocr_dataset(synthetic / "list.txt")
     assert [data.text(i) for i in range(2)] == ["x", "y"]  # two.xml's own image name is overridden
-    (synthetic / "sub" / "page.png").symlink_to(synthetic / "page.png")
     (synthetic / "sub" / "two.xml").write_text(page_xml([("b", box(50), "y")]))
     folder = open_ocr_dataset(synthetic / "sub")
     assert [folder.text(i) for i in range(2)] == ["x", "y"]
@@ -266,7 +297,37 @@ def recognitions(data):
     return results
 
 
-def test_page_copies_get_a_textequiv_with_index_and_conf_and_keep_the_ground_truth(sample, tmp_path):
+def first_text(element):
+    """What a reader of the element's first TextEquiv (lowest index) gets, and that TextEquiv."""
+    equivs = sorted(element.findall(q("TextEquiv")), key=lambda e: int(e.get("index", "0")))
+    return equivs[0].findtext(q("Unicode")) or "", equivs[0]
+
+
+def polygon_of(element):
+    return np.array([[float(v) for v in point.split(",")] for point in element.find(q("Coords")).get("points").split()])
+
+
+def assert_levels_agree(line, text):
+    """The line's first TextEquiv is ``text``, its Words (no Glyphs) say the same and lie inside it, left to right."""
+    assert first_text(line)[0] == text
+    words = line.findall(q("Word"))
+    assert [first_text(word)[0] for word in words] == text.split()
+    assert not list(line.iter(q("Glyph")))
+    outline = polygon_of(line)
+    lefts = []
+    for word in words:
+        points = polygon_of(word)
+        assert len(points) >= 3
+        assert (points.min(axis=0) >= outline.min(axis=0) - 1).all() and (points.max(axis=0) <= outline.max(axis=0) + 1).all()
+        assert 0 <= float(first_text(word)[1].get("conf")) <= 1
+        lefts.append((points[:, 0].min(), points[:, 0].max()))
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(lefts, lefts[1:]))  # in order, not overlapping
+    schema_order = ["Coords", "Baseline", "Word", "TextEquiv", "TextStyle"]
+    ranks = [schema_order.index(child.tag.split("}")[1]) for child in line]
+    assert ranks == sorted(ranks)
+
+
+def test_page_copies_make_the_recognized_text_the_first_textequiv_with_words_that_agree(sample, tmp_path):
     data = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
     results = recognitions(data)
     written = data.write_copies(results, tmp_path / "out")
@@ -275,16 +336,34 @@ def test_page_copies_get_a_textequiv_with_index_and_conf_and_keep_the_ground_tru
     by_id = {line.get("id"): line for line in root.iter(q("TextLine"))}
     for i in range(len(data)):
         line = by_id[data.name(i).rsplit("#", 1)[1]]
-        equivs = line.findall(q("TextEquiv"))
-        assert len(equivs) == 2 and equivs[0].get("index") is None  # the ground truth stays first
-        assert equivs[1].get("index") == "1" and equivs[1].findtext(q("Unicode")) == results[i].text
-        assert float(equivs[1].get("conf")) == pytest.approx(results[i].confidence, abs=1e-4)
-        schema_order = ["Coords", "Baseline", "Word", "TextEquiv", "TextStyle"]
-        ranks = [schema_order.index(child.tag.split("}")[1]) for child in line]
-        assert ranks == sorted(ranks)
+        assert_levels_agree(line, results[i].text)
+        (equiv,) = line.findall(q("TextEquiv"))  # the ground truth is gone
+        assert equiv.get("index") == "1"
+        assert float(equiv.get("conf")) == pytest.approx(results[i].confidence, abs=1e-4)
+    for region in root.iter(q("TextRegion")):
+        lines = region.findall(q("TextLine"))
+        if lines:
+            assert first_text(region)[0] == "\n".join(first_text(line)[0] for line in lines)
+            assert len(region.findall(q("TextEquiv"))) == 1
     reread = PageLineDataset([(written[0], str(sample / SAMPLE_IMAGE), written[0])], target_height=HEIGHT)
-    assert [reread.text(i) for i in range(24)] == [data.text(i) for i in range(24)]  # lowest index: the truth
+    assert [reread.text(i) for i in range(24)] == [results[i].text.strip() for i in range(24)]
     assert (sample / SAMPLE_PAGE).read_bytes() == shared_file(SAMPLE_PAGE).read_bytes()  # the input untouched
+
+
+def test_page_copies_can_keep_the_old_texts_after_the_recognized_one(sample, tmp_path):
+    data = open_ocr_dataset(sample / SAMPLE_PAGE, target_height=HEIGHT)
+    results = recognitions(data)
+    (written,) = data.write_copies(results, tmp_path / "out", keep_old_text=True)
+    root = ET.parse(written).getroot()
+    by_id = {line.get("id"): line for line in root.iter(q("TextLine"))}
+    for i in range(len(data)):
+        line = by_id[data.name(i).rsplit("#", 1)[1]]
+        assert_levels_agree(line, results[i].text)
+        equivs = line.findall(q("TextEquiv"))
+        assert [e.get("index") for e in equivs] == ["1", "2"]
+        assert equivs[1].findtext(q("Unicode")) == data.text(i) and equivs[1].get("conf") is None
+    region = next(r for r in root.iter(q("TextRegion")) if len(r.findall(q("TextLine"))) > 1)
+    assert [e.get("index") for e in region.findall(q("TextEquiv"))] == ["1", "2"]
 
 
 def test_alto_copies_get_strings_placed_by_the_time_steps(sample, tmp_path):
@@ -346,17 +425,25 @@ def test_dump_prints_the_page_lines_and_alto_gives_the_same(sample):
 def test_recognition_into_page_and_alto_copies(sample, page_model, tmp_path):
     model = page_model[0]
     settings = dict(load=model, mode="text", target_height=HEIGHT)
-    page, alto = run_all([Job("clstmctc", [sample / SAMPLE_PAGE], sample, dict(settings, output=tmp_path / "p")),
-                          Job("clstmctc", [sample / "alto.txt"], sample, dict(settings, output=tmp_path / "a"))])
+    page, alto, kept = run_all([
+        Job("clstmctc", [sample / SAMPLE_PAGE], sample, dict(settings, output=tmp_path / "p")),
+        Job("clstmctc", [sample / "alto.txt"], sample, dict(settings, output=tmp_path / "a")),
+        Job("clstmctc", [sample / SAMPLE_PAGE], sample, dict(settings, output=tmp_path / "k", keep_old_text=1))])
     recognized = dict(line.split("\t", 1) for line in succeeded(page).stdout.splitlines())
     assert any(text.strip() for text in recognized.values())
     root = ET.parse(tmp_path / "p" / "PAGE_0017_PAGE.xml").getroot()
     lines = list(root.iter(q("TextLine")))
     assert len(lines) == 24
     for line in lines:
-        new = [e for e in line.findall(q("TextEquiv")) if e.get("index") == "1"]
-        assert len(new) == 1 and 0 <= float(new[0].get("conf")) <= 1
-        assert (new[0].findtext(q("Unicode")) or "") == recognized[f"{sample / SAMPLE_PAGE}#{line.get('id')}"]
+        assert_levels_agree(line, recognized[f"{sample / SAMPLE_PAGE}#{line.get('id')}"])
+        (equiv,) = line.findall(q("TextEquiv"))
+        assert equiv.get("index") == "1" and 0 <= float(equiv.get("conf")) <= 1
+    succeeded(kept)
+    truths = dict(expected_page_lines(sample / SAMPLE_PAGE))
+    for line in ET.parse(tmp_path / "k" / "PAGE_0017_PAGE.xml").getroot().iter(q("TextLine")):
+        assert_levels_agree(line, recognized[f"{sample / SAMPLE_PAGE}#{line.get('id')}"])
+        old = line.findall(q("TextEquiv"))[1]
+        assert old.get("index") == "2" and old.findtext(q("Unicode")) == truths[line.get("id")]
     alto_recognized = dict(line.split("\t", 1) for line in succeeded(alto).stdout.splitlines())
     root = ET.parse(tmp_path / "a" / "PAGE_0017_ALTO.xml").getroot()
     lines = list(root.iter(q("TextLine", ALTO_NS)))
@@ -491,6 +578,19 @@ def test_layout_without_text_gets_the_recognized_text(synthetic, tmp_path):
     (copy,) = empty.write_copies({0: RecognizedLine("", [], 100)}, tmp_path / "empty")
     strings = ET.parse(copy).getroot().findall(f".//{q('String', ALTO_NS)}")
     assert [(s.get("CONTENT"), s.get("HPOS"), s.get("WIDTH")) for s in strings] == [("", "10", "181")]
+
+
+def test_page_words_lie_inside_a_slanted_line(synthetic, tmp_path):
+    (synthetic / "p.xml").write_text(page_xml([("a", "10,10 190,40 190,60 10,30", None)]))
+    data = open_ocr_dataset(synthetic / "p.xml", labelled=False)
+    (copy,) = data.write_copies({0: RecognizedLine("ab cd ef", [(12 * k + 5, 0.9) for k in range(8)], 100)},
+                                tmp_path / "out")
+    line = ET.parse(copy).getroot().find(f".//{q('TextLine')}")
+    assert_levels_agree(line, "ab cd ef")
+    for word in line.findall(q("Word")):
+        for x, y in polygon_of(word):  # between the line's upper edge and its lower one, 20 below
+            top = 10 + (x - 10) * 30 / 180
+            assert top - 1 <= y <= top + 21, (x, y)
 
 
 def test_xml_copies_keep_prefixes_comments_and_escapes(tmp_path):

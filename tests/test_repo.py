@@ -148,3 +148,35 @@ def test_recognition_starts_without_the_training_modules_and_the_api_loads_on_us
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[] []", "clstmtools.modelfile Sequence True True False",
                                         "['KeyboardInterrupt', 'Interrupted']"]
+
+
+def test_no_part_of_the_package_takes_another_parts_private_names():
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE)
+        for target, node in _imports(path):
+            if len(rel.parts) > 1 and node.level == 1:
+                continue  # a sibling inside the same subpackage
+            private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            assert not private, f"{rel} imports {private} from {target}"
+
+
+def test_every_function_and_class_is_used():
+    """Each one is named somewhere besides its definition (the package, tests, scripts or README); Numba's
+    registrations (decorated overloads) are found by Numba."""
+    texts = [path.read_text() for folder in ("clstmtools", "tests", "scripts") for path in (ROOT / folder).rglob("*.py")]
+    words = {}
+    for word in re.findall(r"\w+", "\n".join(texts + [(ROOT / "README.md").read_text()])):
+        words[word] = words.get(word, 0) + 1
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("__") \
+                    and not node.decorator_list:
+                assert words[node.name] > 1, f"{path.relative_to(ROOT)}: {node.name} is never used"
+
+
+def test_one_atomic_writer_with_errors_and_one_place_that_strips_h5():
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        assert "def write_atomically" not in text, path  # atomic.write_or_raise is the one
+        if path.name != "modelfile.py":  # modelfile.save_stem is the one
+            assert 'removesuffix(".h5")' not in text and "[:-3]" not in text, path

@@ -1,5 +1,6 @@
 """clstmsweep through the real program: workers sharing a journal file or a PostgreSQL server, pruning,
 failures with reasons, the best model, the report, killed and interrupted workers."""
+import ast
 import glob
 import os
 import pwd
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,11 +20,14 @@ from PIL import Image
 
 from clstmtools import generate
 from clstmtools.modelfile import load_net
-from clstmtools.sweep.trial import parse_error_line, trial_environment
+from clstmtools.sweep import trial as trial_module
+from clstmtools.sweep.trial import TrialRun, parse_error_line, trial_environment
 from clstmtools.params import BY_NAME, search_space
 from test_drivers import assert_one_line_error, attributes, environment, finish, succeeded, weights
 
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed: pip install -e '.[sweep]'")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: each trial: a 4-cell clstmseq on 270 delay1 sequences, tested every 100 lines (about a second)
 TRIAL = dict(ntrain=300, test_every=100, report_every=100, nhidden=4, seed=1)
@@ -44,14 +49,17 @@ def sweep(cwd, *args, **settings):
     return finish(launch(cwd, *args, **settings))
 
 
-def report(cwd, **settings):
+def report(cwd, objective="test", **settings):
+    """The rows of mode=report's table, split in three (trial, state, the rest), checking the lines around it."""
     result = succeeded(sweep(cwd, mode="report", **settings))
     rows = result.stdout.splitlines()
     assert rows[0].split()[:5] == ["trial", "state", "error", "lines", "time/s"]
     assert rows[-1] == f"# picture: {settings['study']}-sweep.png"
     with Image.open(cwd / f"{settings['study']}-sweep.png") as picture:
         assert picture.format == "PNG" and picture.width >= 360
-    return [row.split(None, 2) for row in rows[1:-1]]
+    caveat = "; optimistic: the test set chose it" if objective == "test" else ""
+    assert rows[-2] == f"# error: the {objective} error{caveat}"
+    return [row.split(None, 2) for row in rows[1:-2]]
 
 
 # --- the search space and the trials' environment (no Optuna needed) -----------------------------------
@@ -84,6 +92,8 @@ def test_bad_settings_are_refused_up_front(delay1, tmp_path):
              (("clstmseq", delay1), {**ok, "study": ""}, ("study",)),
              (("clstmctc", delay1), ok, ("testset=",)),
              (("clstmseq", delay1), {**ok, "objective": "validation"}, ("validation set",)),
+             (("clstmseq", delay1), {**ok, "objective": "auto"}, ("no validation set", "objective=test")),
+             (("clstmctc", delay1), {**ok, "testset": delay1}, ("no validation set", "validation=", "objective=test")),
              (("clstmocr", delay1), ok, ("PROGRAM",)),
              ((), dict(mode="report", study="nothing"), ("nothing.optuna",)),
              ((), dict(mode="report", study="db", storage="postgresql://u:secretpw@127.0.0.1:1/db"),
@@ -99,14 +109,63 @@ def test_bad_settings_are_refused_up_front(delay1, tmp_path):
     assert "#: trials = 3" in echoed and "#: study = x" in echoed
 
 
+# --- Optuna's public API, and how trials start -----------------------------------------------------
+def test_the_sweep_uses_only_optunas_public_api():
+    for path in (ROOT / "clstmtools" / "sweep").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("optuna"):
+                names = node.module.split(".") + [alias.name for alias in node.names]
+                assert not [name for name in names if name.startswith("_")], f"{path.name}:{node.lineno}"
+            elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                assert isinstance(node.value, ast.Name) and node.value.id == "self", f"{path.name}:{node.lineno}"
+
+
+def version(text):
+    return tuple(int(part) for part in re.match(r"\d+(?:\.\d+)*", text).group().split("."))
+
+
+def test_optuna_is_bounded_to_the_versions_tested():
+    spec = re.search(r'"optuna>=([\d.]+),<([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert spec, "the [sweep] extra bounds Optuna on both sides"
+    assert version(spec.group(1)) <= version(optuna.__version__) < version(spec.group(2))
+
+
+def test_trials_start_their_program_without_a_preexec_function(tmp_path, monkeypatch):
+    seen = {}
+
+    def popen(command, **options):
+        seen.update(options, command=command)
+    monkeypatch.setattr(trial_module.subprocess, "Popen", popen)
+    with open(tmp_path / "log", "wb") as log:
+        TrialRun("clstmseq", ["d.h5"], {}, None, "test", tmp_path / "log", print).start(log)
+    assert seen.get("preexec_fn") is None and seen["start_new_session"]
+    assert seen["command"][1:] == ["-m", "clstmtools.sweep.child", str(os.getpid()), "clstmseq", "d.h5"]
+
+
+def test_a_trial_process_becomes_its_program_unless_its_worker_is_gone():
+    def child(worker):
+        return subprocess.run([sys.executable, "-m", "clstmtools.sweep.child", str(worker), "clstmseq", "-h"],
+                              capture_output=True, text=True, timeout=120)
+    alive = child(os.getpid())
+    assert alive.returncode == 0 and alive.stdout.startswith("usage:"), alive.stderr
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stopped = child(gone.pid)  # its worker is no longer its parent: it never starts the program
+    assert stopped.returncode == -signal.SIGTERM and stopped.stdout == ""
+
+
 # --- workers sharing a study ---------------------------------------------------------------------
 def two_workers(folder, delay1, **study):
     """Two workers started at once, two trials each, on learning rates that learn."""
-    common = dict(TRIAL, save_name="m", **study)
+    common = dict(TRIAL, save_name="m", objective="test", **study)  # clstmseq has no validation set
     workers = [launch(folder, "clstmseq", delay1, trials=2, **{**common, "lrate": "5e-3,3e-2", "nhidden": "3:4"})
                for _ in range(2)]
     for result in map(finish, workers):
-        assert succeeded(result).stdout.count(" started: ") == 2
+        out = succeeded(result).stdout
+        assert out.count(" started: ") == 2
+        assert "minimizing the test error (the best trial's will be optimistic: the test set chooses it)" in out
+        assert re.search(r"best of the study: trial \d, test error [0-9.e-]+ \(m-best.h5\); optimistic: "
+                         r"the test set chose it$", out, re.M), out
     return common
 
 
@@ -143,6 +202,7 @@ def check_study(folder, study, storage, designed):
     kept = attributes(folder / "m-best.h5")
     chosen = trials[int(kept["sweep_trial"])]
     assert float(kept["sweep_error"]) == chosen.value == best.value and kept["lrate"] == repr(chosen.params["lrate"])
+    assert kept["sweep_objective"] == "test"
     trial_model = weights(folder / f"m-trial{chosen.number}.h5")
     assert all(np.array_equal(w, trial_model[name]) for name, w in weights(folder / "m-best.h5").items())
     assert load_net(folder / "m-best.h5").attr_int("nhidden", 0) == chosen.params["nhidden"]
@@ -217,13 +277,19 @@ def test_trials_report_the_validation_error_when_they_have_a_validation_set(tmp_
     result = succeeded(sweep(tmp_path, "clstmtext", tmp_path / "text-upper-train.txt", study="v", trials=1,
                              save_name="v", validation=0.2, ntrain=40, test_every=20, report_every=20, nhidden=4,
                              lrate=1e-2, seed=1))
-    assert "minimizing the validation error" in result.stdout
+    assert "minimizing the validation error;" in result.stdout and "optimistic" not in result.stdout
+    assert report(tmp_path, objective="validation", study="v")[0][:2] == ["0", "COMPLETE"]
     log = (tmp_path / "v-trial0.log").read_text()
     validation = [parse_error_line("clstmtext", line) for line in log.splitlines() if line.startswith("VALERR")]
     assert len(validation) == 2
     (trial,) = stored_trials("v", str(tmp_path / "v.optuna"))
     assert trial.intermediate_values == {lines: error for _, lines, error in validation}
     assert trial.value == min(error for _, _, error in validation)
+    # a study chooses by one error: a worker minimizing another is refused before it runs a trial
+    other = sweep(tmp_path, "clstmtext", tmp_path / "text-upper-train.txt", study="v", trials=1, save_name="v",
+                  objective="test", testset=tmp_path / "text-upper-test.txt", ntrain=40, test_every=20)
+    assert_one_line_error(other, "clstmsweep", "objective=test", "minimizes the validation error")
+    assert len(stored_trials("v", str(tmp_path / "v.optuna"))) == 1
 
 
 # --- workers that die or are stopped --------------------------------------------------------------
@@ -237,7 +303,7 @@ def wait_for(condition, what, timeout=60):
 def start_long_trial(folder, delay1, **settings):
     """A worker whose one trial trains for a long time; returns it once the trial has tested twice."""
     worker = launch(folder, "clstmseq", delay1, study="k", save_name="k", trials=2, heartbeat=1, lrate=1e-2,
-                    **{**TRIAL, "ntrain": 10**6}, **settings)
+                    objective="test", **{**TRIAL, "ntrain": 10**6}, **settings)
     seen = []
     for line in worker.stdout:
         seen.append(line)
@@ -264,6 +330,10 @@ def test_a_killed_workers_trial_is_marked_failed_and_not_left_running(delay1, tm
 
 def test_sigint_stops_the_worker_after_saving_the_trials_model(delay1, tmp_path):
     worker = start_long_trial(tmp_path, delay1)
+    # its heartbeat keeps the trial alive for a report run later than three heartbeats after it started
+    started = stored_trials("k", str(tmp_path / "k.optuna"))[0].datetime_start.timestamp()
+    time.sleep(max(0.0, started + 3.5 - time.time()))
+    assert report(tmp_path, study="k", heartbeat=1)[0][:2] == ["0", "RUNNING"]
     worker.send_signal(signal.SIGINT)
     result = finish(worker)
     assert result.returncode == 130 and "stopped by SIGINT" in result.stderr, result.stderr

@@ -1,10 +1,11 @@
 """ALTO (v1-v4): the text lines of a page, and recognized text written back as String and SP elements placed by the CTC time steps."""
-import numpy as np
 from xml.etree.ElementTree import Element
+
+import numpy as np
 
 from .base import DatasetError
 from .layout import (LayoutDocument, LayoutLine, find_image, indent_before, local_name, namespace_of, parse_points,
-                     polygon_problem, qualifier)
+                     polygon_problem, qualifier, word_spans)
 
 #: ALTO v2-v4 namespaces start so; v1 files have the CCS namespace or none
 ALTO_NAMESPACES = ("http://www.loc.gov/standards/alto/", "http://schema.ccs-gmbh.com/ALTO")
@@ -98,7 +99,7 @@ def write_alto_text(line, recognized, geometry):
         del element[k]
     new, previous_end = [], None
     # the schema wants a String in every TextLine: an empty recognition is one empty String over the line
-    boxes = _word_boxes(recognized, geometry) or [(geometry.left, geometry.right, "", recognized.confidence)]
+    boxes = word_spans(recognized, geometry) or [(geometry.left, geometry.right, "", recognized.confidence)]
     for number, (start, end, word, confidence) in enumerate(boxes):
         if previous_end is not None:
             new.append(_box(q("SP"), previous_end, geometry.top, start - previous_end, None, geometry))
@@ -125,23 +126,3 @@ def _box(tag, x, y, width, height, geometry):
         if value is not None:
             element.set(name, str(int(round(value * scale))))
     return element
-
-
-def _word_boxes(recognized, geometry):
-    """``(start, end, word, mean posterior)`` in page pixels for each space-separated word: from its
-    first character's step to its last's, widened by half the line's character pitch, not overlapping."""
-    text = recognized.text
-    if not text.strip():
-        return []
-    xs = np.array([geometry.x_of_step(t, recognized.steps) for t, _ in recognized.chars], np.float64)
-    posteriors = [p for _, p in recognized.chars]
-    pitch = float(np.median(np.diff(xs))) if len(xs) > 1 else geometry.right - geometry.left
-    half = max(0.5, pitch / 2)
-    boxes, k = [], 0
-    for word in text.split(" "):
-        if word:
-            start = max(geometry.left, xs[k] - half, boxes[-1][1] if boxes else geometry.left)
-            end = max(start + 1, min(geometry.right, xs[k + len(word) - 1] + half))
-            boxes.append((start, end, word, float(np.mean(posteriors[k:k + len(word)]))))
-        k += len(word) + 1
-    return boxes

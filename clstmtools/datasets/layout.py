@@ -14,13 +14,15 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 @dataclasses.dataclass
 class LayoutLine:
     """One text line of a page: ``polygon`` is an ``(n, 2)`` array of x, y in the file's units (None
-    without coordinates); ``problem`` says why the line cannot be used, as found by the reader."""
+    without coordinates); ``problem`` says why the line cannot be used, as found by the reader;
+    ``parent`` is the element holding the line's (a PAGE TextRegion's text is written from its lines')."""
 
     id: str
     text: str
     polygon: object
     element: object
     problem: str = None
+    parent: object = None
 
 
 @dataclasses.dataclass
@@ -119,27 +121,27 @@ def polygon_problem(points):
 
 
 def find_image(xml_path, name, where):
-    """The page image ``name`` given in ``xml_path``: absolute, or relative to the XML's folder or to
-    a folder above it (OCR-D workspaces name images relative to the workspace)."""
+    """The page image ``name`` given in ``xml_path``: absolute, or relative to the XML's folder; a name
+    with a folder in it (``OCR-D-IMG/p.tif``) also relative to the folder above, as OCR-D workspaces
+    name images relative to the workspace that holds the XML's folder. Nowhere else."""
     if name.startswith("file://"):
         name = urllib.parse.unquote(urllib.parse.urlparse(name).path)
     elif re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", name):
         raise DatasetError(f"{where}: the image {name} is a URL; give a local file in a list file "
                            f"(page.xml<TAB>page.tif)")
     if os.path.isabs(name):
-        if os.path.isfile(name):
-            return name
+        candidates = [name]
     else:
         folder = os.path.dirname(os.path.abspath(xml_path))
-        while True:
-            candidate = os.path.join(folder, name)
-            if os.path.isfile(candidate):
-                return candidate
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
-    raise DatasetError(f"{where}: image {name} not found (beside the file or in a folder above it)")
+        candidates = [os.path.join(folder, name)]
+        if os.path.dirname(os.path.normpath(name)) not in ("", os.curdir):
+            candidates.append(os.path.join(os.path.dirname(folder), name))
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate
+    searched = " or ".join(os.path.dirname(candidate) or os.sep for candidate in candidates)
+    raise DatasetError(f"{where}: image {name} not found (looked in {searched}); give it in a list file "
+                       f"(page.xml<TAB>page.tif)")
 
 
 def indent_before(parent, index):
@@ -148,14 +150,47 @@ def indent_before(parent, index):
     return before if before and not before.strip() else None
 
 
-def insert_child(parent, index, element):
-    """Insert ``element`` as child ``index`` of ``parent``, indented like its siblings."""
-    reference = index - 1 if index > 0 else None
-    indent = indent_before(parent, max(index - 1, 0)) if len(parent) else None
-    if reference is not None and indent is not None:
-        element.tail = parent[reference].tail
-        parent[reference].tail = indent
-    elif indent is not None:
-        element.tail = indent
-    parent.insert(index, element)
-    return indent
+def indent_subtree(element, indent, step):
+    """Indent the descendants of ``element`` (new ones), whose own indentation is ``indent``, ``step`` more per level."""
+    if len(element):
+        element.text = indent + step
+        for child in element:
+            indent_subtree(child, indent + step, step)
+            child.tail = indent + step
+        element[-1].tail = indent
+
+
+def word_spans(recognized, geometry):
+    """``(start, end, word, mean posterior)`` in page pixels for each space-separated word: from its
+    first character's step to its last's, widened by half the line's character pitch, not overlapping."""
+    text = recognized.text
+    if not text.strip():
+        return []
+    xs = np.array([geometry.x_of_step(t, recognized.steps) for t, _ in recognized.chars], np.float64)
+    posteriors = [p for _, p in recognized.chars]
+    pitch = float(np.median(np.diff(xs))) if len(xs) > 1 else geometry.right - geometry.left
+    half = max(0.5, pitch / 2)
+    spans, k = [], 0
+    for word in text.split(" "):
+        if word:
+            start = max(geometry.left, xs[k] - half, spans[-1][1] if spans else geometry.left)
+            end = max(start + 1, min(geometry.right, xs[k + len(word) - 1] + half))
+            spans.append((start, end, word, float(np.mean(posteriors[k:k + len(word)]))))
+        k += len(word) + 1
+    return spans
+
+
+def clip_to_columns(polygon, left, right):
+    """The part of a polygon (``(n, 2)`` x, y) between the verticals ``x = left`` and ``x = right``, as a list
+    of points (Sutherland-Hodgman clipping by the two half-planes; empty where they miss it)."""
+    def clip(points, inside, x):
+        kept = []
+        for (x0, y0), (x1, y1) in zip(points[-1:] + points[:-1], points):
+            if inside(x1) != inside(x0):  # the edge crosses the vertical: where it does
+                kept.append((x, y0 + (y1 - y0) * (x - x0) / (x1 - x0)))
+            if inside(x1):
+                kept.append((x1, y1))
+        return kept
+    points = [(float(x), float(y)) for x, y in polygon]
+    points = clip(points, lambda x: x >= left, left) if points else points
+    return clip(points, lambda x: x <= right, right) if points else points

@@ -9,24 +9,34 @@ from ..images import IMAGE_EXTENSIONS, ImageReadError, image_info, read_image
 from .base import DatasetError, OcrDataset, _context, read_text_lines, resolve_normalizer
 
 
+def quantized(line):
+    """A normalized float line as the uint8 the cache keeps (a quarter of float32)."""
+    return np.rint(np.clip(line, 0, 1) * np.float32(255)).astype(np.uint8)
+
+
 class _InkCache:
-    """Line inputs kept as uint8 (a quarter of float32): every read, first or later, gives the quantized value."""
+    """Line inputs kept as uint8: every read, first or later, gives the quantized value.
+
+    Shared by the training thread and the idle reader without a lock: a line is stored whole,
+    by one dictionary operation, and whoever stores a line first keeps it (both store the same)."""
 
     def __init__(self, enabled):
         self.enabled = enabled
         self._lines = {}
 
-    def get(self, i, load):
-        stored = self._lines.get(i)
-        if stored is None:
-            stored = np.rint(np.clip(load(i), 0, 1) * np.float32(255)).astype(np.uint8)
-            if self.enabled:
-                self._lines[i] = stored
-        return stored.astype(np.float32) / np.float32(255)
+    def get(self, i):
+        """Line ``i`` as kept (uint8), or None."""
+        return self._lines.get(i)
+
+    def keep(self, lines):
+        """Keep ``{index: uint8 line}`` (nothing when disabled)."""
+        if self.enabled:
+            for i, line in lines.items():
+                self._lines.setdefault(i, line)
 
     @property
     def nbytes(self):
-        return sum(line.nbytes for line in self._lines.values())
+        return sum(line.nbytes for line in tuple(self._lines.values()))
 
 
 class _ImageLineDataset(OcrDataset):
@@ -54,9 +64,8 @@ class _ImageLineDataset(OcrDataset):
             self._depth = next(iter(heights))
 
     def _keep_lines(self, cache):
-        """The cache of normalized lines (none unless ``cache``), and the lock its loads take turns by."""
+        """The cache of normalized lines (none unless ``cache``)."""
         self._cache = _InkCache(cache)
-        self._loading = threading.Lock()  # one reader at a time: see read_ahead_when_idle
 
     @staticmethod
     def _image_info(where, path):
@@ -81,9 +90,19 @@ class _ImageLineDataset(OcrDataset):
                 raise _context(self._wheres[i], error) from None
         return np.ascontiguousarray(image.T)
 
+    def _read(self, i):
+        """``{index: uint8 line}``: line ``i`` read and normalized, with any lines read along with it
+        (a page's, in :class:`~.pagelines.PageLineDataset`). Touches no state shared between
+        threads: training and the idle reader may read at the same time."""
+        return {i: quantized(self._load(i))}
+
     def input(self, i):
-        with self._loading:
-            line = self._cache.get(i, self._load)
+        stored = self._cache.get(i)
+        if stored is None:
+            lines = self._read(i)
+            self._cache.keep(lines)
+            stored = lines[i]
+        line = stored.astype(np.float32) / np.float32(255)
         if self._depth is not None and line.shape[1] != self._depth:
             raise DatasetError(f"{self._wheres[i]}: height {line.shape[1]} differs from the dataset's "
                                f"depth {self._depth}")
@@ -100,8 +119,9 @@ class _ImageLineDataset(OcrDataset):
         then finds most lines ready, read in the gaps its own threads leave (the CTC alignment
         and the glue between kernels run on one core). The lines are the same whoever reads them
         (the cache keeps them quantized either way); a line that fails is left for ``input`` to
-        report in its place. Loads take turns (a page's lines are cut together, through shared
-        state): ``input`` waits at most for the one line being read. Nothing without a cache."""
+        report in its place. Training never waits for this thread, which may get no CPU for
+        seconds on a busy machine: the two share no lock, and a line training needs before the
+        idle reader has stored it, training reads itself. Nothing without a cache."""
         if self._cache.enabled:
             threading.Thread(target=self._read_ahead, args=(list(indices),), name="clstm-idle-read",
                              daemon=True).start()
@@ -112,8 +132,10 @@ class _ImageLineDataset(OcrDataset):
         except (AttributeError, OSError):  # not Linux: do without rather than compete for the cores
             return
         for i in indices:
+            if self._cache.get(i) is not None:
+                continue
             try:
-                self.input(i)
+                self._cache.keep(self._read(i))
             except Exception:  # noqa: BLE001 - reported by input() when training reaches the line
                 pass
 

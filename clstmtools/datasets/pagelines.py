@@ -10,14 +10,12 @@ from ..images import ImageReadError, image_info, ink_from_grey, read_grey
 from .alto import is_alto, read_alto, write_alto_text
 from .base import DatasetError, read_text_lines, resolve_normalizer
 from .layout import LineGeometry
-from .lines import _ImageLineDataset, report_pages
-from .page import is_page, read_page, write_page_text
-from .xmlfile import parse_xml, write_atomically
+from .lines import _ImageLineDataset, quantized, report_pages
+from .page import is_page, read_page, write_page_regions, write_page_text
+from ..atomic import write_or_raise
+from .xmlfile import parse_xml
 
 XML_EXTENSION = ".xml"
-
-#: how a recognized line is written into its file, by format
-_WRITERS = {"PAGE": write_page_text, "ALTO": write_alto_text}
 
 
 def looks_like_xml(path):
@@ -141,8 +139,7 @@ class PageLineDataset(_ImageLineDataset):
         self._normalizer = resolve_normalizer(normalizer, target_height, norm)
         self._depth = getattr(self._normalizer, "target_height", None)
         self._keep_lines(cache)
-        self._pending = {}  # lines cut with another line of their page, until first asked for
-        self._page = (None, None, None)  # (document index, grey levels, background) of the last page read
+        self._last_page = (None, None, None)  # without a cache: (document index, grey levels, background)
 
     @staticmethod
     def _page_header(document):
@@ -163,34 +160,32 @@ class PageLineDataset(_ImageLineDataset):
         return 1.0, 1.0
 
     def _grey_page(self, d):
-        if self._page[0] != d:
-            document = self.documents[d]
-            try:
-                grey = read_grey(document.image)
-            except ImageReadError as error:
-                raise DatasetError(f"{document.path}: image {document.image}: {error.reason}") from None
-            # the paper: what most of a page is (strided: the median of a whole page costs ~50 ms)
-            self._page = (d, grey, float(np.median(grey[::3, ::3])))
-        return self._page
+        """Page ``d``'s grey levels and its background (what most of the page is)."""
+        document = self.documents[d]
+        try:
+            grey = read_grey(document.image)
+        except ImageReadError as error:
+            raise DatasetError(f"{document.path}: image {document.image}: {error.reason}") from None
+        return grey, float(np.median(grey[::3, ::3]))  # strided: the median of a whole page costs ~50 ms
 
     def _cut(self, i, grey, background):
         d, line = self._entries[i]
         geometry = self._geometry[i]
         pixels = line.polygon / np.array([geometry.unit_x, geometry.unit_y])
-        return self._normalized(i, ink_from_grey(cut_line(grey, pixels, geometry, background)))
+        return quantized(self._normalized(i, ink_from_grey(cut_line(grey, pixels, geometry, background))))
 
-    def _load(self, i):
-        if i in self._pending:
-            return self._pending.pop(i).astype(np.float32) / np.float32(255)
+    def _read(self, i):
+        """Line ``i`` with the other lines of its page not yet cached, all cut now: a page image is read
+        once. Without a cache, line ``i`` alone, from the last page read (kept for its next line)."""
         d = self._entries[i][0]
-        _, grey, background = self._grey_page(d)
-        line = self._cut(i, grey, background)
-        if self._cache.enabled:  # cut the page's other lines now: its image is read once
-            for j, (e, _) in enumerate(self._entries):
-                if e == d and j != i and j not in self._pending:
-                    self._pending[j] = np.rint(np.clip(self._cut(j, grey, background), 0, 1) * 255).astype(np.uint8)
-            self._page = (None, None, None)
-        return line
+        if not self._cache.enabled:
+            page = self._last_page
+            if page[0] != d:
+                page = self._last_page = (d, *self._grey_page(d))
+            return {i: self._cut(i, *page[1:])}
+        grey, background = self._grey_page(d)
+        return {j: self._cut(j, grey, background) for j, (e, _) in enumerate(self._entries)
+                if e == d and (j == i or self._cache.get(j) is None)}
 
     def geometry(self, i):
         """The :class:`~.layout.LineGeometry` of line ``i`` on its page."""
@@ -213,20 +208,29 @@ class PageLineDataset(_ImageLineDataset):
             targets[document.path] = target
         return targets
 
-    def write_copies(self, results, folder):
+    def write_copies(self, results, folder, keep_old_text=False):
         """Write into ``folder`` a copy of every file with the recognized text of its lines: ``results``
-        maps line indices to :class:`~.layout.RecognizedLine`. Returns the paths written."""
+        maps line indices to :class:`~.layout.RecognizedLine`. In PAGE files the recognized text is each
+        line's first TextEquiv, its words rebuilt and its region's text joined from its lines' (the old
+        texts kept after it with ``keep_old_text``); in ALTO files it replaces the line's Strings. Returns
+        the paths written."""
         targets = self.output_paths(folder)
+        written = []
         for i, recognized in results.items():
             d, line = self._entries[i]
-            _WRITERS[self.documents[d].format](line, recognized, self._geometry[i])
+            if self.documents[d].format == "PAGE":
+                write_page_text(line, recognized, self._geometry[i], keep_old_text)
+                written.append(line)
+            else:
+                write_alto_text(line, recognized, self._geometry[i])
+        write_page_regions(written, keep_old_text)
         copies = [(targets[document.path], document.document.tostring()) for document in self.documents]
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as error:
             raise DatasetError(f"output={folder}: cannot create the folder: {error.strerror}") from None
         for target, data in copies:
-            write_atomically(target, data)
+            write_or_raise(target, data, DatasetError)
         return [target for target, _ in copies]
 
 

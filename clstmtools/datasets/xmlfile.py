@@ -3,7 +3,6 @@ import os
 import xml.parsers.expat
 from xml.etree.ElementTree import Comment, TreeBuilder
 
-from ..atomic import write_bytes
 from .base import DatasetError
 
 #: the largest XML file read (PAGE files with glyph outlines run to a few MB)
@@ -143,10 +142,3 @@ class _Writer:
         if element.tail:
             out.append(escape(element.tail, {"\r": "&#13;"}))
 
-
-def write_atomically(path, data):
-    """Write ``data`` (bytes) to ``path`` atomically (``atomic.write_bytes``): never half-written."""
-    try:
-        write_bytes(path, data)
-    except OSError as error:
-        raise DatasetError(f"{path}: cannot write: {error.strerror}") from None

@@ -9,12 +9,12 @@ from ..codec import Codec, missing_characters
 from ..memory import keep_freed_memory
 from ..datasets import OcrH5Dataset, PageLineDataset, open_ocr_dataset
 from ..ensemble import Reader, model_paths, recognized_lines, single_model
-from ..modelfile import load_net
+from ..modelfile import load_net, save_stem
 from ..network import SPEC_PREFABS, input_shape
 from ..tasks import AlignedTask, CtcTask
 from .common import (UsageError, build_network, check_fine_tuning, configure_learning, ctc_display, ctc_test,
                      fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state,
-                     run_generator, save_base, show_info, skip_short_lines, start_trial, validation_split,
+                     run_generator, show_info, skip_short_lines, start_trial, validation_split,
                      warn_unknown, warner)
 from .folds import check_folds, fold_name, run_folds
 from .outcome import Outcome
@@ -169,7 +169,7 @@ def evaluate(settings, path, mode):
         elif mode == "full":
             print(f"{errors}\t{name}\t{recognized.text}\t{truth}")
     if settings.output:
-        for target in data.write_copies(results, settings.output):
+        for target in data.write_copies(results, settings.output, keep_old_text=settings.keep_old_text > 0):
             print(f"# wrote {target}", file=sys.stderr)
     outcome.finish(mode)
     return 0
@@ -192,8 +192,8 @@ def train(settings, path):
     if settings.folds:
         check_folds(settings, len(open_data(settings, path)))
         if settings.fold < 0:
-            return run_folds(PROGRAM, settings, [path], save_base(settings))
-        settings.resolved["save_name"] = fold_name(save_base(settings), settings.fold)
+            return run_folds(PROGRAM, settings, [path], save_stem(settings.save_name))
+        settings.resolved["save_name"] = fold_name(save_stem(settings.save_name), settings.fold)
     loaded = bool(settings.load)
     check_fine_tuning(settings, loaded)
     if loaded:

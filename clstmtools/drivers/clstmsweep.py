@@ -3,7 +3,7 @@ import io
 import os
 import sys
 
-from ..params import PROGRAMS, SEQ, TEXT, ParamError, read_params, search_space, suspicious_names
+from ..params import BY_NAME, PROGRAMS, SEQ, TEXT, ParamError, read_params, search_space, suspicious_names
 from .common import UsageError, main_of
 
 PROGRAM = "clstmsweep"
@@ -14,12 +14,12 @@ Runs trials=N trials of PROGRAM (clstmctc, clstmtext or clstmseq) on DATA as one
 study study=NAME; any number of workers, on any number of machines, may share a study. Every
 setting of PROGRAM given as a range lo,hi or a choice a:b:c is searched (on the scale of the
 random draws: log-uniform for sizes and rates); fixed settings pass through. Each trial is a
-training run saved under save_name-trialN (its output in save_name-trialN.log); its test (or
-validation) errors go to the study as they are printed and poor trials are pruned; the best
-model of the study is copied to save_name-best.h5. mode=report prints the trials, best first,
-and draws them to NAME-sweep.png.
-Example:  study=s1 trials=12 lrate=1e-4,1e-2 nhidden=20,100 save_name=s1 testset=test.h5 \\
-          test_every=500 ntrain=5000 clstmsweep clstmctc train.h5"""
+training run saved under save_name-trialN (its output in save_name-trialN.log); its validation
+errors (valset= or validation=; the test errors with objective=test, an optimistic choice) go to
+the study as they are printed and poor trials are pruned; the best model of the study is copied
+to save_name-best.h5. mode=report prints the trials, best first, and draws them to NAME-sweep.png.
+Example:  study=s1 trials=12 lrate=1e-4,1e-2 nhidden=20,100 save_name=s1 validation=0.1 \\
+          testset=test.h5 test_every=500 ntrain=5000 clstmsweep clstmctc train.h5"""
 FORMATS = """DATA is PROGRAM's data (see PROGRAM -h). storage= is a journal file (safe for several
 processes on one machine or a shared filesystem), or a postgresql:// or mysql:// URL for many
 machines (pip install 'clstmtools[sweep]' brings Optuna and the PostgreSQL driver)."""
@@ -36,13 +36,19 @@ def has_validation(environ):
     return any(given(environ.get(name, "").strip()) for name in VALIDATION_SETTINGS)
 
 
-def objective_of(settings, environ):
-    """Which error the trials minimize: validation when they have a validation set, else test."""
-    if settings.objective == "auto":
-        return "validation" if has_validation(environ) else "test"
-    if settings.objective == "validation" and not has_validation(environ):
-        raise ParamError("objective=validation: the trials have no validation set (set valset= or validation=)")
-    return settings.objective
+def objective_of(settings, program, environ):
+    """Which error the trials minimize: the validation error, or the test error when objective=test asks
+    for it (the test set then also chooses the best trial, and its figure is optimistic)."""
+    if settings.objective == "test":
+        return "test"
+    if has_validation(environ):
+        return "validation"
+    if program not in BY_NAME["validation"].programs:
+        raise ParamError(f"objective={settings.objective}: {program} has no validation set; objective=test "
+                         "chooses on its test lines (an optimistic figure of the best trial's error)")
+    raise ParamError(f"objective={settings.objective}: the trials have no validation set; set validation= "
+                     "(a held-out fraction of the training data) or valset=, or objective=test to choose on "
+                     "the test set (an optimistic figure of the best trial's error)")
 
 
 def check_program_settings(program, environ):
@@ -55,8 +61,9 @@ def check_program_settings(program, environ):
     if settings.save_every:
         raise ParamError("save_every: must be 0 in a sweep (each trial keeps its best model)")
     if settings.test_every <= 0 or (program != SEQ and not settings.testset and not has_validation(environ)):
-        raise ParamError(f"{program} must test for the sweep to learn: set testset= (or a validation set) "
-                         "and test_every=N")
+        what = "test_every=N" if program == SEQ else \
+            "validation= or valset= (or testset= with objective=test) and test_every=N"
+        raise ParamError(f"{program} must test for the sweep to learn: set {what}")
     for name in suspicious_names(environ, program):
         print(f"{PROGRAM}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
     return settings, space
@@ -92,7 +99,7 @@ def body(args, settings):
         raise UsageError(f"{program} takes {'one or two data files' if program == TEXT else 'one data file'}, "
                          f"got {len(data)}: {' '.join(data)}")
     program_settings, space = check_program_settings(program, os.environ)
-    objective = objective_of(settings, os.environ)
+    objective = objective_of(settings, program, os.environ)
     optuna_available()
     from ..sweep.worker import Worker
     return Worker(settings, program, data, program_settings, space, objective).work()

@@ -2,10 +2,10 @@
 from ..codec import Codec, missing_characters, missing_warning, normalize_text
 from ..datasets import DatasetError, TextPairs, encode_input, read_text_lines
 from ..ensemble import Reader, model_paths, recognized_lines, single_model
-from ..modelfile import load_net
+from ..modelfile import load_net, save_stem
 from ..tasks import CtcTask
 from .common import (UsageError, build_network, check_fine_tuning, configure_learning, ctc_display, ctc_test,
-                     fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state, save_base,
+                     fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state,
                      show_info, skip_short_lines, start_trial, validation_split, warn_unknown, warner)
 from .folds import check_folds, fold_name, run_folds
 from .outcome import Outcome
@@ -177,8 +177,8 @@ def train(settings, args):
     if settings.folds:
         check_folds(settings, len(read_pairs(args, settings.unicode)))
         if settings.fold < 0:
-            return run_folds(PROGRAM, settings, args, save_base(settings))
-        settings.resolved["save_name"] = fold_name(save_base(settings), settings.fold)
+            return run_folds(PROGRAM, settings, args, save_stem(settings.save_name))
+        settings.resolved["save_name"] = fold_name(save_stem(settings.save_name), settings.fold)
     loaded = bool(settings.load)
     check_fine_tuning(settings, loaded)
     if loaded:

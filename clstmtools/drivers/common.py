@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import parallel, resume
 from ..codec import Codec, missing_warning, resized_codec
+from ..modelfile import save_stem
 from ..network import NetworkError, describe_maps, make_net, network_info
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
@@ -127,14 +128,9 @@ def require_save_name(settings, program):
         raise ParamError(f"save_name: required to train with {program} (e.g. save_name=mymodel)")
 
 
-def save_base(settings):
-    """save_name without a trailing .h5 (the trainer's best-on-test model is this plus .h5)."""
-    return settings.save_name[:-3] if settings.save_name.endswith(".h5") else settings.save_name
-
-
 def protect_inputs(settings, paths):
     """Refuse a save_name whose model file would replace one of the run's data files."""
-    target = save_base(settings) + ".h5"
+    target = save_stem(settings.save_name) + ".h5"
     if not settings.save_name or not os.path.exists(target):
         return
     for path in [*paths, settings.get("testset"), settings.get("valset")]:
@@ -146,7 +142,7 @@ def protect_inputs(settings, paths):
 def display_path(settings):
     if settings.display:
         return settings.display
-    return f"{save_base(settings) or 'clstm'}-display.png"
+    return f"{save_stem(settings.save_name) or 'clstm'}-display.png"
 
 
 def ctc_test_line(trainer, result, settings, keyword="TESTERR"):

@@ -41,10 +41,6 @@ class MapLayer(Layer):
         self.H, self.C, self.Ho, self.Co = int(height), int(channels), int(out_height), int(out_channels)
         self.attributes.update(height=str(self.H), channels=str(self.C))
 
-    def map_shape(self):
-        """``(height, channels)`` of the output maps."""
-        return self.Ho, self.Co
-
     def _work(self, name, shape, dtype=None):
         """A work buffer kept between calls, reallocated only when its shape changes."""
         a = getattr(self, name, None)

@@ -137,10 +137,6 @@ class Network:
         value = self.attributes.get(name)
         return default if value is None else int(float(value))
 
-    def attr_float(self, name, default=None):
-        value = self.attributes.get(name)
-        return default if value is None else float(value)
-
     # --- learning settings -------------------------------------------------------------
     def setLearningRate(self, lr, momentum):
         _check_fractions(momentum=momentum)

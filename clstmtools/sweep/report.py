@@ -7,7 +7,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
 from PIL import Image, ImageDraw
 
-from ..display import _font, _save_png_atomically
+from ..display import picture_font, save_png_atomically
+from .study import optimism
 
 ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2, TrialState.WAITING: 3,
          TrialState.FAIL: 4}
@@ -47,7 +48,8 @@ def _shown(value, digits=4):
 
 
 def table(study):
-    """The study's trials as aligned text lines: trial, state, error, lines trained, wall time, values."""
+    """The study's trials as aligned text lines: trial, state, error, lines trained, wall time, values; then
+    which error it is (the test error marked optimistic: the test set chose the best trial)."""
     trials = ranked(study.get_trials(deepcopy=False))
     names = sorted({name for trial in trials for name in trial.params})
     rows = [["trial", "state", "error", "lines", "time/s", *names, "reason"]]
@@ -59,8 +61,12 @@ def table(study):
                      str(trial.user_attrs.get("lines", "-")), "-" if seconds is None else f"{seconds:.1f}",
                      *(_shown(trial.params.get(name)) for name in names), reason])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return [("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
-            for row in rows]
+    lines = [("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]).rstrip()
+             for row in rows]
+    objective = study.user_attrs.get("objective")
+    if objective:
+        lines.append(f"# error: the {objective} error{optimism(objective)}")
+    return lines
 
 
 # --- the picture ------------------------------------------------------------------------------------------
@@ -77,7 +83,7 @@ def _panel(title, points, x_log=False, categories=None):
     width, height = PANEL
     image = Image.new("RGB", PANEL, (255, 255, 255))
     draw = ImageDraw.Draw(image)
-    font = _font(12)
+    font = picture_font(12)
     left, top, right, bottom = PLOT_MARGIN, 22, width - 12, height - 30
     draw.rectangle((left, top, right, bottom), outline=(160, 160, 160))
     draw.text((left, 4), title, fill=(0, 0, 0), font=font)
@@ -133,7 +139,7 @@ def render(study):
     picture = Image.new("RGB", (columns * PANEL[0], rows * PANEL[1] + LEGEND), (255, 255, 255))
     for i, panel in enumerate(panels):
         picture.paste(panel, ((i % columns) * PANEL[0], (i // columns) * PANEL[1]))
-    draw, font, x = ImageDraw.Draw(picture), _font(12), 8
+    draw, font, x = ImageDraw.Draw(picture), picture_font(12), 8
     for label, colour in (("complete", COLOUR[TrialState.COMPLETE]), ("pruned (last error)", COLOUR[TrialState.PRUNED])):
         draw.ellipse((x, rows * PANEL[1] + 5, x + 8, rows * PANEL[1] + 13), fill=colour)
         draw.text((x + 12, rows * PANEL[1] + 3), label, fill=(0, 0, 0), font=font)
@@ -146,4 +152,4 @@ def render(study):
 def write_picture(study, path=None):
     """Write the picture to ``path`` (default NAME-sweep.png in the current folder); returns the path."""
     path = path or f"{study.study_name}-sweep.png"
-    return _save_png_atomically(os.fspath(path), render(study))
+    return save_png_atomically(os.fspath(path), render(study))

@@ -1,14 +1,16 @@
-"""Opening a sweep's study: its storage (a journal file or a database, both with heartbeats), sampler and pruner."""
+"""Opening a sweep's study: its storage (a journal file or a database), sampler and pruner, and the
+heartbeats by which a trial whose worker died is failed (through Optuna's public API only)."""
+import contextlib
 import os
 import random
 import re
+import threading
 import time
 import warnings
 
 import numpy as np
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
-from optuna.storages._heartbeat import BaseHeartbeat  # the interface RDBStorage implements for heartbeats
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError  # Optuna's own dependency
@@ -16,33 +18,68 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError  # 
 #: a trial whose worker has been silent for this many heartbeats is marked failed
 GRACE_BEATS = 3
 DATABASES = ("postgresql", "mysql", "sqlite")
+#: a journal file's trials: the user attribute in which a running trial's worker keeps its last sign of life
+HEARTBEAT = "heartbeat"
 
 
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
-    """A journal file with the database's heartbeat rule: each running trial's worker writes the time
-    every ``interval`` seconds, and a trial silent for ``grace`` seconds is stale (Optuna fails it)."""
+class Heartbeat:
+    """While a trial of a journal file runs (``with Heartbeat(trial, interval):``): a thread of the worker's
+    that writes the time into the trial every ``interval`` seconds. (A database has Optuna's own.)"""
 
-    def __init__(self, path, interval, grace):
-        super().__init__(JournalFileBackend(path))
-        self.interval, self.grace = interval, grace
+    def __init__(self, trial, interval):
+        self.trial, self.interval = trial, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="clstmsweep-heartbeat", daemon=True)
 
-    def record_heartbeat(self, trial_id):
-        self.set_trial_system_attr(trial_id, "heartbeat", time.time())
+    def __enter__(self):
+        self.trial.set_user_attr(HEARTBEAT, time.time())
+        self._thread.start()
+        return self
 
-    def _get_stale_trial_ids(self, study_id):
-        now = time.time()
-        stale = []
-        for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            last = trial.system_attrs.get("heartbeat", trial.datetime_start.timestamp())
-            if now - last > self.grace:
-                stale.append(trial._trial_id)
-        return stale
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
-    def get_heartbeat_interval(self):
-        return self.interval
+    def _beat(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.trial.set_user_attr(HEARTBEAT, time.time())
+            except RuntimeError:  # finished: another worker found it silent too long and failed it
+                return
+            except Exception:  # noqa: BLE001 - the storage out of reach for a moment: the next beat tries again
+                pass
 
-    def get_heartbeat_stale_trial_callback(self):
-        return None
+
+def heartbeat(trial, settings):
+    """What keeps ``trial`` alive while it runs: a :class:`Heartbeat` for a journal file; nothing more for a
+    database, where Optuna's own heartbeat runs (on the database's clock)."""
+    if is_database(storage_location(settings)):
+        return contextlib.nullcontext()
+    return Heartbeat(trial, settings.heartbeat)
+
+
+def fail_stale_trials(study, settings):
+    """Mark failed the running trials whose workers have sent no heartbeat for three of them: Optuna's
+    function for a database, the same rule here for a journal file. (Optuna refuses to update a finished
+    trial with a RuntimeError, UpdateFinishedTrialError where it has that.)"""
+    if is_database(storage_location(settings)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        return
+    now = time.time()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        last = trial.user_attrs.get(HEARTBEAT, trial.datetime_start.timestamp())
+        if now - last > GRACE_BEATS * settings.heartbeat:
+            try:
+                study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            except RuntimeError:  # another worker failed it meanwhile
+                pass
+
+
+def optimism(objective):
+    """What follows a study's best error where the test set chose it (objective=test), else nothing."""
+    return "; optimistic: the test set chose it" if objective == "test" else ""
 
 
 def storage_location(settings):
@@ -55,25 +92,29 @@ def shown_location(settings):
     return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", storage_location(settings))
 
 
+def is_database(location):
+    """Whether a storage= location is a database URL (else it is a journal file)."""
+    return "://" in location and location.split(":", 1)[0].split("+", 1)[0] in DATABASES
+
+
 def open_storage(settings):
-    """The storage of storage=: a database for a URL, else a journal file; both fail silent trials."""
+    """The storage of storage=: a database for a URL (with Optuna's heartbeat), else a journal file."""
     location = storage_location(settings)
-    interval = settings.heartbeat
-    if location.split(":", 1)[0].split("+", 1)[0] in DATABASES and "://" in location:
-        if location.startswith("postgresql://"):
-            location = "postgresql+psycopg://" + location[len("postgresql://"):]  # the [sweep] extra's driver
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            try:
-                return _database(location, interval)
-            except ImportError as error:
-                raise ValueError(f"storage={shown_location(settings)}: no database driver for it ({error}); "
-                                 "pip install 'clstmtools[sweep]' brings PostgreSQL's") from None
-            except SQLAlchemyError as error:
-                reason = (str(error.orig) if getattr(error, "orig", None) else str(error)).strip().splitlines()
-                raise ValueError(f"storage={shown_location(settings)}: the database cannot be used: "
-                                 f"{reason[0] if reason else error.__class__.__name__}") from None
-    return HeartbeatJournalStorage(location, interval, GRACE_BEATS * interval)
+    if not is_database(location):
+        return JournalStorage(JournalFileBackend(location))
+    if location.startswith("postgresql://"):
+        location = "postgresql+psycopg://" + location[len("postgresql://"):]  # the [sweep] extra's driver
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return _database(location, settings.heartbeat)
+        except ImportError as error:
+            raise ValueError(f"storage={shown_location(settings)}: no database driver for it ({error}); "
+                             "pip install 'clstmtools[sweep]' brings PostgreSQL's") from None
+        except SQLAlchemyError as error:
+            reason = (str(error.orig) if getattr(error, "orig", None) else str(error)).strip().splitlines()
+            raise ValueError(f"storage={shown_location(settings)}: the database cannot be used: "
+                             f"{reason[0] if reason else error.__class__.__name__}") from None
 
 
 def _database(url, interval, attempts=5):
@@ -97,7 +138,9 @@ def trial_seed(seed, number):
 def make_sampler(kind, seed):
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    with warnings.catch_warnings():  # constant_liar: experimental in Optuna 4, stable since
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 def make_pruner(settings, first_step, last_step):
@@ -116,15 +159,8 @@ def open_study(settings, pruner=None):
     study = optuna.create_study(study_name=settings.study, storage=open_storage(settings), direction="minimize",
                                 sampler=make_sampler(settings.sampler, settings.seed), pruner=pruner,
                                 load_if_exists=True)
-    fail_stale_trials(study)
+    fail_stale_trials(study, settings)
     return study
-
-
-def fail_stale_trials(study):
-    """Mark the running trials whose workers stopped sending heartbeats as failed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
 
 
 def load_study(settings):
@@ -137,5 +173,5 @@ def load_study(settings):
         study = optuna.load_study(study_name=settings.study, storage=open_storage(settings))
     except KeyError:
         raise ValueError(f"{shown_location(settings)}: no study named {settings.study}") from None
-    fail_stale_trials(study)
+    fail_stale_trials(study, settings)
     return study

@@ -1,6 +1,5 @@
 """One trial: PROGRAM run as a child process with the drawn values, its test errors reported to the study
 as they are printed, stopped when pruned, and its outcome (error, lines, models, reason) recorded."""
-import ctypes
 import math
 import os
 import re
@@ -57,20 +56,6 @@ def trial_environment(environ, space, values, save_name):
     return env
 
 
-def _die_with_parent_function():
-    """A preexec function that has the child sent SIGTERM (it then saves and stops) when the worker dies."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    parent = os.getpid()
-
-    def die_with_parent():
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the worker died before that took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-    return die_with_parent
-
-
 class TrialRun:
     """Runs PROGRAM on DATA for one trial, feeding the objective's errors to ``trial`` (an Optuna trial)."""
 
@@ -86,11 +71,11 @@ class TrialRun:
         self.process = None
 
     def start(self, log):
-        command = [sys.executable, "-m", f"clstmtools.drivers.{self.program}", *self.data]
-        # the child writes its own log: its output outlives a killed worker (no pipe to break)
+        # the child stops when the worker dies (see child.py); it writes its own log: its output outlives a
+        # killed worker (no pipe to break); a session of its own: a terminal's Ctrl-C reaches only the worker
+        command = [sys.executable, "-m", "clstmtools.sweep.child", str(os.getpid()), self.program, *self.data]
         self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True,
-                                        preexec_fn=_die_with_parent_function())
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
 
     def stop(self, signum=signal.SIGINT):
         """Ask the child to save its model and stop (it does so at once, between two lines)."""

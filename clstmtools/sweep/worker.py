@@ -8,9 +8,11 @@ import sys
 import time
 
 import optuna
+from optuna.trial import TrialState
 
-from ..modelfile import ModelFileError, load_net, save_net
-from .study import make_pruner, make_sampler, open_study, shown_location, trial_seed
+from ..modelfile import ModelFileError, load_net, save_net, save_stem
+from .study import (fail_stale_trials, heartbeat, make_pruner, make_sampler, open_study, optimism, shown_location,
+                    trial_seed)
 from .trial import TrialRun, suggest, trial_environment
 
 
@@ -36,10 +38,10 @@ def describe(space):
     return "; ".join(parts) or "nothing (every setting fixed)"
 
 
-def keep_if_best(model_path, best_path, study_name, number, error):
+def keep_if_best(model_path, best_path, study_name, number, error, objective):
     """Copy the trial's model to ``best_path`` (atomically, under a lock) unless a better one is there.
     Returns True when it was copied."""
-    with open(best_path[:-3] + ".lock", "a") as lock:
+    with open(save_stem(best_path) + ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if os.path.exists(best_path):
@@ -49,7 +51,8 @@ def keep_if_best(model_path, best_path, study_name, number, error):
         except (ModelFileError, ValueError):
             pass  # an unreadable best model is replaced
         net = load_net(model_path)
-        net.attributes.update(sweep_study=study_name, sweep_trial=str(number), sweep_error=f"{error!r}")
+        net.attributes.update(sweep_study=study_name, sweep_trial=str(number), sweep_error=f"{error!r}",
+                              sweep_objective=objective)
         save_net(best_path, net)
         return True
 
@@ -60,7 +63,7 @@ class Worker:
     def __init__(self, settings, program, data, program_settings, space, objective):
         self.s, self.program, self.data = settings, program, data
         self.space, self.objective = space, objective
-        self.base = program_settings.save_name.removesuffix(".h5")
+        self.base = save_stem(program_settings.save_name)
         test_every = max(program_settings.test_every, 1)
         self.pruner = make_pruner(settings, test_every, program_settings.ntrain)
         self.study = None
@@ -75,6 +78,10 @@ class Worker:
     def objective_function(self, trial):
         if self.signum is not None:
             raise WorkerStopped("stopped before the trial began")
+        with heartbeat(trial, self.s):
+            return self.run_trial(trial)
+
+    def run_trial(self, trial):
         self.study.sampler = make_sampler(self.s.sampler, trial_seed(self.s.seed, trial.number))
         values = {d.name: suggest(trial, d) for d in self.space}
         name = f"{self.base}-trial{trial.number}"
@@ -112,7 +119,7 @@ class Worker:
         error = run.best_error()
         best = ""
         if os.path.exists(name + ".h5") and keep_if_best(name + ".h5", self.base + "-best.h5", self.s.study,
-                                                          trial.number, error):
+                                                          trial.number, error, self.objective):
             best = f"; the best so far, copied to {self.base}-best.h5"
         say(f"trial {trial.number} complete: error {error:g} after {run.lines} lines{best}")
         return error
@@ -120,16 +127,22 @@ class Worker:
     def work(self):
         """Run the trials; returns the exit status (0, or 128 + the signal that stopped the worker)."""
         self.study = open_study(self.s, self.pruner)
+        chosen = self.study.user_attrs.get("objective", self.objective)
+        if chosen != self.objective:
+            raise ValueError(f"objective={self.s.objective}: study {self.s.study} minimizes the {chosen} error "
+                             f"(its first worker's choice); give every worker the same objective")
+        caveat = " (the best trial's will be optimistic: the test set chooses it)" if self.objective == "test" else ""
         say(f"# study {self.s.study} in {shown_location(self.s)}: {self.s.trials} trial(s) of {self.program} "
-            f"over {describe(self.space)}; minimizing the {self.objective} error; sampler {self.s.sampler} "
-            f"(seed {self.s.seed}), pruner {self.s.pruner}")
-        if not self.study.user_attrs.get("program"):
-            self.study.set_user_attr("program", self.program)
+            f"over {describe(self.space)}; minimizing the {self.objective} error{caveat}; sampler "
+            f"{self.s.sampler} (seed {self.s.seed}), pruner {self.s.pruner}")
+        for name, value in (("program", self.program), ("objective", self.objective)):
+            if not self.study.user_attrs.get(name):
+                self.study.set_user_attr(name, value)
         previous = {signum: signal.signal(signum, self.interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
         start = time.time()
         try:
             self.study.optimize(self.objective_function, n_trials=self.s.trials, catch=(TrialFailed,),
-                                callbacks=[lambda study, trial: self.signum and study.stop()])
+                                callbacks=[self.after_trial])
         except WorkerStopped:
             print(f"clstmsweep: stopped by {signal.Signals(self.signum).name}", file=sys.stderr)
         finally:
@@ -138,10 +151,20 @@ class Worker:
         self.summary(time.time() - start)
         return 128 + self.signum if self.signum else 0
 
+    def after_trial(self, study, trial):
+        """Between two trials: stop when asked to, else fail the trials whose workers died meanwhile."""
+        if self.signum:
+            study.stop()
+        else:
+            fail_stale_trials(study, self.s)
+
     def summary(self, elapsed):
-        try:
-            best = self.study.best_trial
-            line = f"best of the study: trial {best.number}, error {best.value:g} ({self.base}-best.h5)"
-        except ValueError:
+        # from the trials, not study.best_trial, whose query PostgreSQL refuses in some versions of Optuna 4
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if complete:
+            best = min(complete, key=lambda trial: (trial.value, trial.number))
+            line = (f"best of the study: trial {best.number}, {self.objective} error {best.value:g} "
+                    f"({self.base}-best.h5){optimism(self.objective)}")
+        else:
             line = "no trial of the study has completed yet"
         say(f"# worker done in {elapsed:.1f} s; {line}")
