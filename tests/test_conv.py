@@ -147,13 +147,14 @@ def _check_gradients(net, T, B, reseed=()):
 LAYER_SPECS = {
     "conv": lambda k: Conv2D(3, 2, 3, 2, 2, k),
     "maxpool": lambda k: MaxPool(4, 2, 2, 2),
+    "maxpool16": lambda k: MaxPool(16, 2, 16, 16),  # windows of 256 cells: past what an int8 index holds
     "groupnorm": lambda k: GroupNorm(3, 4, 2, k),
     "batchnorm": lambda k: BatchNorm(3, 2, k),
 }
 
 
 @pytest.mark.parametrize("name,kind,training", [("conv", k, False) for k in ACTIVATIONS] + [
-    ("maxpool", 0, False), ("groupnorm", 0, False), ("groupnorm", 4, False), ("batchnorm", 0, True),
+    ("maxpool", 0, False), ("maxpool16", 0, False), ("groupnorm", 0, False), ("groupnorm", 4, False), ("batchnorm", 0, True),
     ("batchnorm", 2, True), ("batchnorm", 0, False)])
 def test_layer_gradients_float64(name, kind, training, f64):
     layer = LAYER_SPECS[name](kind)
@@ -161,7 +162,7 @@ def test_layer_gradients_float64(name, kind, training, f64):
         layer.running_mean[...] = [0.3, -0.2]
         layer.running_var[...] = [0.5, 2.0]
     layer.set_training(training)
-    _check_gradients(layer, T=5, B=2)
+    _check_gradients(layer, T=32 if name == "maxpool16" else 5, B=2)
 
 
 def test_dropout_gradients_float64(f64):

@@ -76,9 +76,9 @@ def col2im(dX, dP, lengths, H, C, kh, kw, t0, t1):
 @kernel
 def maxpool_forward(Y, I, X, lengths, H, C, ph, pw, t0, t1):
     """``Y[t, b, h*C + c]`` = max of the ``ph x pw`` window at (t*pw, h*ph) (the first maximum, steps
-    outermost) for the output steps ``t0 <= t < t1``; ``I`` (int8) remembers where in its window it came
-    from: ``dx * ph + dy``. Output steps ``t >= lengths[b] // pw`` are zero. The loops over channels are
-    branch-free, so they vectorize."""
+    outermost) for the output steps ``t0 <= t < t1``; ``I`` (int32, as a window may hold any number of
+    cells) remembers where in its window it came from: ``dx * ph + dy``. Output steps
+    ``t >= lengths[b] // pw`` are zero. The loops over channels are branch-free, so they vectorize."""
     _, B, n = Y.shape
     Ho = H // ph
     for t in range(t0, t1):

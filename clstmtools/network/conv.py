@@ -172,7 +172,7 @@ class MaxPool(MapLayer):
         if To < 1:
             raise NetworkError(f"{self.name}: {T} steps are fewer than the pooling width {self.pw}")
         Y = self.outputs.resize(To, self.no, B)
-        self._where = self._work("_where", Y.shape, np.int8)
+        self._where = self._work("_where", Y.shape, np.int32)
         X, lengths = self.inputs.data, self.inputs.column_lengths()
         parallel.run_all([partial(KC.maxpool_forward, Y, self._where, X, lengths, self.H, self.C, self.ph, self.pw,
                                   *c) for c in step_chunks(To)])
