@@ -286,6 +286,12 @@ class BatchNorm(GroupNorm):
         return mean, inv, True
 
 
+def normalizes_by_batch(net):
+    """Whether ``net`` has batch normalization, whose training step depends on the whole minibatch (its
+    statistics): such a minibatch must go through the network in one piece."""
+    return any(isinstance(node, BatchNorm) for _, node in net.walk())
+
+
 class Dropout(MapLayer):
     """Dropout at ``rate`` in training (the kept values scaled by 1/(1-rate)), of single values or,
     with ``per_channel``, of whole channels of a line; the identity in recognition and tests.
