@@ -12,7 +12,7 @@ import numpy as np
 from . import resume
 from .curve import write_curve
 from .modelfile import save_net
-from .network import lstm_sizes
+from .network import dropout_layers, lstm_sizes
 from .tasks import SkipSample, TrainingError, finite
 
 
@@ -164,8 +164,10 @@ class Trainer:
 
     # --- exact resume ------------------------------------------------------------------------------
     def generators(self):
-        """The run's random generators: the sample order (and weight initialization), the task's own."""
-        return {"order": self.s.rng, **self.task.generators()}
+        """The run's random generators: the sample order (and weight initialization), the task's own,
+        each dropout layer's (by its place in the network)."""
+        dropout = {f"dropout{path}": layer.rng for path, layer in dropout_layers(self.net)}
+        return {"order": self.s.rng, **self.task.generators(), **dropout}
 
     def run_state(self):
         """Everything a resumed run needs besides the weights, at a step boundary."""

@@ -6,7 +6,7 @@ import pytest
 import clstmtools as clstm
 import naive_conv as naive
 from clstmtools.network import (CNNBIDILSTM, CRNN, BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, SpecError,
-                                build_spec, make_net)
+                                build_spec, dropout_layers, make_net, seed_dropout)
 from test_network import _gradient_check, assert_same_for_one_and_two_threads, float64_networks
 
 ACTIVATIONS = [0, 1, 2, 3, 4]  # linear, sigmoid, tanh, relu, leaky relu
@@ -133,6 +133,33 @@ def test_dropout_only_in_training_seeded_and_scaled(f64):
     channels.set_training(True)
     y = run_batch(channels, [x])[0][0].reshape(400, 4, 5)
     assert np.all(y == y[:1, :1])  # whole channels: the same for every step and row
+
+
+def test_every_dropout_layer_draws_its_own_masks_also_when_loaded_and_from_the_seed_it_is_given(tmp_path):
+    """Same-shaped dropout layers must not draw the same masks: neither in a network built from a spec nor in
+    one loaded from its file (which keeps no random state); ``seed_dropout`` makes them the seed's."""
+    spec = "[1,4,0,2 Do0.5 Do0.5 Cr3,3,2 Do0.5 S1(1x0)1,3 Lfx3 O1c]"
+    path = clstm.save_net(tmp_path / "d.h5", make_net("VGSL", rng=0, spec=spec, ninput=8, noutput=3))
+
+    def masks(net):
+        net.set_training(True)
+        net.inputs.aset(np.ones((6, 8, 1), np.float32))
+        net.forward()
+        return [layer._U.copy() for _, layer in dropout_layers(net)]
+
+    for net in (build_spec(spec, 8, 3), clstm.load_net(path)):
+        first, second, _ = masks(net)
+        assert not np.array_equal(first, second)
+    seeded = []
+    for _ in range(2):
+        net = clstm.load_net(path)
+        seed_dropout(net, np.random.SeedSequence(7, spawn_key=(4,)))
+        seeded.append(masks(net))
+    for a, b in zip(*seeded):
+        np.testing.assert_array_equal(a, b)
+    other = clstm.load_net(path)
+    seed_dropout(other, 8)
+    assert not np.array_equal(masks(other)[0], seeded[0][0])
 
 
 def _check_gradients(net, T, B, reseed=()):

@@ -17,7 +17,9 @@ The package: :mod:`.ports` (ports and the layer base), :mod:`.full` (full layers
 """
 from ..kernels.config import FLOAT  # noqa: F401  (the dtype of new layers: tests set it to float64)
 from .composites import Parallel, Reversed, Stacked  # noqa: F401
-from .conv import BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, describe_maps, normalizes_by_batch  # noqa: F401
+from .conv import (  # noqa: F401
+    BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, describe_maps, dropout_layers, normalizes_by_batch, seed_dropout,
+)
 from .full import (  # noqa: F401
     MIN_CHUNK_ROWS, ROW_CHUNKS, FullLayer, LinearLayer, ReluLayer, SigmoidLayer, SoftmaxLayer, TanhLayer, row_chunks,
 )

@@ -295,7 +295,8 @@ def normalizes_by_batch(net):
 class Dropout(MapLayer):
     """Dropout at ``rate`` in training (the kept values scaled by 1/(1-rate)), of single values or,
     with ``per_channel``, of whole channels of a line; the identity in recognition and tests.
-    Seeded: its generator is drawn from the network's at initialization."""
+    Seeded: its generator is drawn from the network's at initialization, and a training run gives
+    every dropout layer one of its own from the run's seed (:func:`seed_dropout`)."""
 
     kind, name = "Dropout", "dropout"
 
@@ -336,6 +337,20 @@ class Dropout(MapLayer):
             return
         dX = self.d_inputs.like(self.d_outputs)
         KC.dropout(dX, self.d_outputs.data, self._U, np.float32(self.rate), self.C, self.per_channel)
+
+
+def dropout_layers(net):
+    """``(path, layer)`` of every dropout layer of ``net``, in network order."""
+    return [(path, node) for path, node in net.walk() if isinstance(node, Dropout)]
+
+
+def seed_dropout(net, seed):
+    """Give every dropout layer of ``net`` a generator of its own: the k-th's is seeded by ``seed`` (an int
+    or a ``numpy.random.SeedSequence``) and k, so that no two layers draw the same masks and a network
+    rebuilt from its file (which keeps no random state) draws from the seed it is given."""
+    seed = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    for k, (_, layer) in enumerate(dropout_layers(net)):
+        layer.rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (k,)))
 
 
 def describe_maps(net):

@@ -24,7 +24,7 @@ import re
 
 from ..kernels import layers as K
 from .composites import Parallel, Reversed, Stacked
-from .conv import BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool
+from .conv import BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, seed_dropout
 from .full import LinearLayer, ReluLayer, SigmoidLayer, SoftmaxLayer, TanhLayer
 from .lstm import LSTM
 from .ports import NetworkError
@@ -191,4 +191,5 @@ def build_spec(spec, ninput, noutput):
         if H > 1 and C > 1:
             raise _bad(tokens[-1], f"the maps have {H} rows of {C} channels: put S1(1x0)1,3 before the output")
         net.add(SoftmaxLayer(H * C, noutput))
+    seed_dropout(net, 0)  # each layer its own masks, also in a network loaded from a file
     return net
