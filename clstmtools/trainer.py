@@ -12,7 +12,7 @@ import numpy as np
 from . import resume
 from .curve import write_curve
 from .modelfile import save_net
-from .network import dropout_layers, lstm_sizes
+from .network import dropout_layers, recurrent_sizes
 from .tasks import SkipSample, TrainingError, finite
 
 
@@ -256,10 +256,10 @@ class Trainer:
 
     def hidden_sizes(self):
         """The network's own nhidden and nhidden2 (a loaded model keeps its sizes whatever the settings say);
-        for a VGSL network, its first two LSTMs' (-1 where it has fewer)."""
+        for a VGSL network, its first two recurrent layers' (LSTMs or GRUs; -1 where it has fewer)."""
         spec = self.net.attributes.get("spec")
         if spec:
-            return tuple((lstm_sizes(spec) + [-1, -1])[:2])
+            return tuple((recurrent_sizes(spec) + [-1, -1])[:2])
         return (self.net.attr_int("nhidden", self.s.nhidden),
                 self.net.attr_int("nhidden2", self.s.get("nhidden2", -1)))
 
