@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..images import ImageReadError, image_info, ink_from_grey, read_grey
+from ..images import ImageReadError, colour_ink, image_info, ink_from_grey, read_colour, read_grey
 from .alto import is_alto, read_alto, write_alto_text
 from .base import DatasetError, read_text_lines, resolve_normalizer
 from .layout import LineGeometry
@@ -103,10 +103,11 @@ class PageLineDataset(_ImageLineDataset):
     a degenerate polygon, outside the image or (``labelled``) without text are listed in
     ``skipped`` with a warning, or are an error with ``strict=True``. A page image is read once,
     when one of its lines is first needed, and all its lines are cut then and cached as uint8
-    (``cache=False``: the last page is kept instead)."""
+    (``cache=False``: the last page is kept instead). ``channels=3`` cuts colour lines (see
+    :meth:`.lines._ImageLineDataset._colour`)."""
 
     def __init__(self, sources, codec=None, normalizer="center", target_height=48, norm=None, labelled=True,
-                 strict=False, cache=True, unicode="NFC"):
+                 strict=False, cache=True, unicode="NFC", channels=1):
         self.documents = [read_layout(xml_path, image, where) for xml_path, image, where in sources]
         self.skipped = []
         self._entries, self._geometry, paged = [], [], []
@@ -139,10 +140,10 @@ class PageLineDataset(_ImageLineDataset):
         self._setup(names, texts, codec, unicode=unicode)
         self._wheres = names
         self._normalizer = resolve_normalizer(normalizer, target_height, norm)
-        self._depth = getattr(self._normalizer, "target_height", None)
+        self._colour(channels)
         self._keep_lines(cache)
         self._pending = {}  # lines cut with another line of their page, until first asked for
-        self._page = (None, None, None)  # (document index, grey levels, background) of the last page read
+        self._page = (None, None)  # (document index, its levels and backgrounds) of the last page read
 
     @staticmethod
     def _page_header(document):
@@ -162,34 +163,42 @@ class PageLineDataset(_ImageLineDataset):
                                f"{document.image} is {width}x{height}")
         return 1.0, 1.0
 
-    def _grey_page(self, d):
+    def _page_planes(self, d):
+        """``[(levels, background), ...]`` of page ``d``: its grey levels, and in colour also its red, green and
+        blue levels (``(height, width)`` each), each with its paper level (what most of a page is; strided: the
+        median of a whole page costs ~50 ms)."""
         if self._page[0] != d:
             document = self.documents[d]
             try:
-                grey = read_grey(document.image)
+                if self.channels == 3:
+                    grey, colour = read_colour(document.image)
+                    planes = [grey] + [colour[:, :, c] for c in range(3)]
+                else:
+                    planes = [read_grey(document.image)]
             except ImageReadError as error:
                 raise DatasetError(f"{document.path}: image {document.image}: {error.reason}") from None
-            # the paper: what most of a page is (strided: the median of a whole page costs ~50 ms)
-            self._page = (d, grey, float(np.median(grey[::3, ::3])))
-        return self._page
+            self._page = (d, [(plane, float(np.median(plane[::3, ::3]))) for plane in planes])
+        return self._page[1]
 
-    def _cut(self, i, grey, background):
+    def _cut(self, i, planes):
         d, line = self._entries[i]
         geometry = self._geometry[i]
         pixels = line.polygon / np.array([geometry.unit_x, geometry.unit_y])
-        return self._normalized(i, ink_from_grey(cut_line(grey, pixels, geometry, background)))
+        cuts = [cut_line(plane, pixels, geometry, background) for plane, background in planes]
+        ink = ink_from_grey(cuts[0]) if len(cuts) == 1 else colour_ink(cuts[0], np.stack(cuts[1:], axis=2))
+        return self._normalized(i, ink)
 
     def _load(self, i):
         if i in self._pending:
             return self._pending.pop(i).astype(np.float32) / np.float32(255)
         d = self._entries[i][0]
-        _, grey, background = self._grey_page(d)
-        line = self._cut(i, grey, background)
+        planes = self._page_planes(d)
+        line = self._cut(i, planes)
         if self._cache.enabled:  # cut the page's other lines now: its image is read once
             for j, (e, _) in enumerate(self._entries):
                 if e == d and j != i and j not in self._pending:
-                    self._pending[j] = np.rint(np.clip(self._cut(j, grey, background), 0, 1) * 255).astype(np.uint8)
-            self._page = (None, None, None)
+                    self._pending[j] = np.rint(np.clip(self._cut(j, planes), 0, 1) * 255).astype(np.uint8)
+            self._page = (None, None)
         return line
 
     def geometry(self, i):

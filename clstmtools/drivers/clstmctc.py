@@ -10,7 +10,7 @@ from ..codec import Codec
 from ..memory import keep_freed_memory
 from ..datasets import OcrH5Dataset, PageLineDataset, RecognizedLine, open_ocr_dataset
 from ..modelfile import load_net
-from ..network import SPEC_PREFABS, input_shape
+from ..network import SPEC_PREFABS, line_format
 from ..recognize import network_outputs
 from ..tasks import AlignedTask, CtcTask, evaluate_lines
 from .common import (UsageError, build_network, configure_learning, ctc_display, ctc_test, main_of,
@@ -54,10 +54,11 @@ EVAL_MODES = ("errs", "text", "full", "quiet")
 DEWARP_OF_NORMALIZATION = {"scale": "none", "center": "center", "mean": "mean"}
 
 
-def open_data(settings, path, codec=None, labelled=True, trained_normalization=None, unicode=None):
+def open_data(settings, path, codec=None, labelled=True, trained_normalization=None, unicode=None, channels=1):
     """The dataset at ``path``; with dewarp=auto, image files are normalized as the model's training lines
     were (``trained_normalization``), else by the kind of input; transcripts in Unicode normalization
-    ``unicode`` (a model's; default the unicode= setting). Warnings become one line each on stderr."""
+    ``unicode`` (a model's; default the unicode= setting); lines in grey or, with ``channels=3``, colour.
+    Warnings become one line each on stderr."""
     if path.endswith((".h5", ".hdf5")) and os.path.isfile(path) and not h5py.is_hdf5(path):
         # the dataset opener would read it as a list of image paths and complain about its first line
         raise UsageError(f"{path}: not an HDF5 file (no HDF5 signature)")
@@ -70,19 +71,20 @@ def open_data(settings, path, codec=None, labelled=True, trained_normalization=N
         warnings.simplefilter("always")
         data = open_ocr_dataset(path, codec=codec, dewarp=dewarp, target_height=settings.target_height, norm=norm,
                                 strict=bool(settings.strict), labelled=labelled, target_name=settings.target_name,
-                                unicode=unicode or settings.unicode)
+                                unicode=unicode or settings.unicode, channels=channels)
     for warning in caught:
         warner(PROGRAM)(warning.message)
     return data
 
 
 def use_spec_height(settings, net=None):
-    """A VGSL network's input height (the model's, else spec= or a named spec's) becomes target_height;
-    a height of 0 leaves it as set."""
+    """The height of a VGSL network's line images (the model's spec, else spec= or a named spec's) becomes
+    target_height (a height of 0 leaves it as set); returns their channels: 1 (grey) or 3 (colour)."""
     spec = net.attributes.get("spec") if net is not None else settings.spec or SPEC_PREFABS.get(settings.lstm)
-    height = input_shape(spec)[1] if spec else 0
+    height, channels = line_format(spec) if spec else (0, 1)
     if height > 0:
         settings.resolved["target_height"] = height
+    return channels
 
 
 def check_depth(net, data, path):
@@ -103,9 +105,10 @@ def evaluate(settings, path, mode):
         raise UsageError(f"output={settings.output} is for mode=text (recognition into PAGE/ALTO copies)")
     keep_freed_memory()  # the buffers change size with every minibatch: reuse memory, not fresh pages
     net = load_net(settings.load)
-    use_spec_height(settings, net)
+    channels = use_spec_height(settings, net)
     data = open_data(settings, path, Codec(net.codec), labelled=mode != "text",
-                     trained_normalization=net.attributes.get("line_normalization"), unicode=model_unicode(net))
+                     trained_normalization=net.attributes.get("line_normalization"), unicode=model_unicode(net),
+                     channels=channels)
     check_depth(net, data, path)
     if settings.output:
         if not isinstance(data, PageLineDataset):
@@ -163,13 +166,13 @@ def train(settings, path):
     loaded = bool(settings.load)
     if loaded:
         net = load_net(settings.load)
-        use_spec_height(settings, net)
+        channels = use_spec_height(settings, net)
         codec = Codec(net.codec)
-        data = open_data(settings, path, codec, unicode=model_unicode(net))
+        data = open_data(settings, path, codec, unicode=model_unicode(net), channels=channels)
         check_depth(net, data, path)
     else:
-        use_spec_height(settings)
-        data = open_data(settings, path)
+        channels = use_spec_height(settings)
+        data = open_data(settings, path, channels=channels)
         codec = data.codec
         net = build_network(settings, data.depth, len(codec))
         net.codec = codec.codepoints
@@ -194,7 +197,7 @@ def train(settings, path):
             held = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
             return ctc_test(settings, held, held_out, keyword)
         other = open_data(settings, path, codec, trained_normalization=data.line_normalization,
-                          unicode=data.unicode)
+                          unicode=data.unicode, channels=channels)
         check_depth(net, other, path)
         other_task = CtcTask(other.input, other.labels, codec, settings.ctc, name=other.name, beam=settings.beam)
         return ctc_test(settings, other_task, range(min(len(other), settings.maxeval)), keyword)
