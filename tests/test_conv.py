@@ -363,17 +363,21 @@ def test_spec_without_output_ends_in_softmax_and_needs_brackets():
         build_spec("1,48,0,1 Lbx10 O1c", 48, 5)
 
 
-def test_threads_give_identical_cnn_models():
-    """The convolutions split their steps over threads; the weights after training do not depend on it."""
+@pytest.mark.parametrize("spec", ["[1,8,0,1 Cr3,3,4 Bn Do0.2 Mp2,2 S1(1x0)1,3 Lbx4 O1c]",
+                                  "[1,8,0,1 Cr3,3,4,1,2 Mp2,1 Gbx3 Lbys4 Gbx4 O1c]"], ids=["lstm", "gru-rows-columns"])
+def test_threads_give_identical_cnn_models(spec):
+    """The convolutions split their steps over threads, and so do recurrent layers their columns; the weights
+    after training do not depend on it."""
     def train(threads):
         clstm.set_threads(threads)
-        net = make_net("VGSL", rng=9, spec="[1,8,0,1 Cr3,3,4 Bn Do0.2 Mp2,2 S1(1x0)1,3 Lbx4 O1c]", ninput=8, noutput=3)
+        net = make_net("VGSL", rng=9, spec=spec, ninput=8, noutput=3)
         net.set_training(True)
         rng = np.random.default_rng(1)
         for _ in range(3):
             net.inputs.aset_batch([rng.uniform(0, 1, (T, 8)).astype(np.float32) for T in (70, 51)])
             net.forward()
-            net.d_outputs.aset_batch([rng.uniform(-1, 1, (T // 2, 3)).astype(np.float32) for T in (70, 51)])
+            net.d_outputs.aset_batch([rng.uniform(-1, 1, (net.output_length(T), 3)).astype(np.float32)
+                                      for T in (70, 51)])
             net.backward()
             net.update()
         return [w.copy() for _, w, _ in net.weights()] + [a.copy() for _, a in net.states()]

@@ -79,9 +79,12 @@ def open_data(settings, path, codec=None, labelled=True, trained_normalization=N
 
 def use_spec_height(settings, net=None):
     """The height of a VGSL network's line images (the model's spec, else spec= or a named spec's) becomes
-    target_height (a height of 0 leaves it as set); returns their channels: 1 (grey) or 3 (colour)."""
+    target_height (a height of 0 leaves it as set, but a model's is the one it was built for); returns their
+    channels: 1 (grey) or 3 (colour)."""
     spec = net.attributes.get("spec") if net is not None else settings.spec or SPEC_PREFABS.get(settings.lstm)
     height, channels = line_format(spec) if spec else (0, 1)
+    if height == 0 and spec and net is not None:
+        height = net.ninput() // channels
     if height > 0:
         settings.resolved["target_height"] = height
     return channels
