@@ -5,10 +5,11 @@ columns of the B lines, H rows of C channels (row-major, channels fastest). Read
 array as ``(T, B, H * C)`` features per column is the columns reshape: it costs nothing. Steps
 ``t >= lengths[b]`` are padding: they read as zeros and are written as zeros.
 
-A convolution is ``im2col`` (one row of kernel-sized patches per (t, b, h), taps ordered
-(dy, dx, c)) followed by one BLAS product; its backward pass is the transposed product followed
-by ``col2im``. Both work on a row range ``[t0, t1)`` of time steps so that the layers can split
-them over threads.
+A convolution is ``im2col`` (one row of kernel-sized patches per output (t, b, h), taps ordered
+(dy, dx, c), at the layer's strides) followed by one BLAS product; its backward pass is the
+transposed product followed by ``col2im``. Both work on a range ``[t0, t1)`` of time steps (output
+steps for im2col, input steps for the gathering col2im) so that the layers can split them over
+threads; so do the max-pooling kernels.
 """
 import numpy as np
 
