@@ -57,9 +57,9 @@ class MapLayer(Layer):
 class Conv2D(MapLayer):
     """``kh x kw`` convolution with ``nfilters`` filters at stride ``sy``, ``sx``, padded so that stride 1
     keeps the size ("same"; an even kernel's extra row or column below and right), with bias and an
-    activation (the softmax over the filters at each place among them): im2col, one BLAS product, bias and
-    nonlinearity (kernels in ``kernels/conv.py``). A line of T steps gives ceil(T/sx) steps, maps of H rows
-    ceil(H/sy) rows."""
+    activation (among them the softmax over the filters at each place): im2col, one BLAS product, bias
+    and nonlinearity (kernels in ``kernels/conv.py``). A line of T steps gives ceil(T/sx) steps, maps of
+    H rows ceil(H/sy) rows."""
 
     kind, name = "Conv2D", "conv"
 
