@@ -1,4 +1,4 @@
-"""Line images from files: any format Pillow reads, as float32 arrays in [0, 1] with ink 1 on background 0."""
+"""Line images from files: any format Pillow reads, as float32 arrays in [0, 1] with ink 1 on background 0 (grey, or red, green and blue)."""
 import os
 
 import numpy as np
@@ -67,31 +67,47 @@ def read_grey(path):
     return _levels(*_read_codes(path))
 
 
-def read_image(path):
-    """The image in ``path`` (its first page) as a ``(height, width)`` float32 array in [0, 1], ink 1.
+def read_image(path, channels=1):
+    """The image in ``path`` (its first page) as a ``(height, width)`` float32 array in [0, 1], ink 1,
+    or with ``channels=3`` a ``(height, width, 3)`` one: the red, green and blue ink (:func:`colour_ink`;
+    a grey image's three channels alike).
 
     Colour is reduced to luminance; transparent pixels are laid over the background
     that contrasts with the opaque ones. Dark ink on a light ground is inverted (the
     ground is judged from the image border), and the grey levels are stretched so that
     the ground is 0 and the darkest ink 1."""
+    if channels == 3:
+        return colour_ink(*read_colour(path))
     codes, table = _read_codes(path)
     return ink_from_grey(codes) if table is None else _ink_from_codes(codes, table)
+
+
+def read_colour(path):
+    """The first page of an image file as ``(grey, colour)``: its grey levels as :func:`read_grey` gives them,
+    and its red, green and blue levels on the same scale (``(height, width, 3)``; a grey image's repeated)."""
+    return _opened(path, _colour_levels)
 
 
 def _read_codes(path):
     """``(codes, table)``: the first page's grey levels as ``table[codes]`` (see :func:`_grey_codes`),
     EXIF rotation applied; an ImageReadError names the file if it is unreadable or empty."""
+    return _opened(path, _grey_codes)
+
+
+def _opened(path, read):
+    """``read(image)`` of the first page of the image file at ``path``, EXIF rotation applied; an
+    ImageReadError names the file if it is unreadable or empty."""
     try:
         with Image.open(path) as image:
             image.seek(0)
             if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:  # a PNG's eXIf may follow the pixels: decodes them
                 image = ImageOps.exif_transpose(image)
-            codes, table = _grey_codes(image)
+            result = read(image)
     except _PILLOW_FAILURES as error:
         raise _read_failure(path, error) from None
-    if codes.size == 0:
-        raise ImageReadError(path, f"the image is empty ({codes.shape[1]}x{codes.shape[0]})")
-    return codes, table
+    if result[0].size == 0:
+        raise ImageReadError(path, f"the image is empty ({result[0].shape[1]}x{result[0].shape[0]})")
+    return result
 
 
 #: grey level of each 8-bit code: as it is, and scaled to [0, 1] (images that had an alpha channel)
@@ -135,6 +151,35 @@ def _grey_codes(image):
     return np.asarray(image.convert("L")), _LEVELS
 
 
+#: Pillow modes without colour: their colour levels are the grey ones, repeated
+GREY_MODES = ("1", "L", "LA", "La", "I", "F")
+
+
+def _colour_levels(image):
+    """``(grey, colour)`` of a Pillow image (see :func:`read_colour`)."""
+    codes, table = _grey_codes(image)
+    grey = _levels(codes, table)
+    if image.mode in GREY_MODES or image.mode.startswith("I;16"):
+        return grey, np.repeat(grey[:, :, None], 3, axis=2)
+    rgba = np.asarray(image.convert("RGBA"), np.float32)
+    colour = rgba[:, :, :3]
+    if table is _LEVELS:  # 8-bit levels as they are
+        return grey, colour
+    colour /= np.float32(255)  # [0, 1], the scale of the grey levels of images that had an alpha channel
+    if table is None:  # laid over a ground, as the grey levels were
+        alpha = rgba[:, :, 3] / np.float32(255)
+        ground = _composite_ground(_UNIT_LEVELS[np.asarray(image.convert("L"))], alpha)
+        colour = colour * alpha[:, :, None] + ground * (np.float32(1) - alpha[:, :, None])
+    return grey, colour
+
+
+def _composite_ground(luminance, alpha):
+    """White or black, whichever contrasts with the opaque part of a partly transparent image."""
+    weight = float(alpha.sum())
+    opaque_mean = float((luminance * alpha).sum()) / weight if weight > 0 else 1.0
+    return np.float32(1.0 if opaque_mean < 0.5 else 0.0)
+
+
 def _composite(luminance, alpha):
     """Lay a partly transparent image over white or black, whichever contrasts with its opaque part."""
     weight = float(alpha.sum())
@@ -142,9 +187,7 @@ def _composite(luminance, alpha):
         return luminance
     if weight == 0:
         return np.zeros_like(luminance)
-    opaque_mean = float((luminance * alpha).sum()) / weight
-    ground = np.float32(1.0 if opaque_mean < 0.5 else 0.0)
-    return luminance * alpha + ground * (np.float32(1) - alpha)
+    return luminance * alpha + _composite_ground(luminance, alpha) * (np.float32(1) - alpha)
 
 
 def ink_from_grey(grey):
@@ -159,6 +202,17 @@ def ink_from_grey(grey):
     if high <= low:
         return np.zeros(grey.shape, np.float32)
     return _stretch(grey, _ground(grey, _border(grey), low, high, lambda: grey), low, high)
+
+
+def colour_ink(grey, colour):
+    """Colour levels (``(height, width, 3)``, the scale of ``grey``) turned into ink 1 on ground 0 as
+    :func:`ink_from_grey` turns the grey levels: the ground and the stretch are the grey levels', applied to
+    each of red, green and blue, so that a grey image gives its grey ink three times."""
+    grey = np.asarray(grey, np.float32)
+    low, high = float(grey.min()), float(grey.max())
+    if high <= low:
+        return np.zeros(np.shape(colour), np.float32)
+    return _stretch(np.asarray(colour, np.float32), _ground(grey, _border(grey), low, high, lambda: grey), low, high)
 
 
 def _ink_from_codes(codes, table):
@@ -197,7 +251,10 @@ def _stretch(grey, ground, low, high):
 
 
 def scale_to_height(image, target_height):
-    """A ``(height, width)`` image resized to ``target_height`` rows, keeping the aspect ratio (Lanczos)."""
+    """A ``(height, width)`` image resized to ``target_height`` rows, keeping the aspect ratio (Lanczos); a
+    ``(height, width, channels)`` one channel by channel."""
+    if image.ndim == 3:
+        return np.stack([scale_to_height(image[:, :, c], target_height) for c in range(image.shape[2])], axis=2)
     height, width = image.shape
     new_width = max(1, int(round(width * target_height / height)))
     if (height, width) == (target_height, new_width):

@@ -110,7 +110,7 @@ def _check_sizes(kind, attributes, stored, path):
             continue  # build_net names the bad value
     n, h, h2, o = (sizes.get(name, 0) for name in ("ninput", "nhidden", "nhidden2", "noutput"))
     if kind in LAYER_TYPES:
-        products = [n * o, o * o if "LSTM" in kind else 0]
+        products = [n * o, o * o if "LSTM" in kind or kind == "GRU" else 0]
     elif kind in PREFABS:
         products = [h * n, h * h, h * o, h2 * h, h2 * h2, h2 * o]
     else:

@@ -42,7 +42,7 @@ import numpy as np
 from . import ctc
 from .kernels.config import FLOAT
 from .modelfile import load_net
-from .network import SPEC_PREFABS, NetworkError, input_shape, make_net
+from .network import SPEC_PREFABS, NetworkError, make_net, spec_depth
 from .recognize import too_short
 
 #: ocropy's default blank threshold for ``translate_back``
@@ -150,13 +150,13 @@ def BIDILSTM(ni, nh, no, rng=None):
 
 def VGSL(spec, no, rng=None, init="clstm"):
     """A convolutional network from a VGSL ``spec`` (as clstmctc's ``spec=``; ``CNNBIDILSTM`` and
-    ``CRNN`` name clstmctc's prefab ones) with ``no`` outputs; its inputs are the spec's height
-    (which must be given). ocropy had no such constructor."""
+    ``CRNN`` name clstmctc's prefab ones) with ``no`` outputs; its inputs are the spec's height times
+    its channels (the height must be given). ocropy had no such constructor."""
     kind, text = (spec, SPEC_PREFABS[spec]) if spec in SPEC_PREFABS else ("VGSL", spec)
-    height = input_shape(text)[1]
-    if height <= 0:
-        raise NetworkError(f"VGSL: the spec's input height is {height}; give the line height, e.g. [1,48,0,1 ...]")
-    return Network(make_net(kind, rng=rng, init=init, spec=text, ninput=height, noutput=no))
+    depth = spec_depth(text)
+    if depth <= 0:
+        raise NetworkError("VGSL: the spec's input height is 0; give the line height, e.g. [1,48,0,1 ...]")
+    return Network(make_net(kind, rng=rng, init=init, spec=text, ninput=depth, noutput=no))
 
 
 def load(path):

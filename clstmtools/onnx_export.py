@@ -2,13 +2,15 @@
 metadata, and a check that onnxruntime reproduces clstmtools' outputs before the file is written.
 
 The exported graph takes ``lines`` (batch, time, ninput) float32 and ``lengths`` (batch,) int64, the real
-steps of each line of a padded batch, and gives ``outputs`` (batch, time / w, noutput), zero at the padding,
-as clstmtools' forward pass does (w: the product of the max-pooling widths, 1 without convolutions).
-Inside, sequences are time-major (time, batch, depth), and feature maps NCHW with the line's columns as
-width. An LSTM is a ``Scan`` over time of plain MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM``
-operator, which cannot leave out the output-gate peephole at the first step as clstm does; ``Reversed`` is
-``ReverseSequence`` within each line's length. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``);
-the trainers never import it.
+steps of each line of a padded batch, and gives ``outputs`` (batch, steps, noutput), zero at the padding, as
+clstmtools' forward pass does, and ``output_lengths`` (batch,) int64, each line's real output steps (fewer
+than its input steps after horizontal pooling or strides). Inside, sequences are time-major (time, batch,
+depth), and feature maps NCHW with the line's columns as width. An LSTM is a ``Scan`` over time of plain
+MatMul/Sigmoid/Tanh/Relu nodes rather than ONNX's ``LSTM`` operator, which cannot leave out the output-gate
+peephole at the first step as clstm does; a GRU is ONNX's ``GRU`` (``linear_before_reset``, as PyTorch's);
+``Reversed`` is ``ReverseSequence`` within each line's length; recurrent layers along y run on the maps'
+columns as a batch of sequences. Needs the ``onnx`` extra (``pip install 'clstmtools[onnx]'``); the trainers
+never import it.
 """
 import json
 import os
@@ -83,8 +85,14 @@ class _Exporter:
             return self.g.op("Concat", [self.emit(s, x) for s in net.sub], axis=2)
         if isinstance(net, N.Reversed):
             return self.reverse(self.emit(net.sub[0], self.reverse(x)))
+        if isinstance(net, N.AlongX):
+            return self.along_x(net, x)
+        if isinstance(net, N.AlongY):
+            return self.along_y(net, x)
         if isinstance(net, N.LSTM):
             return self.lstm(net, x)
+        if isinstance(net, N.GRU):
+            return self.gru(net, x)
         if isinstance(net, N.SoftmaxLayer):
             return self.softmax(net, x)
         if isinstance(net, N.FullLayer):
@@ -99,6 +107,8 @@ class _Exporter:
             return self.groupnorm(net, x)
         if isinstance(net, N.Dropout):  # the identity outside training
             return x
+        if isinstance(net, N.Reshape):
+            return self.g.op("Gather", [x, self.g.const(net.permutation, "features", np.int64)], axis=2)
         raise ExportError(f"cannot export a {net.kind} layer ({type(net).__name__})")
 
     def reverse(self, x):
@@ -108,12 +118,17 @@ class _Exporter:
         g = self.g
         return g.op("Add", [g.op("MatMul", [x, g.const(net.W.T, "W")]), g.const(net.b, "b")])
 
-    def activate(self, z, code):
-        """The full layers' nonlinearity ``code`` (kernels/layers.py) applied to ``z``."""
+    def activate(self, z, code, channels=None):
+        """The full layers' nonlinearity ``code`` (kernels/layers.py) applied to ``z``; the softmax is over each
+        group of ``channels`` values (a place of a feature map)."""
         if code == K.SIGMOID:  # clstm clamps the exponent to +-30
             return self.g.op("Sigmoid", [self.clip(z, 30.0)])
         if code == K.LINEAR:
             return z
+        if code == K.SOFTMAX:
+            g = self.g
+            places = g.op("Reshape", [z, g.const([0, 0, -1, channels], "shape", np.int64)])
+            return g.op("Reshape", [g.op("Softmax", [places], axis=3), g.const([0, 0, -1], "shape", np.int64)])
         if code == K.LEAKY_RELU:
             return self.g.op("LeakyRelu", [z], alpha=float(K.LEAK))
         return self.g.op({K.TANH: "Tanh", K.RELU: "Relu"}[code], [z])
@@ -150,22 +165,84 @@ class _Exporter:
         return g.op("Reshape", [maps, g.const([0, 0, -1], "shape", np.int64)])
 
     def conv(self, net, x):
-        """"Same" convolution (the extra row or column of an even kernel below and right), zero outside the
-        line's real steps, then bias and nonlinearity."""
+        """"Same" convolution (the extra row or column of an even kernel below and right) at the layer's
+        strides, zero outside the line's real steps, then bias and nonlinearity; a line of T steps keeps
+        ceil(T / sx)."""
         g, kh, kw = self.g, net.kh, net.kw
         weights = net.W.reshape(net.Co, kh, kw, net.C).transpose(0, 3, 1, 2)
         pads = [(kh - 1) // 2, (kw - 1) // 2, kh - 1 - (kh - 1) // 2, kw - 1 - (kw - 1) // 2]
         image = g.op("Conv", [self.to_image(self.mask(x), net.H, net.C), g.const(weights, "filters"),
-                              g.const(net.b, "b")], kernel_shape=[kh, kw], pads=pads)
-        return self.mask(self.activate(self.to_sequence(image), net.activation))
+                              g.const(net.b, "b")], kernel_shape=[kh, kw], pads=pads, strides=[net.sy, net.sx])
+        if net.sx > 1:
+            self.lengths = g.op("Div", [g.op("Add", [self.lengths, g.const(net.sx - 1, "round", np.int64)]),
+                                        g.const(net.sx, "sx", np.int64)])
+        return self.mask(self.activate(self.to_sequence(image), net.activation, net.Co))
 
     def maxpool(self, net, x):
-        """Max pooling, stride = size, remainders dropped; each line keeps ``length // pw`` steps."""
+        """Max pooling without padding; each line keeps the ``(length - pw) // sx + 1`` windows that fit in it
+        (none when it is narrower than one)."""
         g = self.g
         image = g.op("MaxPool", [self.to_image(x, net.H, net.C)], kernel_shape=[net.ph, net.pw],
-                     strides=[net.ph, net.pw])
-        self.lengths = g.op("Div", [self.lengths, g.const(net.pw, "pw", np.int64)])
+                     strides=[net.sy, net.sx])
+        room = g.op("Add", [self.lengths, g.const(net.sx - net.pw, "room", np.int64)])
+        self.lengths = g.op("Div", [g.op("Max", [room, g.const(0, "zero", np.int64)]), g.const(net.sx, "sx", np.int64)])
         return self.mask(self.to_sequence(image))
+
+    def along_x(self, net, x):
+        """Each of the maps' rows a sequence of its own: (time, batch, H*C) read as (time, batch*H, C), each
+        row with its line's length."""
+        g, lengths = self.g, self.lengths
+        rows = g.op("Reshape", [x, g.const([0, -1, net.sub[0].ninput()], "shape", np.int64)])
+        per_row = g.op("Expand", [g.op("Unsqueeze", [lengths, g.const([1], "ax", np.int64)]),
+                                  g.const([1, net.H], "rows", np.int64)])
+        self.lengths = g.op("Reshape", [per_row, g.const([-1], "flat", np.int64)])
+        y = self.emit(net.sub[0], rows)
+        self.lengths = lengths
+        return g.op("Reshape", [y, g.const([0, -1, net.noutput()], "shape", np.int64)])
+
+    def along_y(self, net, x):
+        """Each column of the maps a sequence of its own, rows first: (time, batch, H*C) to (H, time*batch, C),
+        every sequence H steps long; back into maps, or each direction's final step when summarized."""
+        g, lengths, H = self.g, self.lengths, net.H
+        child = net.sub[0]
+        maps = g.op("Reshape", [x, g.const([0, 0, H, child.ninput()], "shape", np.int64)])
+        columns = g.op("Reshape", [g.op("Transpose", [maps], perm=[2, 0, 1, 3]),
+                                   g.const([H, -1, child.ninput()], "shape", np.int64)])
+        count = g.op("Slice", [g.op("Shape", [columns]), g.const([1], "start", np.int64), g.const([2], "stop", np.int64)])
+        self.lengths = g.op("ConstantOfShape", [count], value=numpy_helper.from_array(np.array([H], np.int64)))
+        y = self.emit(child, columns)  # (H, time*batch, n)
+        self.lengths = lengths
+        n = child.noutput()
+        if net.summarize:
+            picked = [g.op("Gather", [g.op("Slice", [y, g.const([start], "start", np.int64),
+                                                     g.const([stop], "stop", np.int64), g.const([2], "ax", np.int64)]),
+                                      g.const(step, "step", np.int64)], axis=0)
+                      for start, stop, step in _runs(net.final)]
+            y = picked[0] if len(picked) == 1 else g.op("Concat", picked, axis=2)  # (1, time*batch, n)
+            shape = g.op("Concat", [g.op("Slice", [g.op("Shape", [x]), g.const([0], "start", np.int64),
+                                                   g.const([2], "stop", np.int64)]), g.const([n], "n", np.int64)],
+                         axis=0)
+            return self.mask(g.op("Reshape", [y, shape]))
+        shape = g.op("Concat", [g.const([H], "H", np.int64),
+                                g.op("Slice", [g.op("Shape", [x]), g.const([0], "start", np.int64),
+                                               g.const([2], "stop", np.int64)]), g.const([n], "n", np.int64)], axis=0)
+        maps = g.op("Transpose", [g.op("Reshape", [y, shape])], perm=[1, 2, 0, 3])
+        return self.mask(g.op("Reshape", [maps, g.const([0, 0, H * n], "shape", np.int64)]))
+
+    def gru(self, net, x):
+        """ONNX's GRU with ``linear_before_reset`` (PyTorch's), forward over each line's real steps; its gates
+        in ONNX's order (update, reset, candidate)."""
+        g, ni, no = self.g, net.ni, net.no
+        order = [1, 0, 2]  # ONNX's z, r, h from clstmtools' r, z, n
+        blocks = [net.W[k * no:(k + 1) * no] for k in order]
+        W = np.concatenate([b[:, 1:1 + ni] for b in blocks])[None]
+        R = np.concatenate([b[:, 1 + ni:] for b in blocks])[None]
+        recurrent_bias = [np.zeros(no, np.float32), np.zeros(no, np.float32), net.bhn]
+        B = np.concatenate([b[:, 0] for b in blocks] + recurrent_bias)[None]
+        lengths = g.op("Cast", [self.lengths], to=TensorProto.INT32)
+        y = g.op("GRU", [x, g.const(W, "W"), g.const(R, "R"), g.const(B, "B"), lengths], hidden_size=no,
+                 linear_before_reset=1, outputs=1)
+        return self.mask(g.op("Squeeze", [y, g.const([1], "ax", np.int64)]))
 
     def batchnorm(self, net, x):
         """Normalization by the running statistics (as in recognition), per channel, then the nonlinearity."""
@@ -249,6 +326,16 @@ class _Exporter:
         return helper.make_graph(b.nodes, b.prefix + "body", inputs, outputs, initializer=b.initializers)
 
 
+def _runs(values):
+    """``(start, stop, value)`` of every run of equal values."""
+    runs, start = [], 0
+    for k in range(1, len(values) + 1):
+        if k == len(values) or values[k] != values[start]:
+            runs.append((start, k, int(values[start])))
+            start = k
+    return runs
+
+
 def metadata(net):
     """The metadata stored with the graph (all strings): the codecs, the line normalization and every attribute."""
     attributes = dict(net.attributes)
@@ -257,9 +344,10 @@ def metadata(net):
             "attributes": json.dumps(attributes),
             "pooling_width": str(pooling_width(net)),
             "layout": "lines: (batch, time, ninput) float32, column t of a normalized line image (ink 1, "
-                      "ground 0) at time t; lengths: (batch,) int64 real steps of each line; outputs: (batch, "
-                      "time // pooling_width, noutput) posteriors, zero past each line's length // pooling_width; "
-                      "codec[k] is the code point of class k, 0 the blank"}
+                      "ground 0; a colour line's rows of red, green and blue) at time t; lengths: (batch,) int64 "
+                      "real steps of each line; outputs: (batch, steps, noutput) posteriors, zero past each "
+                      "line's output_lengths: (batch,) int64 (about time / pooling_width); codec[k] is the code "
+                      "point of class k, 0 the blank"}
     if net.icodec:
         meta["icodec"] = json.dumps(list(net.icodec))
     return meta
@@ -270,14 +358,16 @@ def build_model(net):
     g = _Graph("")
     lines = helper.make_tensor_value_info("lines", TensorProto.FLOAT, ["batch", "time", net.ninput()])
     lengths = helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"])
-    outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, ["batch", "time", net.noutput()])
+    outputs = helper.make_tensor_value_info("outputs", TensorProto.FLOAT, ["batch", "steps", net.noutput()])
+    output_lengths = helper.make_tensor_value_info("output_lengths", TensorProto.INT64, ["batch"])
     x = g.op("Transpose", ["lines"], perm=[1, 0, 2])
     exporter = _Exporter(g, "lengths")
     y = exporter.emit(net, x)
     y = exporter.mask(y)  # padding to zero (Where, not Mul: garbage in the padding may be infinite)
     g.nodes.append(helper.make_node("Transpose", [y], ["outputs"], perm=[1, 0, 2]))
+    g.nodes.append(helper.make_node("Identity", [exporter.lengths], ["output_lengths"]))
     graph = helper.make_graph(g.nodes, f"clstm_{net.attributes.get('kind', net.kind)}", [lines, lengths],
-                              [outputs], initializer=g.initializers)
+                              [outputs, output_lengths], initializer=g.initializers)
     model = helper.make_model(graph, producer_name="clstmtools", opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     helper.set_model_props(model, metadata(net))
@@ -295,47 +385,58 @@ def clstmtools_outputs(net, lines):
     return outputs
 
 
-def onnxruntime_outputs(session, lines, width=1):
-    """onnxruntime's outputs for the lines as one padded batch, cut back to each line's length (divided by the
-    pooling ``width``)."""
+def onnxruntime_outputs(session, lines):
+    """onnxruntime's outputs for the lines as one padded batch, each cut back to its ``output_lengths``."""
     lengths = np.array([len(line) for line in lines], np.int64)
     batch = np.zeros((len(lines), lengths.max(), lines[0].shape[1]), np.float32)
     for i, line in enumerate(lines):
         batch[i, :len(line)] = line
-    out = session.run(["outputs"], {"lines": batch, "lengths": lengths})[0]
-    padding = np.concatenate([out[i, n:].ravel() for i, n in enumerate(lengths // width)])
+    out, steps = session.run(["outputs", "output_lengths"], {"lines": batch, "lengths": lengths})
+    padding = np.concatenate([out[i, n:].ravel() for i, n in enumerate(steps)])
     if np.any(padding != 0):
         raise ExportError("onnxruntime's outputs are not zero at the padding of a batch")
-    return [out[i, :n] for i, n in enumerate(lengths // width)]
+    return [out[i, :n] for i, n in enumerate(steps)]
 
 
 def largest_difference(session, net, lines):
     """The largest difference between onnxruntime and clstmtools over the lines, alone and as one batch,
-    relative to max(1, the line's largest |output|)."""
+    relative to max(1, the line's largest |output|) (infinite where the lines' output steps differ)."""
     expected = clstmtools_outputs(net, lines)
     worst = 0.0
     for group in [[i] for i in range(len(lines))] + [list(range(len(lines)))]:
-        got = onnxruntime_outputs(session, [lines[i] for i in group], pooling_width(net))
+        got = onnxruntime_outputs(session, [lines[i] for i in group])
         for i, out in zip(group, got):
+            if out.shape != expected[i].shape or not np.all(np.isfinite(out)):
+                return np.inf
             scale = max(1.0, float(np.abs(expected[i]).max()))  # float32 rounding grows with the values
-            worst = max(worst, float(np.abs(out - expected[i]).max()) / scale if np.all(np.isfinite(out)) else np.inf)
+            worst = max(worst, float(np.abs(out - expected[i]).max()) / scale)
     return worst
 
 
 def pooling_width(net):
-    """How many input steps make one output step (the product of the max-pooling widths)."""
+    """About how many input steps make one output step: the product of the horizontal strides of the
+    convolutions and max-poolings (1 without them)."""
     width = 1
     for _, node in net.walk():
-        width *= getattr(node, "pw", 1) if isinstance(node, N.MaxPool) else 1
+        width *= getattr(node, "sx", 1) if isinstance(node, (N.MaxPool, N.Conv2D)) else 1
     return width
 
 
+def shortest_line(net, steps):
+    """The fewest input steps that give ``net`` at least ``steps`` output steps."""
+    length = steps
+    while net.output_length(length) < steps:
+        length += 1
+    return length
+
+
 def check_lines(net, seed=0):
-    """Random lines of CHECK_LENGTHS output steps (plus a remainder for pooling), values in [0, 1] as
-    normalized line images have them."""
+    """Random lines of CHECK_LENGTHS output steps (some with a remainder the pooling drops), values in [0, 1]
+    as normalized line images have them."""
     rng = np.random.default_rng(seed)
     width = pooling_width(net)
-    return [rng.random((n * width + (width - 1) * (n % 2), net.ninput()), np.float32) for n in CHECK_LENGTHS]
+    return [rng.random((shortest_line(net, n) + (width - 1) * (n % 2), net.ninput()), np.float32)
+            for n in CHECK_LENGTHS]
 
 
 def session_of(model_bytes):

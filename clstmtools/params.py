@@ -189,7 +189,7 @@ PARAMS = (
     _param("norm_smooth1d", float, 0.3, "smoothing of the center line, relative to the height", {CTC},
        bound="nonnegative"),
     _param("lstm", Choice({CTC: PREFAB_KINDS + IMAGE_PREFAB_KINDS, SEQ: PREFAB_KINDS, TEXT: PREFAB_KINDS}), "BIDILSTM",
-       "network kind (clstmctc also CNNBIDILSTM: Calamari's CNN+BLSTM, CRNN: seed 001's CNN+LSTM)"),
+       "network kind (clstmctc also CNNBIDILSTM: Calamari's CNN+BLSTM, CRNN: Shi et al.'s CNN+BLSTM)"),
     _param("spec", str, "", "VGSL network spec, e.g. '[1,48,0,1 Cr3,3,32 Mp2,2 S1(1x0)1,3 Lbx100 O1c]' "
        "(replaces lstm=; its height sets target_height)", random=False),
     _param("lstm_type", Choice(LSTM_TYPES), "LSTM", "LSTM cell type of BIDILSTM"),

@@ -73,6 +73,14 @@ class Sequence:
         self._borrowed = True
         return self
 
+    def borrow(self, data, lengths=None):
+        """Make this Sequence a view of ``data`` (another Sequence's storage, perhaps seen in another shape)
+        with the column lengths ``lengths`` (None: all full), without copying, as :meth:`share` does."""
+        self.data = data
+        self.lengths = lengths
+        self._borrowed = True
+        return self
+
     def zero(self):
         lengths = self.lengths
         self.resize(self.T, self.depth, self.batch)[...] = 0

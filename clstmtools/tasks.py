@@ -3,7 +3,7 @@ import numpy as np
 
 from . import ctc as ctcmod
 from .kernels.layers import all_finite
-from .network import MAX_STEPS
+from .network import MAX_STEPS, normalizes_by_batch
 from .recognize import BATCH_STEPS, network_outputs, width_batches
 
 
@@ -127,8 +127,10 @@ class CtcTask:
         softmax = self.log_softmax_layer(net)
         records = {}
         # widest first, in parts of at most BATCH_STEPS padded steps: the weight deltas add up over
-        # the parts as over one batch, and the buffers are sized by a part's widest line
-        for part in width_batches([len(x) for x in xs], len(xs), BATCH_STEPS):
+        # the parts as over one batch, and the buffers are sized by a part's widest line; batch
+        # normalization's statistics are the whole minibatch's, so its networks take it in one part
+        budget = float("inf") if normalizes_by_batch(net) else BATCH_STEPS
+        for part in width_batches([len(x) for x in xs], len(xs), budget):
             net.inputs.aset_batch([xs[k] for k in part])
             net.forward()
             deltas = []

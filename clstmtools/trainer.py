@@ -12,7 +12,7 @@ import numpy as np
 from . import resume
 from .curve import write_curve
 from .modelfile import save_net, save_stem
-from .network import lstm_sizes
+from .network import dropout_layers, recurrent_sizes
 from .tasks import SkipSample, TrainingError, finite
 
 
@@ -169,8 +169,10 @@ class Trainer:
 
     # --- exact resume ------------------------------------------------------------------------------
     def generators(self):
-        """The run's random generators: the sample order (and weight initialization), the task's own."""
-        return {"order": self.s.rng, **self.task.generators()}
+        """The run's random generators: the sample order (and weight initialization), the task's own,
+        each dropout layer's (by its place in the network)."""
+        dropout = {f"dropout{path}": layer.rng for path, layer in dropout_layers(self.net)}
+        return {"order": self.s.rng, **self.task.generators(), **dropout}
 
     def run_state(self):
         """Everything a resumed run needs besides the weights, at a step boundary."""
@@ -262,10 +264,10 @@ class Trainer:
 
     def hidden_sizes(self):
         """The network's own nhidden and nhidden2 (a loaded model keeps its sizes whatever the settings say);
-        for a VGSL network, its first two LSTMs' (-1 where it has fewer)."""
+        for a VGSL network, its first two recurrent layers' (LSTMs or GRUs; -1 where it has fewer)."""
         spec = self.net.attributes.get("spec")
         if spec:
-            return tuple((lstm_sizes(spec) + [-1, -1])[:2])
+            return tuple((recurrent_sizes(spec) + [-1, -1])[:2])
         return (self.net.attr_int("nhidden", self.s.nhidden),
                 self.net.attr_int("nhidden2", self.s.get("nhidden2", -1)))
 

@@ -114,3 +114,53 @@ def full_backward(dy, x, y, W, kind):
         dz = dy
     return dz @ W, dz.T @ x, dz.sum(0)
 
+
+
+def gru_forward(x, W, bhn):
+    """PyTorch's GRU over one sequence x (T, ni); W (3no, 1+ni+no) blocks [R, Z, N] of rows [bias, inputs,
+    recurrent]; bhn (no,) the candidate's recurrent bias. Returns the states of every step."""
+    T = len(x)
+    no = W.shape[0] // 3
+    ni = x.shape[1]
+    Wr, Wz, Wn = W[:no], W[no:2 * no], W[2 * no:]
+    st = {k: np.zeros((T, no)) for k in ("r", "z", "n", "hn", "y", "hp")}
+    h = np.zeros(no)
+    for t in range(T):
+        s = np.concatenate([[1.0], x[t]])
+        r = sigmoid(Wr[:, :1 + ni] @ s + Wr[:, 1 + ni:] @ h)
+        z = sigmoid(Wz[:, :1 + ni] @ s + Wz[:, 1 + ni:] @ h)
+        hn = Wn[:, 1 + ni:] @ h + bhn
+        n = np.tanh(Wn[:, :1 + ni] @ s + r * hn)
+        for k, v in (("r", r), ("z", z), ("n", n), ("hn", hn), ("hp", h)):
+            st[k][t] = v
+        h = (1 - z) * n + z * h
+        st["y"][t] = h
+    return st
+
+
+def gru_backward(dy_ext, x, st, W):
+    """Exact BPTT of :func:`gru_forward`; returns (dx, dW, dbhn)."""
+    T, no = st["y"].shape
+    ni = x.shape[1]
+    Wr, Wz, Wn = W[:no], W[no:2 * no], W[2 * no:]
+    dx = np.zeros((T, ni))
+    dW = np.zeros_like(W)
+    dbhn = np.zeros(no)
+    dh_next = np.zeros(no)
+    for t in range(T - 1, -1, -1):
+        r, z, n, hn, hp = (st[k][t] for k in ("r", "z", "n", "hn", "hp"))
+        dh = dy_ext[t] + dh_next
+        dn = dh * (1 - z) * (1 - n * n)
+        dz = dh * (hp - n) * z * (1 - z)
+        dr = dn * hn * r * (1 - r)
+        s = np.concatenate([[1.0], x[t]])
+        dW[:no, :1 + ni] += np.outer(dr, s)
+        dW[no:2 * no, :1 + ni] += np.outer(dz, s)
+        dW[2 * no:, :1 + ni] += np.outer(dn, s)
+        dW[:no, 1 + ni:] += np.outer(dr, hp)
+        dW[no:2 * no, 1 + ni:] += np.outer(dz, hp)
+        dW[2 * no:, 1 + ni:] += np.outer(dn * r, hp)
+        dbhn += dn * r
+        dx[t] = Wr[:, 1:1 + ni].T @ dr + Wz[:, 1:1 + ni].T @ dz + Wn[:, 1:1 + ni].T @ dn
+        dh_next = dh * z + Wr[:, 1 + ni:].T @ dr + Wz[:, 1 + ni:].T @ dz + Wn[:, 1 + ni:].T @ (dn * r)
+    return dx, dW, dbhn

@@ -4,14 +4,23 @@ import numpy as np
 LEAK = float(np.float32(0.01))  # the kernels' slope, a float32 constant
 
 
+def softmax(z):
+    """Over the last axis (a convolution's channels at one place)."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def act(kind, z):
     return {0: lambda v: v, 1: lambda v: 1 / (1 + np.exp(-np.clip(v, -30, 30))), 2: np.tanh,
-            3: lambda v: np.maximum(v, 0), 4: lambda v: np.where(v > 0, v, LEAK * v)}[kind](z)
+            3: lambda v: np.maximum(v, 0), 4: lambda v: np.where(v > 0, v, LEAK * v), 5: softmax}[kind](z)
 
 
-def act_prime_from_output(kind, y):
-    return {0: lambda v: np.ones_like(v), 1: lambda v: v * (1 - v), 2: lambda v: 1 - v * v,
-            3: lambda v: (v > 0).astype(float), 4: lambda v: np.where(v > 0, 1.0, LEAK)}[kind](y)
+def act_delta(kind, y, dy):
+    """The deltas of the pre-activations from those of the outputs ``y`` (the softmax's through its Jacobian)."""
+    if kind == 5:
+        return y * (dy - (y * dy).sum(axis=-1, keepdims=True))
+    return dy * {0: lambda v: np.ones_like(v), 1: lambda v: v * (1 - v), 2: lambda v: 1 - v * v,
+                 3: lambda v: (v > 0).astype(float), 4: lambda v: np.where(v > 0, 1.0, LEAK)}[kind](y)
 
 
 def _padded(x, kh, kw):
@@ -22,8 +31,9 @@ def _padded(x, kh, kw):
     return xp
 
 
-def conv_forward(x, W, b, kind):
-    """x (T, H, C); W (n, kh, kw, C); "same" padding: y[t, h, n] = f(b + sum W[n, dy, dx, c] x[t+dx-pw, h+dy-ph, c])."""
+def conv_forward(x, W, b, kind, sy=1, sx=1):
+    """x (T, H, C); W (n, kh, kw, C); "same" padding at stride 1, then every sy-th row and sx-th step:
+    y[t, h, n] = f(b + sum W[n, dy, dx, c] x[t*sx+dx-pw, h*sy+dy-ph, c])."""
     T, H, C = x.shape
     n, kh, kw, _ = W.shape
     xp = _padded(x, kh, kw)
@@ -31,14 +41,15 @@ def conv_forward(x, W, b, kind):
     for dy in range(kh):
         for dx in range(kw):
             z += np.einsum("thc,nc->thn", xp[dx:dx + T, dy:dy + H], W[:, dy, dx])
-    return act(kind, z)
+    return act(kind, z[::sx, ::sy])
 
 
-def conv_backward(x, W, y, dy_out, kind):
-    """``(dx, dW, db)`` for output deltas ``dy_out`` (T, H, n)."""
+def conv_backward(x, W, y, dy_out, kind, sy=1, sx=1):
+    """``(dx, dW, db)`` for output deltas ``dy_out`` (ceil(T/sx), ceil(H/sy), n)."""
     T, H, C = x.shape
     n, kh, kw, _ = W.shape
-    dz = dy_out * act_prime_from_output(kind, y)
+    dz = np.zeros((T, H, n))
+    dz[::sx, ::sy] = act_delta(kind, y, dy_out)
     xp = _padded(x, kh, kw)
     dxp = np.zeros_like(xp)
     dW = np.zeros_like(W)
@@ -50,22 +61,27 @@ def conv_backward(x, W, y, dy_out, kind):
     return dxp[pw:pw + T, ph:ph + H], dW, dz.sum((0, 1))
 
 
-def maxpool_forward(x, ph, pw):
+def maxpool_forward(x, ph, pw, sy=None, sx=None):
+    sy, sx = sy or ph, sx or pw
     T, H, C = x.shape
-    To, Ho = T // pw, H // ph
-    windows = x[:To * pw, :Ho * ph].reshape(To, pw, Ho, ph, C)
-    return windows.max(axis=(1, 3))
+    To, Ho = (T - pw) // sx + 1, (H - ph) // sy + 1
+    y = np.zeros((To, Ho, C))
+    for t in range(To):
+        for h in range(Ho):
+            y[t, h] = x[t * sx:t * sx + pw, h * sy:h * sy + ph].max(axis=(0, 1))
+    return y
 
 
-def maxpool_backward(x, ph, pw, dy):
+def maxpool_backward(x, ph, pw, dy, sy=None, sx=None):
+    sy, sx = sy or ph, sx or pw
     T, H, C = x.shape
     dx = np.zeros_like(x)
     for t in range(dy.shape[0]):
         for h in range(dy.shape[1]):
             for c in range(C):
-                w = x[t * pw:(t + 1) * pw, h * ph:(h + 1) * ph, c]
+                w = x[t * sx:t * sx + pw, h * sy:h * sy + ph, c]
                 j, i = np.unravel_index(np.argmax(w), w.shape)  # the first maximum, steps outermost
-                dx[t * pw + j, h * ph + i, c] += dy[t, h, c]
+                dx[t * sx + j, h * sy + i, c] += dy[t, h, c]
     return dx
 
 

@@ -5,11 +5,13 @@ import pytest
 
 import clstmtools as clstm
 import naive_conv as naive
-from clstmtools.network import (CNNBIDILSTM, CRNN, BatchNorm, Conv2D, Dropout, GroupNorm, MaxPool, SpecError,
-                                build_spec, make_net)
+from clstmtools.network import (CNNBIDILSTM, CRNN, GRU, LSTM, AlongX, AlongY, BatchNorm, Conv2D, Dropout, GroupNorm,
+                                MaxPool, Parallel, Reshape, Reversed, SpecError, build_spec, dropout_layers, make_net,
+                                seed_dropout)
+from clstmtools.network.vgsl import reshaped
 from test_network import _gradient_check, assert_same_for_one_and_two_threads, float64_networks
 
-ACTIVATIONS = [0, 1, 2, 3, 4]  # linear, sigmoid, tanh, relu, leaky relu
+ACTIVATIONS = [0, 1, 2, 3, 4, 5]  # linear, sigmoid, tanh, relu, leaky relu, softmax over the channels
 KRAKEN = ("[1,120,0,1 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,13,32 Do0.1,2 Mp2,2 Cr3,9,64 Do0.1,2 Mp2,2 "
           "Cr3,9,64 Do0.1,2 S1(1x0)1,3 Lbx200 Do0.1,2 Lbx200 Do0.1,2 Lbx200 Do]")
 
@@ -37,45 +39,51 @@ def run_batch(layer, lines, deltas=None):
     return outs, [layer.d_inputs.column(b).copy() for b in range(len(lines))]
 
 
-@pytest.mark.parametrize("kind", ACTIVATIONS)
-def test_convolution_matches_numpy_twin_on_a_padded_minibatch(kind, f64):
+@pytest.mark.parametrize("kind,sy,sx", [(k, 1, 1) for k in ACTIVATIONS] + [(3, 2, 2), (5, 1, 3), (0, 3, 2)])
+def test_convolution_matches_numpy_twin_on_a_padded_minibatch(kind, sy, sx, f64):
     rng = np.random.default_rng(kind)
     H, C, kh, kw, n = 5, 2, 3, 4, 3
-    layer = Conv2D(H, C, kh, kw, n, kind)
+    Ho = -(-H // sy)
+    layer = Conv2D(H, C, kh, kw, n, kind, sy, sx)
     layer.init_weights(rng)
     lengths = [7, 4, 6]
     lines = lines_in(rng, lengths, H, C)
-    deltas = [rng.uniform(-1, 1, (T, H * n)) for T in lengths]
+    deltas = [rng.uniform(-1, 1, (-(-T // sx), Ho * n)) for T in lengths]
     outs, dxs = run_batch(layer, lines, deltas)
+    assert [len(y) for y in outs] == [-(-T // sx) for T in lengths] and layer.output_length(7) == -(-7 // sx)
     W = layer.W.reshape(n, kh, kw, C).astype(np.float64)
     dW = np.zeros_like(W)
     db = np.zeros(n)
     for x, y, d, dx in zip(lines, outs, deltas, dxs):
         x3 = x.reshape(-1, H, C)
-        want = naive.conv_forward(x3, W, layer.b, kind)
-        np.testing.assert_allclose(y.reshape(-1, H, n), want, rtol=1e-10, atol=1e-12)
-        gx, gW, gb = naive.conv_backward(x3, W, want, d.reshape(-1, H, n), kind)
+        want = naive.conv_forward(x3, W, layer.b, kind, sy, sx)
+        np.testing.assert_allclose(y.reshape(-1, Ho, n), want, rtol=1e-10, atol=1e-12)
+        gx, gW, gb = naive.conv_backward(x3, W, want, d.reshape(-1, Ho, n), kind, sy, sx)
         np.testing.assert_allclose(dx.reshape(-1, H, C), gx, rtol=1e-10, atol=1e-12)
         dW, db = dW + gW, db + gb
     np.testing.assert_allclose(layer.dW.reshape(W.shape), dW, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(layer.db, db, rtol=1e-10, atol=1e-12)
-    assert np.all(layer.outputs.data[4:, 1] == 0)  # padding stays zero
+    assert np.all(layer.outputs.data[-(-4 // sx):, 1] == 0)  # padding stays zero
 
 
-def test_max_pooling_matches_numpy_twin_and_shortens_each_line(f64):
+@pytest.mark.parametrize("ph,pw,sy,sx", [(2, 3, 2, 3), (3, 3, 2, 2), (2, 2, 2, 1), (3, 2, 1, 3)],
+                         ids=["size", "overlapping", "kraken-2,2,2,1", "gaps"])
+def test_max_pooling_matches_numpy_twin_and_shortens_each_line(ph, pw, sy, sx, f64):
     rng = np.random.default_rng(1)
-    H, C, ph, pw = 7, 3, 2, 3  # a row and a step no window covers
-    layer = MaxPool(H, C, ph, pw)
-    lengths = [100, 71]  # 33 output steps: two step ranges (threads)
+    H, C = 7, 3  # with a row (and steps) that no window covers
+    layer = MaxPool(H, C, ph, pw, sy, sx)
+    Ho = (H - ph) // sy + 1
+    lengths = [100, 71, 2]  # two step ranges (threads), and a line narrower than some windows
+    steps = [(T - pw) // sx + 1 if T >= pw else 0 for T in lengths]
     lines = lines_in(rng, lengths, H, C)
-    deltas = [rng.uniform(-1, 1, (T // pw, (H // ph) * C)) for T in lengths]
+    deltas = [rng.uniform(-1, 1, (max(n, 1), Ho * C)) for n in steps]
     outs, dxs = run_batch(layer, lines, deltas)
-    assert layer.outputs.lengths.tolist() == [33, 23] and layer.output_length(10) == 3
-    for x, y, d, dx in zip(lines, outs, deltas, dxs):
+    assert layer.outputs.lengths.tolist() == steps and layer.output_length(10) == (10 - pw) // sx + 1
+    for x, y, d, dx, n in zip(lines, outs, deltas, dxs, steps):
         x3 = x.reshape(-1, H, C)
-        np.testing.assert_array_equal(y.reshape(-1, H // ph, C), naive.maxpool_forward(x3, ph, pw))
+        np.testing.assert_array_equal(y.reshape(-1, Ho, C), naive.maxpool_forward(x3, ph, pw, sy, sx)[:n])
         np.testing.assert_allclose(dx.reshape(-1, H, C),
-                                   naive.maxpool_backward(x3, ph, pw, d.reshape(-1, H // ph, C)))
+                                   naive.maxpool_backward(x3, ph, pw, d[:n].reshape(-1, Ho, C), sy, sx))
 
 
 def test_group_norm_matches_numpy_twin_per_line(f64):
@@ -135,6 +143,33 @@ def test_dropout_only_in_training_seeded_and_scaled(f64):
     assert np.all(y == y[:1, :1])  # whole channels: the same for every step and row
 
 
+def test_every_dropout_layer_draws_its_own_masks_also_when_loaded_and_from_the_seed_it_is_given(tmp_path):
+    """Same-shaped dropout layers must not draw the same masks: neither in a network built from a spec nor in
+    one loaded from its file (which keeps no random state); ``seed_dropout`` makes them the seed's."""
+    spec = "[1,4,0,2 Do0.5 Do0.5 Cr3,3,2 Do0.5 S1(1x0)1,3 Lfx3 O1c]"
+    path = clstm.save_net(tmp_path / "d.h5", make_net("VGSL", rng=0, spec=spec, ninput=8, noutput=3))
+
+    def masks(net):
+        net.set_training(True)
+        net.inputs.aset(np.ones((6, 8, 1), np.float32))
+        net.forward()
+        return [layer._U.copy() for _, layer in dropout_layers(net)]
+
+    for net in (build_spec(spec, 8, 3), clstm.load_net(path)):
+        first, second, _ = masks(net)
+        assert not np.array_equal(first, second)
+    seeded = []
+    for _ in range(2):
+        net = clstm.load_net(path)
+        seed_dropout(net, np.random.SeedSequence(7, spawn_key=(4,)))
+        seeded.append(masks(net))
+    for a, b in zip(*seeded):
+        np.testing.assert_array_equal(a, b)
+    other = clstm.load_net(path)
+    seed_dropout(other, 8)
+    assert not np.array_equal(masks(other)[0], seeded[0][0])
+
+
 def _check_gradients(net, T, B, reseed=()):
     """test_network's float64 central-difference check; dropout layers redraw the same mask each pass."""
     def same_masks():
@@ -144,24 +179,39 @@ def _check_gradients(net, T, B, reseed=()):
     _gradient_check(net, T=T, B=B, softmax=softmax, before_forward=same_masks)
 
 
+def _bidirectional(cls, ni, n):
+    return Parallel().add(cls(ni, n)).add(Reversed().add(cls(ni, n)))
+
+
 LAYER_SPECS = {
     "conv": lambda k: Conv2D(3, 2, 3, 2, 2, k),
+    "conv-strided": lambda k: Conv2D(5, 2, 3, 2, 2, k, 2, 3),
     "maxpool": lambda k: MaxPool(4, 2, 2, 2),
+    "maxpool16": lambda k: MaxPool(16, 2, 16, 16),  # windows of 256 cells: past what an int8 index holds
+    "maxpool-overlapping": lambda k: MaxPool(5, 2, 3, 3, 2, 2),
+    "reshape": lambda k: Reshape(4, 3, *reshaped(4, 3, 1, 2, 2, 3, 1)),  # half the rows into the channels
     "groupnorm": lambda k: GroupNorm(3, 4, 2, k),
     "batchnorm": lambda k: BatchNorm(3, 2, k),
+    "along-x": lambda k: AlongX(3, _bidirectional(LSTM, 2, 2)),
+    "along-y": lambda k: AlongY(4, GRU(2, 3)),
+    "along-y-summarized": lambda k: AlongY(4, _bidirectional(LSTM, 2, 2), summarize=True),
+    "along-y-summarized-reversed": lambda k: AlongY(3, Reversed().add(GRU(2, 2)), summarize=True),
 }
+GRADIENT_STEPS = {"maxpool16": 32, "maxpool-overlapping": 7}
 
 
 @pytest.mark.parametrize("name,kind,training", [("conv", k, False) for k in ACTIVATIONS] + [
-    ("maxpool", 0, False), ("groupnorm", 0, False), ("groupnorm", 4, False), ("batchnorm", 0, True),
-    ("batchnorm", 2, True), ("batchnorm", 0, False)])
+    ("conv-strided", 3, False), ("conv-strided", 5, False), ("maxpool", 0, False), ("maxpool16", 0, False),
+    ("maxpool-overlapping", 0, False), ("reshape", 0, False), ("groupnorm", 0, False), ("groupnorm", 4, False),
+    ("batchnorm", 0, True), ("batchnorm", 2, True), ("batchnorm", 0, False), ("along-x", 0, False),
+    ("along-y", 0, False), ("along-y-summarized", 0, False), ("along-y-summarized-reversed", 0, False)])
 def test_layer_gradients_float64(name, kind, training, f64):
     layer = LAYER_SPECS[name](kind)
     if name == "batchnorm" and not training:
         layer.running_mean[...] = [0.3, -0.2]
         layer.running_var[...] = [0.5, 2.0]
     layer.set_training(training)
-    _check_gradients(layer, T=5, B=2)
+    _check_gradients(layer, T=GRADIENT_STEPS.get(name, 5), B=2)
 
 
 def test_dropout_gradients_float64(f64):
@@ -174,9 +224,12 @@ def test_dropout_gradients_float64(f64):
     "[1,4,0,1 Ck3,3,2 Bnk Mp2,2 S1(1x0)1,3 Lbx2 Do0.3 O1c]",
     "[1,4,0,1 Cr3,3,2 Do0.2,2 Mp2,1 Gn1 S1(1x0)1,3 Lfx2 Lrx2 O1c]",
     "[1,3,0,1 Ct2,2,2 S1(1x3)1,3 Fs3 O1s]",
+    "[1,6,0,1 Cm3,3,3,2,1 Mp2,2,1,2 Lbx2 Gfys2 O1c]",  # strides, a channel softmax, rows along x, y summarized
+    "[1,4,0,2 S1(2x2)3,1 C{c}t3,3,2 Gbx2 S1(1x0)1,3 Grx3 O1s]",  # half the rows into the channels, GRUs
 ])
 def test_whole_cnn_lstm_networks_gradients_float64(spec, f64):
-    net = make_net("VGSL", rng=0, spec=spec, ninput=int(spec.split(",")[1]), noutput=3)
+    height, channels = (int(v) for v in spec[1:].split()[0].split(",")[1::2])
+    net = make_net("VGSL", rng=0, spec=spec, ninput=height * channels, noutput=3)
     net.set_training(True)
     _check_gradients(net, T=6, B=1, reseed=[n for _, n in net.walk() if isinstance(n, Dropout)])
 
@@ -271,9 +324,25 @@ def test_batch_norm_statistics_are_saved_as_datasets(tmp_path):
 @pytest.mark.parametrize("spec,token", [
     ("[1,48,0,1 Cr3,3,16 Xx9 O1c]", "Xx9"),
     ("[1,48,0,1 Cq3,3,16 O1c]", "Cq3,3,16"),
-    ("[1,48,0,1 Cr3,3,16 Lbx10 O1c]", "Lbx10"),
+    ("[1,48,0,1 Cr3,3,16 Lbx10 O1c]", "O1c"),
+    ("[1,48,0,1 Cr3,3,16 Lby10]", "Lby10"),  # the last token, before the output added to it
     ("[1,48,0,1 Mp2,2 S2(1x0)1,3 Lbx10 O1c]", "S2(1x0)1,3"),
-    ("[1,48,0,1 Lby10 O1c]", "Lby10"),
+    ("[1,48,0,1 S1(5x5)1,3 Lbx10 O1c]", "S1(5x5)1,3"),
+    ("[1,48,0,1 S1(1x0)3,3 O1c]", "S1(1x0)3,3"),
+    ("[1,48,0,1 Lbxs10 O1c]", "Lbxs10"),
+    ("[1,48,0,1 Lbxc10 O1c]", "Lbxc10"),
+    ("[1,48,0,1 CTr3,3,16 O1c]", "CTr3,3,16"),
+    ("[1,48,0,1 Cr3,3,16,1,1,2,2 O1c]", "Cr3,3,16,1,1,2,2"),
+    ("[1,48,0,1 Cr3,3,16,2 O1c]", "Cr3,3,16,2"),
+    ("[1,48,0,1 Cr3,3,16,0,1 O1c]", "Cr3,3,16,0,1"),
+    ("[1,48,0,1 Mp2,2,0,1 O1c]", "Mp2,2,0,1"),
+    ("[1,48,0,1 C{a}r{b}3,3,4 O1c]", "C{a}r{b}3,3,4"),
+    ("[1,48,0,1 C{a.b}r3,3,4 O1c]", "C{a.b}r3,3,4"),
+    ("[1,48,0,1 (Cr3,3,4 Cr3,3,4) O1c]", "(Cr3,3,4"),
+    ("[1,48,0,1 I O1c]", "I"),
+    ("[1,48,0,1 Lbx10 O1ca5]", "O1ca5"),
+    ("[1,48,0,1 Lbx10 O2c]", "O2c"),
+    ("[1,48,200,1 Lbx10 O1c]", "1,48,200,1"),
     ("[1,32,0,1 Lbx10 O1c]", "1,32,0,1"),
     ("[1,48,0,1 O1c Lbx10]", "O1c"),
     ("[1,48,0,1 Cr3,3,6 Gn4 S1(1x0)1,3 O1c]", "Gn4"),
@@ -294,17 +363,21 @@ def test_spec_without_output_ends_in_softmax_and_needs_brackets():
         build_spec("1,48,0,1 Lbx10 O1c", 48, 5)
 
 
-def test_threads_give_identical_cnn_models():
-    """The convolutions split their steps over threads; the weights after training do not depend on it."""
+@pytest.mark.parametrize("spec", ["[1,8,0,1 Cr3,3,4 Bn Do0.2 Mp2,2 S1(1x0)1,3 Lbx4 O1c]",
+                                  "[1,8,0,1 Cr3,3,4,1,2 Mp2,1 Gbx3 Lbys4 Gbx4 O1c]"], ids=["lstm", "gru-rows-columns"])
+def test_threads_give_identical_cnn_models(spec):
+    """The convolutions split their steps over threads, and so do recurrent layers their columns; the weights
+    after training do not depend on it."""
     def train(threads):
         clstm.set_threads(threads)
-        net = make_net("VGSL", rng=9, spec="[1,8,0,1 Cr3,3,4 Bn Do0.2 Mp2,2 S1(1x0)1,3 Lbx4 O1c]", ninput=8, noutput=3)
+        net = make_net("VGSL", rng=9, spec=spec, ninput=8, noutput=3)
         net.set_training(True)
         rng = np.random.default_rng(1)
         for _ in range(3):
             net.inputs.aset_batch([rng.uniform(0, 1, (T, 8)).astype(np.float32) for T in (70, 51)])
             net.forward()
-            net.d_outputs.aset_batch([rng.uniform(-1, 1, (T // 2, 3)).astype(np.float32) for T in (70, 51)])
+            net.d_outputs.aset_batch([rng.uniform(-1, 1, (net.output_length(T), 3)).astype(np.float32)
+                                      for T in (70, 51)])
             net.backward()
             net.update()
         return [w.copy() for _, w, _ in net.weights()] + [a.copy() for _, a in net.states()]
@@ -340,7 +413,7 @@ def test_programs_train_continue_and_apply_vgsl_networks(cnn_data):
                                                          save_name="bad"))])
     for result in (spec, crnn, text):
         succeeded(result)
-    assert_one_line_error(bad, "clstmctc", "'Lbx10'", "S1(1x0)1,3")
+    assert_one_line_error(bad, "clstmctc", "'O1c'", "S1(1x0)1,3")
     assert "TESTERR" in spec.stdout and (cnn_data / "cnn-display.png").stat().st_size > 0
     saved = attributes(cnn_data / "cnn.h5")
     assert saved["spec"] == SMALL_SPEC and saved["kind"] == "VGSL" and saved["minibatch"] == "3"

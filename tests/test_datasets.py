@@ -628,6 +628,35 @@ def test_open_ocr_dataset_by_kind(tmp_path):
         open_ocr_dataset(tmp_path / "list.h5", target_name="aligned")
 
 
+def test_colour_lines_from_every_kind_of_dataset(tmp_path):
+    """channels=3: a row's red, green and blue side by side (depth 3 x height); an image folder or list reads
+    colour (a grey image's three channels alike) and is scaled, never dewarped; an HDF5 file's grey lines
+    come three times."""
+    write_ocr(tmp_path / "lines.h5")
+    grey = open_ocr_dataset(tmp_path / "lines.h5")
+    colour = open_ocr_dataset(tmp_path / "lines.h5", channels=3)
+    assert colour.depth == 24 and colour.input(1).shape == (grey.input(1).shape[0], 24)
+    np.testing.assert_array_equal(colour.input(1), np.repeat(grey.input(1), 3, axis=1))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write_named(folder, "1_ab.png", height=96, width=96)
+    pixels = np.full((24, 40, 3), 240, np.uint8)
+    pixels[8:16, 5:35] = (220, 20, 20)  # a red bar
+    Image.fromarray(pixels).save(folder / "2_cd.png")
+    ds = open_ocr_dataset(folder, target_height=12, channels=3)
+    assert ds.depth == 36 and ds.line_normalization == "scale"
+    same = ds.input(0).reshape(-1, 12, 3)
+    assert same.shape[0] == 12 and np.array_equal(same[..., 0], same[..., 1]) and np.array_equal(same[..., 1], same[..., 2])
+    red = ds.input(1).reshape(20, 12, 3)  # scaled to half its size
+    assert red[:, 5, 0].max() < 0.3 < red[10, 5, 1]  # faint in red, dark in green
+    (folder / "list.txt").write_text("2_cd.png\n")
+    (folder / "2_cd.gt.txt").write_text("cd")
+    listed = open_ocr_dataset(folder / "list.txt", target_height=12, channels=3)
+    np.testing.assert_array_equal(listed.input(0), ds.input(1))
+    with pytest.raises(DatasetError, match=r"list.txt: dewarp=center straightens grey lines; .*dewarp=none$"):
+        open_ocr_dataset(folder / "list.txt", dewarp="center", channels=3)
+
+
 def test_in_memory_dataset():
     ds = OcrDataset([np.ones((3, 4)), np.zeros((5, 4))], ["ab", "b"], names=["one", "two"])
     assert len(ds) == 2 and ds.depth == 4 and ds.codec == Codec([0, 97, 98])

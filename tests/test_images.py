@@ -219,3 +219,36 @@ def test_look_up_is_the_table_indexed_by_the_codes():
     out = np.full(codes.shape, np.nan, np.float32)
     look_up(out, table, codes)
     np.testing.assert_array_equal(out, table[codes])
+
+
+# --- colour lines ---------------------------------------------------------------------------------------
+def test_colour_reading_stretches_each_channel_as_the_luminance_and_repeats_grey_images(tmp_path):
+    """Red ink on cream paper: every channel gets the luminance's ground and stretch, so the red ink is faint
+    in red and dark in green and blue; a grey image (8-bit, 16-bit, with alpha) gives its grey ink three times."""
+    rgb = np.zeros(INK.shape + (3,), np.uint8)
+    rgb[...] = (250, 240, 220)
+    rgb[INK] = (200, 30, 40)
+    Image.fromarray(rgb).save(tmp_path / "red.png")
+    ink = read_image(tmp_path / "red.png", channels=3)
+    luminance = np.asarray(Image.fromarray(rgb).convert("L"), np.float64)
+    ground = np.median(np.concatenate([luminance[0], luminance[-1], luminance[:, 0], luminance[:, -1]]))
+    expected = np.clip((ground - rgb.astype(np.float64)) / (ground - luminance.min()), 0, 1)
+    assert ink.shape == INK.shape + (3,) and ink.dtype == np.float32
+    np.testing.assert_allclose(ink, expected, atol=1e-6)
+    assert ink[INK][:, 0].max() < 0.5 < ink[INK][:, 1].min()  # the red ink: faint in red, dark in green
+    grey16 = (GREY8.astype(np.uint16) * 257)
+    translucent = np.dstack([GREY8] * 3 + [np.where(INK, 255, 128).astype(np.uint8)])
+    for name, image in (("grey.png", Image.fromarray(GREY8)), ("grey16.png", Image.fromarray(grey16)),
+                        ("grey-alpha.png", Image.fromarray(translucent, "RGBA"))):
+        image.save(tmp_path / name)
+        grey, colour = read_image(tmp_path / name), read_image(tmp_path / name, channels=3)
+        np.testing.assert_allclose(colour, np.repeat(grey[:, :, None], 3, axis=2), atol=1e-6, err_msg=name)
+
+
+def test_scaling_a_colour_line_scales_each_channel():
+    rng = np.random.default_rng(3)
+    image = rng.random((30, 50, 3)).astype(np.float32)
+    scaled = scale_to_height(image, 15)
+    assert scaled.shape == (15, 25, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(scaled[:, :, c], scale_to_height(image[:, :, c], 15))

@@ -188,7 +188,36 @@ def _gradient_check(net, T=5, B=2, seed=0, softmax=True, before_forward=lambda: 
         np.testing.assert_allclose(analytic, numeric_gradient(w, objective), rtol=1e-5, atol=1e-7, err_msg=name)
 
 
-@pytest.mark.parametrize("kind", LSTM_VARIANTS + FULL_TYPES)
+@pytest.mark.parametrize("lengths", [(9, 9, 9), (9, 4, 1, 6)], ids=["full", "padded"])
+def test_gru_matches_numpy_twin_on_a_minibatch(lengths):
+    """Every column of a minibatch (padded ones too) gets what PyTorch's GRU gives it alone; the weight
+    deltas are the columns' sums; float32 in, float32 out."""
+    rng = np.random.default_rng(len(lengths))
+    layer = clstm.make_net("GRU", ninput=5, noutput=7, rng=4)
+    for _, w, _ in layer.weights():  # large enough to exercise the nonlinearities and the recurrence
+        w[...] = rng.uniform(-0.8, 0.8, w.shape)
+    xs = [rng.uniform(-1, 1, (T, 5)).astype(np.float32) for T in lengths]
+    dys = [rng.uniform(-1, 1, (T, 7)).astype(np.float32) for T in lengths]
+    layer.inputs.aset_batch(xs)
+    layer.forward()
+    layer.d_outputs.aset_batch(dys)
+    layer.backward()
+    W, bhn = layer.W.astype(np.float64), layer.bhn.astype(np.float64)
+    dW, dbhn = np.zeros_like(W), np.zeros_like(bhn)
+    for b, (x, dy) in enumerate(zip(xs, dys)):
+        st = naive.gru_forward(x.astype(np.float64), W, bhn)
+        np.testing.assert_allclose(layer.outputs.column(b), st["y"], rtol=1e-4, atol=1e-5)
+        dx, gW, gb = naive.gru_backward(dy.astype(np.float64), x.astype(np.float64), st, W)
+        np.testing.assert_allclose(layer.d_inputs.column(b), dx, rtol=1e-4, atol=1e-5)
+        dW, dbhn = dW + gW, dbhn + gb
+    np.testing.assert_allclose(layer.dW, dW, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(layer.dbhn, dbhn, rtol=1e-4, atol=1e-4)
+    assert layer.outputs.data.dtype == layer.d_inputs.data.dtype == np.float32
+    if len(set(lengths)) > 1:
+        assert not layer.outputs.data[4:, 1].any() and not layer.d_inputs.data[1:, 2].any()  # padding stays zero
+
+
+@pytest.mark.parametrize("kind", LSTM_VARIANTS + FULL_TYPES + ["GRU"])
 def test_layer_gradients_float64(kind):
     with float64_networks():
         net = clstm.make_net(kind, ninput=3, noutput=3)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from clstmtools import ctc, generate, ocropy
-from clstmtools.network import NetworkError, lstm_sizes, make_net
+from clstmtools.network import NetworkError, make_net, recurrent_sizes
 
 from margins import SEED, at_most
 from naive_ctc import naive_forward_algorithm, naive_mktargets, naive_trivial_decode, softmax
@@ -137,7 +137,7 @@ def test_a_convolutional_network_computes_what_it_computes_unwrapped_in_both_mod
         ocropy.VGSL("[1,0,0,1 Lbx4 O1c]", 3)
     crnn = ocropy.VGSL("CRNN", 5, rng=1)
     assert crnn.net.attributes["kind"] == "CRNN" and crnn.ninput() == 48
-    assert lstm_sizes(crnn.net.attributes["spec"]) == [128, 128] and lstm_sizes(CNN_SPEC) == [4]
+    assert recurrent_sizes(crnn.net.attributes["spec"]) == [128, 128] and recurrent_sizes(CNN_SPEC) == [4]
 
 
 # --- ocropy's helpers -------------------------------------------------------------------------

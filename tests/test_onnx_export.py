@@ -112,7 +112,7 @@ def test_a_convolutional_network_trained_here_exports_with_its_pooled_lengths(tr
     sess = session(path)
     assert sess.get_modelmeta().custom_metadata_map["pooling_width"] == "2"
     for group in ([0], [1, 2], list(range(len(lines)))):
-        for i, out in zip(group, E.onnxruntime_outputs(sess, [lines[i] for i in group], 2)):
+        for i, out in zip(group, E.onnxruntime_outputs(sess, [lines[i] for i in group])):
             np.testing.assert_allclose(out, expected[i], rtol=0, atol=TOLERANCE)
 
 
@@ -182,7 +182,7 @@ def test_convolutional_networks_match_with_their_pooled_lengths(kind, ninput, at
     assert [len(out) for out in expected] == [1, 3, 17]
     sess = session(tmp_path / "m.onnx")
     for group in ([0], [1], [2], [0, 1, 2], [2, 0]):
-        got = E.onnxruntime_outputs(sess, [lines[i] for i in group], width)
+        got = E.onnxruntime_outputs(sess, [lines[i] for i in group])
         for i, out in zip(group, got):
             np.testing.assert_allclose(out, expected[i], rtol=0, atol=TOLERANCE)
 

@@ -183,6 +183,24 @@ def test_training_never_waits_for_the_idle_reader_cutting_a_page(synthetic, monk
         np.testing.assert_array_equal(data.input(i), expected[i])
 
 
+def test_colour_lines_are_cut_from_the_page_in_red_green_and_blue(synthetic):
+    """channels=3: each line cut from each of the page's colour planes (the paper of each its background) and
+    stretched as its grey cut is; a grey page gives the grey lines three times, a coloured ink shows."""
+    (synthetic / "page.xml").write_text(page_xml([("l1", box(10), "a"), ("l2", box(50), "b")]), "utf-8")
+    grey = open_ocr_dataset(synthetic / "page.xml", dewarp="none", target_height=HEIGHT)
+    colour = open_ocr_dataset(synthetic / "page.xml", target_height=HEIGHT, channels=3)
+    assert colour.depth == 3 * HEIGHT and colour.line_normalization == "scale"
+    for i in range(2):
+        np.testing.assert_array_equal(colour.input(i), np.repeat(grey.input(i), 3, axis=1))
+    page = np.asarray(Image.open(synthetic / "page.png").convert("RGB")).copy()
+    page[(page == 20).all(axis=2)] = (30, 160, 40)  # green ink
+    Image.fromarray(page).save(synthetic / "page.png")
+    green = open_ocr_dataset(synthetic / "page.xml", target_height=HEIGHT, channels=3).input(0).reshape(-1, HEIGHT, 3)
+    red, green = green[:, :, 0], green[:, :, 1]
+    ink = red > 0.5  # where the red channel sees the ink, the green one sees less of it
+    assert ink.any() and np.all(green[ink] < red[ink]) and green[ink].mean() < 0.7 * red[ink].mean()
+
+
 def test_unusable_lines_are_reported_by_id_and_skipped_or_with_strict_an_error(synthetic):
     lines = [("good", box(10), "fine"), ("nocoords", None, "x"), ("flat", "10,50 190,50", "x"),
              ("outside", "500,10 600,10 600,30 500,30", "x"), ("notext", box(90), None), ("bad", "1,2 x,4 5,6", "x")]

@@ -24,6 +24,8 @@ REPORT = re.compile(r"^(\d+) \d+ dim ", re.M)
 ERR_LINE = re.compile(r"^(VALERR|TESTERR) \S+ \S+ (\d+) (\S+) lrate .* errors (\d+) chars (\d+)$", re.M)
 #: a tiny recognizer that starts up and trains quickly
 TINY = dict(nhidden=8, report_every=1, threads=1, lrate=1e-3)
+#: a tiny convolutional network with batch normalization and dropout of both kinds (channels, values)
+DROPOUT_SPEC = "[1,24,0,1 Cr3,3,4 Bn Do0.2,2 Mp2,2 S1(1x0)1,3 Lbx8 Do0.3 O1c]"
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +78,9 @@ def interrupted_at_random(job, rng, ntrain):
 # --- exact resume ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("settings", [dict(optimizer="sgd", momentum=0.9, pseudo_batch=3),
                                       dict(optimizer="adam", lrate=3e-3, augment=1, validation=0.2, test_every=20),
-                                      dict(optimizer="adam", lrate=3e-3, augment=1, minibatch=4)],
-                         ids=["sgd", "adam-augment-validation", "minibatch4-augment"])
+                                      dict(optimizer="adam", lrate=3e-3, augment=1, minibatch=4),
+                                      dict(optimizer="adam", lrate=3e-3, minibatch=2, spec=DROPOUT_SPEC)],
+                         ids=["sgd", "adam-augment-validation", "minibatch4-augment", "cnn-batchnorm-dropout"])
 def test_sigint_and_resume_end_with_the_uninterrupted_weights(lines, tmp_path, settings):
     ntrain = 80
     common = dict(TINY, ntrain=ntrain, save_every=ntrain, seed=11, **settings)

@@ -166,3 +166,31 @@ def test_a_minibatch_cut_into_parts_by_width_gives_the_same_records_and_update(m
         np.testing.assert_allclose(a["outputs"], b["outputs"], rtol=1e-5, atol=1e-6)
     for wa, wb in zip(w_one, w_parts):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-6)
+
+
+def test_a_minibatch_of_a_network_with_batch_norm_is_never_cut_into_parts(monkeypatch):
+    """Batch normalization's statistics are the minibatch's: cut into parts, each part would be normalized
+    by its own and move the running statistics once per part. Whatever the step budget, the update and the
+    running statistics are those of the whole minibatch in one part."""
+    import clstmtools.tasks as tasks
+    xs = lines(4, seed=3)
+    codec = Codec([0, 65, 66, 67])
+    rng = np.random.default_rng(1)
+    labels = [np.array(rng.integers(1, 4, size=max(1, len(x) // 6)), np.int32) for x in xs]
+    task = CtcTask(lambda i: xs[i], lambda i: labels[i], codec)
+    results = []
+    for budget in (10 ** 6, 40):
+        monkeypatch.setattr(tasks, "BATCH_STEPS", budget)
+        net = clstm.make_net("VGSL", spec="[1,4,0,1 Cr3,3,3 Bnr S1(1x0)1,3 Lbx5 O1c]", ninput=4, noutput=4, rng=2)
+        net.setLearningRate(1e-2, 0.9)
+        net.set_training(True)
+        records, skipped = task.step_batch(net, range(len(xs)))
+        net.set_training(False)
+        net.update()
+        assert not skipped
+        results.append((records, [w.copy() for _, w, _ in net.weights()] + [a.copy() for _, a in net.states()]))
+    (one, w_one), (parts, w_parts) = results
+    for a, b in zip(one, parts):
+        np.testing.assert_array_equal(a["outputs"], b["outputs"])
+    for wa, wb in zip(w_one, w_parts):
+        np.testing.assert_array_equal(wa, wb)

@@ -17,10 +17,10 @@ class ImageFolderDataset(_ImageLineDataset):
     invalid ``%`` escape in the name) are skipped and listed in ``skipped`` (with a warning),
     or are an error with ``strict=True``; ``labelled=False`` takes every image with text None.
     Images are scaled to ``target_height`` keeping their aspect ratio, unless a ``normalizer``
-    (a callable or a dewarp method name) does the scaling."""
+    (a callable or a dewarp method name) does the scaling; ``channels=3`` reads them in colour."""
 
     def __init__(self, directory, codec=None, target_height=48, normalizer=None, strict=False,
-                 labelled=True, norm=None, cache=True, unicode="NFC"):
+                 labelled=True, norm=None, cache=True, unicode="NFC", channels=1):
         directory = os.fspath(directory)
         try:
             files = sorted(name for name in os.listdir(directory)
@@ -52,7 +52,7 @@ class ImageFolderDataset(_ImageLineDataset):
         paths = [os.path.join(directory, name) for name in files]
         self._setup(paths, texts, codec, unicode=unicode)
         self._setup_images(paths, paths, resolve_normalizer(normalizer or height_scaler(target_height),
-                                                            target_height, norm), cache)
+                                                            target_height, norm), cache, channels)
 
     @staticmethod
     def _labels_by_name(directory, files):

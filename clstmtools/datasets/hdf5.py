@@ -215,12 +215,16 @@ class OcrH5Dataset(_H5File, OcrDataset):
     method name) lets lines of different heights be resampled; resampled lines are cached after
     their first normalization, as list lines are, but exactly (float32: an HDF5 file's values need
     not be multiples of 1/255); ``cache=False`` resamples on every read. ``target_name`` other than ``ctc`` names a pre-aligned target dataset (with
-    ``<name>_dims``) read by ``targets(i)``."""
+    ``<name>_dims``) read by ``targets(i)``. The lines are grey: with ``channels=3`` each row's value comes
+    three times (red, green, blue alike), as a colour network reads a line."""
 
     REQUIRED = ("images", "images_dims", "transcripts", "codec")
 
     def __init__(self, path, codec=None, normalizer=None, target_name="ctc", target_height=48, norm=None,
-                 unicode="NFC", cache=True):
+                 unicode="NFC", cache=True, channels=1):
+        if channels not in (1, 3):
+            raise DatasetError(f"{path}: lines have 1 channel (grey) or 3 (colour), not {channels}")
+        self.channels = channels
         self.unicode = unicode
         self._cache = {} if cache else None
         self.path = path = os.fspath(path)
@@ -261,9 +265,10 @@ class OcrH5Dataset(_H5File, OcrDataset):
         self._normalizer = normalizer
         if normalizer is None:
             _consistent(path, "images_dims", self._dims[:, 1], "height")
-            self._depth = int(self._dims[0, 1])
+            self._depth = int(self._dims[0, 1]) * self.channels
         else:
-            self._depth = getattr(normalizer, "target_height", None)
+            height = getattr(normalizer, "target_height", None)
+            self._depth = None if height is None else height * self.channels
         self.target_name = target_name
         if target_name != "ctc":
             for name in (target_name, target_name + "_dims"):
@@ -275,6 +280,10 @@ class OcrH5Dataset(_H5File, OcrDataset):
             self._target_counts = _vlen_counts(f[target_name], path)
 
     def input(self, i):
+        line = self._grey_input(i)
+        return np.repeat(line, 3, axis=1) if self.channels == 3 else line
+
+    def _grey_input(self, i):
         if self._normalizer is None:
             return self._read(i)
         line = None if self._cache is None else self._cache.get(i)
@@ -296,9 +305,9 @@ class OcrH5Dataset(_H5File, OcrDataset):
             line = np.ascontiguousarray(self._normalizer(self._read(i).T).T)
         except ValueError as error:
             raise _context(f"{self.path}: sample {i}", error) from None
-        if self._depth is not None and line.shape[1] != self._depth:
+        if self._depth is not None and line.shape[1] * self.channels != self._depth:
             raise DatasetError(f"{self.path}: sample {i}: normalized height {line.shape[1]} differs "
-                               f"from {self._depth}")
+                               f"from {self._depth // self.channels}")
         return line
 
     @property

@@ -42,12 +42,12 @@ class _InkCache:
 class _ImageLineDataset(OcrDataset):
     """Lines stored as image files, read on first use, normalized and cached."""
 
-    def _setup_images(self, paths, wheres, normalizer, cache):
+    def _setup_images(self, paths, wheres, normalizer, cache, channels=1):
         self._paths = paths
         self._wheres = wheres
         self._normalizer = normalizer
         self._keep_lines(cache)
-        self._depth = getattr(normalizer, "target_height", None)
+        self._colour(channels)
         # headers only (about 50 us each): unreadable files are reported now, not hours into training
         heights, paged = {}, []
         for where, path in zip(wheres, paths):
@@ -61,7 +61,16 @@ class _ImageLineDataset(OcrDataset):
                 (h0, w0), (h1, w1) = list(heights.items())[:2]
                 raise DatasetError(f"{w1}: height {h1} differs from {w0}'s {h0}; lines of different "
                                    f"heights need a dewarping normalizer")
-            self._depth = next(iter(heights))
+            self._depth = next(iter(heights)) * channels
+
+    def _colour(self, channels):
+        """Read ``channels`` per pixel: 1 (grey) or 3 (red, green, blue; a grey image's three alike), the
+        channels of a row next to each other in a line's ``(T, height * channels)`` input."""
+        if channels not in (1, 3):
+            raise DatasetError(f"line images have 1 channel (grey) or 3 (colour), not {channels}")
+        self.channels = channels
+        height = getattr(self._normalizer, "target_height", None)
+        self._depth = None if height is None else height * channels
 
     def _keep_lines(self, cache):
         """The cache of normalized lines (none unless ``cache``)."""
@@ -76,19 +85,20 @@ class _ImageLineDataset(OcrDataset):
 
     def _load(self, i):
         try:
-            image = read_image(self._paths[i])
+            image = read_image(self._paths[i], self.channels)
         except ImageReadError as error:
             raise _context(self._wheres[i], error.reason) from None
         return self._normalized(i, image)
 
     def _normalized(self, i, image):
-        """Line ``i``'s ``(height, width)`` ink image normalized, as the ``(T, depth)`` input."""
+        """Line ``i``'s ``(height, width)`` ink image (``(height, width, 3)`` in colour) normalized, as the
+        ``(T, depth)`` input."""
         if self._normalizer is not None:
             try:
                 image = self._normalizer(image)
             except ValueError as error:
                 raise _context(self._wheres[i], error) from None
-        return np.ascontiguousarray(image.T)
+        return np.ascontiguousarray(image.swapaxes(0, 1)).reshape(image.shape[1], -1)
 
     def _read(self, i):
         """``{index: uint8 line}``: line ``i`` read and normalized, with any lines read along with it
@@ -177,10 +187,11 @@ class LineListDataset(_ImageLineDataset):
     starting with ``#`` are skipped. ``normalizer``: a callable, a dewarp method name
     (``center``, ``mean``, ``none``, built with ``target_height`` and ``norm``), or None for
     the images as they are (then they must share one height). Normalized lines are cached
-    as uint8 (``cache=False`` to read every time)."""
+    as uint8 (``cache=False`` to read every time). ``channels=3`` reads colour lines (see
+    :meth:`_ImageLineDataset._colour`), which only scaling normalizes."""
 
     def __init__(self, listfile, codec=None, normalizer="center", target_height=48, norm=None,
-                 labelled=True, cache=True, unicode="NFC"):
+                 labelled=True, cache=True, unicode="NFC", channels=1):
         listfile = os.fspath(listfile)
         folder = os.path.dirname(os.path.abspath(listfile))
         paths, wheres, texts = [], [], []
@@ -202,4 +213,4 @@ class LineListDataset(_ImageLineDataset):
         if not paths:
             raise DatasetError(f"{listfile}: the list names no images")
         self._setup(paths, texts if labelled else None, codec, wheres=wheres, unicode=unicode)
-        self._setup_images(paths, wheres, resolve_normalizer(normalizer, target_height, norm), cache)
+        self._setup_images(paths, wheres, resolve_normalizer(normalizer, target_height, norm), cache, channels)

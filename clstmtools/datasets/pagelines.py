@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..images import ImageReadError, image_info, ink_from_grey, read_grey
+from ..images import ImageReadError, colour_ink, image_info, ink_from_grey, read_colour, read_grey
 from .alto import is_alto, read_alto, write_alto_text
 from .base import DatasetError, read_text_lines, resolve_normalizer
 from .layout import LineGeometry
@@ -101,10 +101,11 @@ class PageLineDataset(_ImageLineDataset):
     a degenerate polygon, outside the image or (``labelled``) without text are listed in
     ``skipped`` with a warning, or are an error with ``strict=True``. A page image is read once,
     when one of its lines is first needed, and all its lines are cut then and cached as uint8
-    (``cache=False``: the last page is kept instead)."""
+    (``cache=False``: the last page is kept instead). ``channels=3`` cuts colour lines (see
+    :meth:`.lines._ImageLineDataset._colour`)."""
 
     def __init__(self, sources, codec=None, normalizer="center", target_height=48, norm=None, labelled=True,
-                 strict=False, cache=True, unicode="NFC"):
+                 strict=False, cache=True, unicode="NFC", channels=1):
         self.documents = [read_layout(xml_path, image, where) for xml_path, image, where in sources]
         self.skipped = []
         self._entries, self._geometry, paged = [], [], []
@@ -137,9 +138,9 @@ class PageLineDataset(_ImageLineDataset):
         self._setup(names, texts, codec, unicode=unicode)
         self._wheres = names
         self._normalizer = resolve_normalizer(normalizer, target_height, norm)
-        self._depth = getattr(self._normalizer, "target_height", None)
+        self._colour(channels)
         self._keep_lines(cache)
-        self._last_page = (None, None, None)  # without a cache: (document index, grey levels, background)
+        self._last_page = (None, None)  # without a cache: (document index, its planes)
 
     @staticmethod
     def _page_header(document):
@@ -159,20 +160,28 @@ class PageLineDataset(_ImageLineDataset):
                                f"{document.image} is {width}x{height}")
         return 1.0, 1.0
 
-    def _grey_page(self, d):
-        """Page ``d``'s grey levels and its background (what most of the page is)."""
+    def _page_planes(self, d):
+        """``[(levels, background), ...]`` of page ``d``: its grey levels, and in colour also its red, green and
+        blue levels (``(height, width)`` each), each with its paper level (what most of a page is; strided: the
+        median of a whole page costs ~50 ms)."""
         document = self.documents[d]
         try:
-            grey = read_grey(document.image)
+            if self.channels == 3:
+                grey, colour = read_colour(document.image)
+                planes = [grey] + [colour[:, :, c] for c in range(3)]
+            else:
+                planes = [read_grey(document.image)]
         except ImageReadError as error:
             raise DatasetError(f"{document.path}: image {document.image}: {error.reason}") from None
-        return grey, float(np.median(grey[::3, ::3]))  # strided: the median of a whole page costs ~50 ms
+        return [(plane, float(np.median(plane[::3, ::3]))) for plane in planes]
 
-    def _cut(self, i, grey, background):
+    def _cut(self, i, planes):
         d, line = self._entries[i]
         geometry = self._geometry[i]
         pixels = line.polygon / np.array([geometry.unit_x, geometry.unit_y])
-        return quantized(self._normalized(i, ink_from_grey(cut_line(grey, pixels, geometry, background))))
+        cuts = [cut_line(plane, pixels, geometry, background) for plane, background in planes]
+        ink = ink_from_grey(cuts[0]) if len(cuts) == 1 else colour_ink(cuts[0], np.stack(cuts[1:], axis=2))
+        return quantized(self._normalized(i, ink))
 
     def _read(self, i):
         """Line ``i`` with the other lines of its page not yet cached, all cut now: a page image is read
@@ -181,10 +190,10 @@ class PageLineDataset(_ImageLineDataset):
         if not self._cache.enabled:
             page = self._last_page
             if page[0] != d:
-                page = self._last_page = (d, *self._grey_page(d))
-            return {i: self._cut(i, *page[1:])}
-        grey, background = self._grey_page(d)
-        return {j: self._cut(j, grey, background) for j, (e, _) in enumerate(self._entries)
+                page = self._last_page = (d, self._page_planes(d))
+            return {i: self._cut(i, page[1])}
+        planes = self._page_planes(d)
+        return {j: self._cut(j, planes) for j, (e, _) in enumerate(self._entries)
                 if e == d and (j == i or self._cache.get(j) is None)}
 
     def geometry(self, i):

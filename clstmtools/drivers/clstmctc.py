@@ -10,7 +10,7 @@ from ..memory import keep_freed_memory
 from ..datasets import OcrH5Dataset, PageLineDataset, open_ocr_dataset
 from ..ensemble import Reader, model_paths, recognized_lines, single_model
 from ..modelfile import load_net, save_stem
-from ..network import SPEC_PREFABS, input_shape
+from ..network import SPEC_PREFABS, line_format
 from ..tasks import AlignedTask, CtcTask
 from .common import (UsageError, build_network, check_fine_tuning, configure_learning, ctc_display, ctc_test,
                      fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state,
@@ -56,10 +56,11 @@ EVAL_MODES = ("errs", "text", "full", "quiet", "report")
 DEWARP_OF_NORMALIZATION = {"scale": "none", "center": "center", "mean": "mean"}
 
 
-def open_data(settings, path, codec=None, labelled=True, trained_normalization=None, unicode=None):
+def open_data(settings, path, codec=None, labelled=True, trained_normalization=None, unicode=None, channels=1):
     """The dataset at ``path``; with dewarp=auto, image files are normalized as the model's training lines
     were (``trained_normalization``), else by the kind of input; transcripts in Unicode normalization
-    ``unicode`` (a model's; default the unicode= setting). Warnings become one line each on stderr."""
+    ``unicode`` (a model's; default the unicode= setting); lines in grey or, with ``channels=3``, colour.
+    Warnings become one line each on stderr."""
     if path.endswith((".h5", ".hdf5")) and os.path.isfile(path) and not h5py.is_hdf5(path):
         # the dataset opener would read it as a list of image paths and complain about its first line
         raise UsageError(f"{path}: not an HDF5 file (no HDF5 signature)")
@@ -72,19 +73,33 @@ def open_data(settings, path, codec=None, labelled=True, trained_normalization=N
         warnings.simplefilter("always")
         data = open_ocr_dataset(path, codec=codec, dewarp=dewarp, target_height=settings.target_height, norm=norm,
                                 strict=bool(settings.strict), labelled=labelled, target_name=settings.target_name,
-                                unicode=unicode or settings.unicode)
+                                unicode=unicode or settings.unicode, channels=channels)
     for warning in caught:
         warner(PROGRAM)(warning.message)
     return data
 
 
 def use_spec_height(settings, net=None):
-    """A VGSL network's input height (the model's, else spec= or a named spec's) becomes target_height;
-    a height of 0 leaves it as set."""
-    spec = net.attributes.get("spec") if net is not None else settings.spec or SPEC_PREFABS.get(settings.lstm)
-    height = input_shape(spec)[1] if spec else 0
+    """The height of the lines a network reads (a loaded model's, see :func:`model_lines`; else spec= or a
+    named spec's, where it is not 0) becomes target_height; returns their channels: 1 (grey) or 3 (colour)."""
+    if net is not None:
+        height, channels = model_lines(settings, net)
+    else:
+        spec = settings.spec or SPEC_PREFABS.get(settings.lstm)
+        height, channels = line_format(spec) if spec else (0, 1)
     if height > 0:
         settings.resolved["target_height"] = height
+    return channels
+
+
+def model_lines(settings, net):
+    """``(height, channels)`` of the lines ``net`` reads: a VGSL network's, else grey lines of target_height
+    when it is set, else of the network's input depth."""
+    spec = net.attributes.get("spec")
+    if spec:
+        height, channels = line_format(spec)
+        return height or net.ninput() // channels, channels
+    return settings.target_height if "target_height" in settings.given else net.ninput(), 1
 
 
 def check_depth(net, data, path):
@@ -98,27 +113,17 @@ def model_unicode(net):
     return net.attributes.get("unicode", "none")
 
 
-def model_height(settings, net):
-    """The line height ``net`` reads: a VGSL network's input height, else target_height when it is set, else
-    the network's input depth."""
-    spec = net.attributes.get("spec")
-    height = input_shape(spec)[1] if spec else 0
-    if height > 0:
-        return height
-    return settings.target_height if "target_height" in settings.given else net.ninput()
-
-
 def open_readers(settings, path, labelled):
     """The models of load= (one, or several that vote), each with the lines at ``path`` read its way (the data
     opened once per line height, normalization and Unicode form): ``(readers, datasets)``."""
     readers, datasets = [], {}
     for model in model_paths(settings.load):
         net = load_net(model)
-        key = (model_height(settings, net), net.attributes.get("line_normalization"), model_unicode(net))
+        channels = use_spec_height(settings, net)
+        key = (settings.target_height, channels, net.attributes.get("line_normalization"), model_unicode(net))
         if key not in datasets:
-            settings.resolved["target_height"] = key[0]
-            datasets[key] = open_data(settings, path, labelled=labelled, trained_normalization=key[1],
-                                      unicode=key[2])
+            datasets[key] = open_data(settings, path, labelled=labelled, trained_normalization=key[2],
+                                      unicode=key[3], channels=channels)
         data = datasets[key]
         check_depth(net, data, path)
         readers.append(Reader(model, net, CtcTask(data.input, data.labels, Codec(net.codec), settings.ctc,
@@ -198,12 +203,12 @@ def train(settings, path):
     check_fine_tuning(settings, loaded)
     if loaded:
         net = load_net(single_model(settings.load))
-        use_spec_height(settings, net)
-        data = open_data(settings, path, Codec(net.codec), unicode=model_unicode(net))
+        channels = use_spec_height(settings, net)
+        data = open_data(settings, path, Codec(net.codec), unicode=model_unicode(net), channels=channels)
         check_depth(net, data, path)
     else:
-        use_spec_height(settings)
-        data = open_data(settings, path)
+        channels = use_spec_height(settings)
+        data = open_data(settings, path, channels=channels)
         net = build_network(settings, data.depth, len(data.codec))
         net.codec = data.codec.codepoints
         net.attributes["unicode"] = settings.unicode  # the codec holds text in this form
@@ -234,7 +239,7 @@ def train(settings, path):
             held = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam)
             return ctc_test(settings, held, held_out, keyword)
         other = open_data(settings, path, codec, trained_normalization=data.line_normalization,
-                          unicode=data.unicode)
+                          unicode=data.unicode, channels=channels)
         check_depth(net, other, path)
         warn_unknown(other.unknown_characters, path, lambda line: print(f"# {line}"))
         other_task = CtcTask(other.input, other.labels, codec, settings.ctc, name=other.name, beam=settings.beam,

@@ -74,7 +74,7 @@ def check_steps(net):
     """clstmseq's targets have one value per input step: a network whose pooling shortens sequences cannot learn them."""
     if net.output_length(POOLING_PROBE) != POOLING_PROBE:
         raise UsageError("clstmseq needs one output step per input step, but the network's horizontal pooling (Mp) "
-                         "shortens the sequence; leave the pooling out of spec=")
+                         "or strides shorten the sequence; leave them out of spec=")
 
 
 #: a sequence length divisible by any pooling a spec can hold (a pooled network shortens it)

@@ -9,7 +9,7 @@ import numpy as np
 from .. import parallel, resume
 from ..codec import Codec, missing_warning, resized_codec
 from ..modelfile import save_stem
-from ..network import NetworkError, describe_maps, make_net, network_info
+from ..network import NetworkError, describe_maps, make_net, network_info, seed_dropout
 from ..params import ParamError, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
 
@@ -107,6 +107,9 @@ def build_network(settings, ninput, noutput):
 
 
 def configure_learning(net, settings):
+    """The run's learning rate, normalization and optimizer, and its dropout layers' generators (from the
+    run's seed: a network loaded from a file keeps no random state; a resumed run then restores them)."""
+    seed_dropout(net, np.random.SeedSequence(settings.seed, spawn_key=(STREAMS["dropout"],)))
     net.setLearningRate(settings.lrate, settings.momentum)
     net.set_normalization(settings.lrnorm)
     net.set_optimizer(settings.optimizer, settings.beta1, settings.beta2, settings.eps, settings.weight_decay)
@@ -208,7 +211,7 @@ def ctc_test(settings, task, indices, keyword="TESTERR"):
 
 
 #: spawn keys of the run's independent random streams besides ``settings.rng`` (weights, sample order)
-STREAMS = {"augment": 2, "validation": 3, "folds": 4}
+STREAMS = {"augment": 2, "validation": 3, "dropout": 4, "folds": 5}
 
 
 def run_generator(settings, purpose):

@@ -5,10 +5,11 @@ columns of the B lines, H rows of C channels (row-major, channels fastest). Read
 array as ``(T, B, H * C)`` features per column is the columns reshape: it costs nothing. Steps
 ``t >= lengths[b]`` are padding: they read as zeros and are written as zeros.
 
-A convolution is ``im2col`` (one row of kernel-sized patches per (t, b, h), taps ordered
-(dy, dx, c)) followed by one BLAS product; its backward pass is the transposed product followed
-by ``col2im``. Both work on a row range ``[t0, t1)`` of time steps so that the layers can split
-them over threads.
+A convolution is ``im2col`` (one row of kernel-sized patches per output (t, b, h), taps ordered
+(dy, dx, c), at the layer's strides) followed by one BLAS product; its backward pass is the
+transposed product followed by ``col2im``. Both work on a range ``[t0, t1)`` of time steps (output
+steps for im2col, input steps for the gathering col2im) so that the layers can split them over
+threads; so do the max-pooling kernels.
 """
 import numpy as np
 
@@ -16,24 +17,25 @@ from .config import kernel
 
 
 @kernel
-def im2col(P, X, lengths, H, C, kh, kw, t0, t1):
-    """``P[(t*B + b)*H + h, (dy*kw + dx)*C + c] = X[t + dx - pw, b, (h + dy - ph)*C + c]`` for
-    ``t0 <= t < t1`` ("same" padding: ``ph = (kh-1)//2``, ``pw = (kw-1)//2``); zero outside the image
-    or its real steps, and whole rows of padded steps zero."""
+def im2col(P, X, lengths, H, C, kh, kw, sy, sx, Ho, t0, t1):
+    """``P[(t*B + b)*Ho + h, (dy*kw + dx)*C + c] = X[t*sx + dx - pw, b, (h*sy + dy - ph)*C + c]`` for the
+    output steps ``t0 <= t < t1`` and rows ``h < Ho`` (strides ``sy``, ``sx``; "same" padding: ``ph =
+    (kh-1)//2``, ``pw = (kw-1)//2``); zero outside the image or its real steps, and whole rows of padded
+    output steps (``t*sx >= lengths[b]``) zero."""
     B = X.shape[1]
     ph = (kh - 1) // 2
     pw = (kw - 1) // 2
     for t in range(t0, t1):
         for b in range(B):
             L = lengths[b]
-            for h in range(H):
-                r = (t * B + b) * H + h
+            for h in range(Ho):
+                r = (t * B + b) * Ho + h
                 for dy in range(kh):
-                    hh = h + dy - ph
+                    hh = h * sy + dy - ph
                     for dx in range(kw):
-                        tt = t + dx - pw
+                        tt = t * sx + dx - pw
                         base = (dy * kw + dx) * C
-                        if t >= L or tt < 0 or tt >= L or hh < 0 or hh >= H:
+                        if t * sx >= L or tt < 0 or tt >= L or hh < 0 or hh >= H:
                             for c in range(C):
                                 P[r, base + c] = 0
                         else:
@@ -43,9 +45,9 @@ def im2col(P, X, lengths, H, C, kh, kw, t0, t1):
 
 
 @kernel
-def col2im(dX, dP, lengths, H, C, kh, kw, t0, t1):
-    """The adjoint of :func:`im2col`: ``dX[tt]`` for ``t0 <= tt < t1`` is the sum of the patch deltas
-    that read it (a gather, so that threads given separate step ranges never write the same place)."""
+def col2im(dX, dP, lengths, H, C, kh, kw, sy, sx, Ho, t0, t1):
+    """The adjoint of :func:`im2col`: ``dX[tt]`` for the input steps ``t0 <= tt < t1`` is the sum of the patch
+    deltas that read it (a gather, so that threads given separate step ranges never write the same place)."""
     T, B, _ = dX.shape
     ph = (kh - 1) // 2
     pw = (kw - 1) // 2
@@ -58,13 +60,16 @@ def col2im(dX, dP, lengths, H, C, kh, kw, t0, t1):
             if tt >= L:
                 continue
             for dx in range(kw):
-                t = tt - dx + pw
-                if t < 0 or t >= L:
+                shifted = tt - dx + pw
+                if shifted < 0 or shifted % sx != 0:
                     continue
-                for h in range(H):
-                    r = (t * B + b) * H + h
+                t = shifted // sx
+                if t * sx >= L:
+                    continue
+                for h in range(Ho):
+                    r = (t * B + b) * Ho + h
                     for dy in range(kh):
-                        hh = h + dy - ph
+                        hh = h * sy + dy - ph
                         if hh < 0 or hh >= H:
                             continue
                         base = (dy * kw + dx) * C
@@ -74,32 +79,39 @@ def col2im(dX, dP, lengths, H, C, kh, kw, t0, t1):
 
 
 @kernel
-def maxpool_forward(Y, I, X, lengths, H, C, ph, pw, t0, t1):
-    """``Y[t, b, h*C + c]`` = max of the ``ph x pw`` window at (t*pw, h*ph) (the first maximum, steps
-    outermost) for the output steps ``t0 <= t < t1``; ``I`` (int8) remembers where in its window it came
-    from: ``dx * ph + dy``. Output steps ``t >= lengths[b] // pw`` are zero. The loops over channels are
-    branch-free, so they vectorize."""
+def pooled_steps(L, pw, sx):
+    """How many windows of width ``pw`` at stride ``sx`` fit in ``L`` steps (none when ``L < pw``)."""
+    return (L - pw) // sx + 1 if L >= pw else 0
+
+
+@kernel
+def maxpool_forward(Y, I, X, lengths, H, C, ph, pw, sy, sx, t0, t1):
+    """``Y[t, b, h*C + c]`` = max of the ``ph x pw`` window at step ``t*sx`` and row ``h*sy`` (the first maximum,
+    steps outermost) for the output steps ``t0 <= t < t1``; ``I`` (int32, as a window may hold any number of
+    cells) remembers where in its window it came from: ``dx * ph + dy``. Output steps past the windows that fit
+    in a line's real steps are zero. The loops over channels are branch-free, so they vectorize."""
     _, B, n = Y.shape
-    Ho = H // ph
+    Ho = n // C
     for t in range(t0, t1):
-        s = t * pw
+        s = t * sx
         for b in range(B):
-            if t >= lengths[b] // pw:
+            if t >= pooled_steps(lengths[b], pw, sx):
                 for o in range(n):
                     Y[t, b, o] = 0
                     I[t, b, o] = 0
                 continue
             for h in range(Ho):
                 o0 = h * C
+                top = h * sy * C
                 for c in range(C):
-                    Y[t, b, o0 + c] = X[s, b, h * ph * C + c]
+                    Y[t, b, o0 + c] = X[s, b, top + c]
                     I[t, b, o0 + c] = 0
                 for dx in range(pw):
                     for dy in range(ph):
                         k = dx * ph + dy
                         if k == 0:
                             continue
-                        src = (h * ph + dy) * C
+                        src = top + dy * C
                         for c in range(C):
                             v = X[s + dx, b, src + c]
                             better = v > Y[t, b, o0 + c]
@@ -108,34 +120,31 @@ def maxpool_forward(Y, I, X, lengths, H, C, ph, pw, t0, t1):
 
 
 @kernel
-def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw, t0, t1):
-    """``dX`` = every output delta sent back to the input its maximum came from, zero elsewhere, for the
-    windows of output steps ``t0 <= t < t1`` (each input written once, window by window; the rows no
-    window covers are zeroed, and the steps after the last window by the range that ends there)."""
+def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw, sy, sx, t0, t1):
+    """``dX`` for the input steps ``t0 <= tt < t1``: the sum of the output deltas of the windows whose
+    maximum came from that place (windows overlap when a stride is smaller than the window), zero elsewhere
+    (a gather: threads given separate step ranges never write the same place)."""
     T, B, _ = dX.shape
-    To = dY.shape[0]
-    Ho = H // ph
-    for t in range(t0, t1):
-        s = t * pw
-        for b in range(B):
-            real = t < lengths[b] // pw
-            for h in range(Ho):
-                o0 = h * C
-                for dx in range(pw):
-                    for dy in range(ph):
-                        k = dx * ph + dy
-                        dst = (h * ph + dy) * C
-                        for c in range(C):
-                            d = dY[t, b, o0 + c]
-                            hit = real and I[t, b, o0 + c] == k
-                            dX[s + dx, b, dst + c] = d if hit else 0
-            for dx in range(pw):
-                for i in range(Ho * ph * C, H * C):
-                    dX[s + dx, b, i] = 0
-    for t in range(To * pw if t1 == To else T, T):
+    Ho = dY.shape[2] // C
+    for tt in range(t0, t1):
         for b in range(B):
             for i in range(H * C):
-                dX[t, b, i] = 0
+                dX[tt, b, i] = 0
+            L = lengths[b]
+            if tt >= L:
+                continue
+            first = max(0, (tt - pw + sx) // sx)  # the first window that reaches tt
+            last = min(tt // sx, pooled_steps(L, pw, sx) - 1)
+            for t in range(first, last + 1):
+                dx = tt - t * sx
+                for h in range(Ho):
+                    o0 = h * C
+                    for dy in range(ph):
+                        k = dx * ph + dy
+                        dst = (h * sy + dy) * C
+                        for c in range(C):
+                            hit = I[t, b, o0 + c] == k
+                            dX[tt, b, dst + c] += dY[t, b, o0 + c] if hit else 0
 
 
 @kernel

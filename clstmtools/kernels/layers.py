@@ -4,15 +4,16 @@ Full layers work on 2-d views ``(N, n)`` of time-major sequences (N = T * batch)
 products themselves are BLAS calls made by the layers; these kernels add the bias, apply the
 nonlinearity, take its derivative and update weights in place.
 
-Nonlinearity codes: 0 = linear, 1 = sigmoid, 2 = tanh, 3 = relu, 4 = leaky relu (slope LEAK below 0).
+Nonlinearity codes: 0 = linear, 1 = sigmoid, 2 = tanh, 3 = relu, 4 = leaky relu (slope LEAK below 0),
+5 = softmax over each row (a convolution's channels at one place; exact, shifted by the row's maximum).
 """
 import numpy as np
 
 from .config import kernel
 from .elementary import exp_bounded
 
-LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU = 0, 1, 2, 3, 4
-#: the slope of the leaky relu below zero (TensorFlow's and PyTorch's default for seed 001's blocks)
+LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX = 0, 1, 2, 3, 4, 5
+#: the slope of the leaky relu below zero (TensorFlow's and PyTorch's default)
 LEAK = 0.01
 
 
@@ -20,6 +21,9 @@ LEAK = 0.01
 def bias_activate(Z, bias, kind):
     """In place: ``Z[n] = f(Z[n] + bias)`` for every row ``n``."""
     N, no = Z.shape
+    if kind == 5:
+        softmax_rows(Z, bias)
+        return
     for n in range(N):
         for i in range(no):
             x = Z[n, i] + bias[i]
@@ -42,8 +46,17 @@ def bias_activate(Z, bias, kind):
 
 @kernel
 def activation_delta(dZ, Y, dY, kind):
-    """``dZ = dY * f'`` with ``f'`` written in terms of the outputs ``Y``."""
+    """``dZ = dY * f'`` with ``f'`` written in terms of the outputs ``Y`` (for the softmax its Jacobian:
+    ``dZ[n, i] = Y[n, i] * (dY[n, i] - sum_j Y[n, j] dY[n, j])``)."""
     N, no = Y.shape
+    if kind == 5:
+        for n in range(N):
+            total = Y[n, 0] * dY[n, 0]
+            for i in range(1, no):
+                total += Y[n, i] * dY[n, i]
+            for i in range(no):
+                dZ[n, i] = Y[n, i] * (dY[n, i] - total)
+        return
     for n in range(N):
         for i in range(no):
             y = Y[n, i]
@@ -59,6 +72,25 @@ def activation_delta(dZ, Y, dY, kind):
                 if y <= 0:
                     d *= np.float32(LEAK)
             dZ[n, i] = d
+
+
+@kernel
+def softmax_rows(Z, bias):
+    """In place: the exact softmax of every row of ``Z + bias`` (shifted by the row's maximum)."""
+    N, no = Z.shape
+    for n in range(N):
+        row = Z[n]
+        top = row[0] + bias[0]
+        for i in range(1, no):
+            top = max(top, row[i] + bias[i])
+        total = top - top
+        for i in range(no):
+            e = np.exp(row[i] + bias[i] - top)
+            row[i] = e
+            total += e
+        inv = np.float32(1.0) / total
+        for i in range(no):
+            row[i] *= inv
 
 
 @kernel

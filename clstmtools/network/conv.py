@@ -1,9 +1,9 @@
-"""Convolutional layers over line images: 2-D convolution, max pooling, batch and group normalization, dropout.
+"""Convolutional layers over line images: 2-D convolution, max pooling, reshapes, batch and group normalization, dropout.
 
 Their sequences are feature maps: column t of line b holds H rows of C channels as ``H * C``
 features (channels fastest), so the columns reshape before an LSTM is free and these layers sit
-in a ``Stacked`` network like any other. Horizontal pooling shortens the sequence (and every
-column's length) by its width; padded steps of a minibatch read as zeros and stay zero.
+in a ``Stacked`` network like any other. Horizontal pooling and strides shorten the sequence (and
+every column's length); padded steps of a minibatch read as zeros and stay zero.
 """
 from functools import partial
 
@@ -51,16 +51,20 @@ class MapLayer(Layer):
 
 
 class Conv2D(MapLayer):
-    """``kh x kw`` convolution with ``nfilters`` filters, "same" padding, stride 1, bias and an
-    activation: im2col, one BLAS product, bias and nonlinearity (kernels in ``kernels/conv.py``)."""
+    """``kh x kw`` convolution with ``nfilters`` filters at stride ``sy``, ``sx``, padded so that stride 1
+    keeps the size ("same"; an even kernel's extra row or column below and right), with bias and an
+    activation (among them the softmax over the filters at each place): im2col, one BLAS product, bias
+    and nonlinearity (kernels in ``kernels/conv.py``). A line of T steps gives ceil(T/sx) steps, maps of
+    H rows ceil(H/sy) rows."""
 
     kind, name = "Conv2D", "conv"
 
-    def __init__(self, height, channels, kh, kw, nfilters, activation=K.LINEAR):
-        super().__init__(height, channels, height, nfilters)
-        if kh < 1 or kw < 1:
-            raise NetworkError(f"Conv2D: kernel size {kh}x{kw}")
+    def __init__(self, height, channels, kh, kw, nfilters, activation=K.LINEAR, sy=1, sx=1):
+        if kh < 1 or kw < 1 or sy < 1 or sx < 1:
+            raise NetworkError(f"Conv2D: kernel size {kh}x{kw}, stride {sy}x{sx}")
+        super().__init__(height, channels, -(-height // sy), nfilters)
         self.kh, self.kw, self.activation = int(kh), int(kw), int(activation)
+        self.sy, self.sx = int(sy), int(sx)
         self.K = self.kh * self.kw * self.C
         self.W = np.zeros((self.Co, self.K), self.dtype)
         self.b = np.zeros(self.Co, self.dtype)
@@ -68,6 +72,9 @@ class Conv2D(MapLayer):
         self.db = np.zeros_like(self.b)
         self._dW_parts = np.zeros((ROW_CHUNKS,) + self.W.shape, self.dtype)
         self._db_parts = np.zeros((ROW_CHUNKS,) + self.b.shape, self.dtype)
+
+    def output_length(self, T):
+        return -(-T // self.sx)
 
     def storage(self):
         return [(self.W, self.dW), (self.b, self.db)]
@@ -82,44 +89,50 @@ class Conv2D(MapLayer):
         self.W[...] = rng.uniform(-bound, bound, size=self.W.shape)
         self.b[...] = rng.uniform(-bound, bound, size=self.b.shape)
 
+    def _output_lengths(self):
+        return None if self.inputs.lengths is None else -(-self.inputs.column_lengths() // self.sx)
+
     def forward(self):
         self._check_inputs()
         X = self.inputs.data
         T, B, _ = X.shape
-        N = T * B * self.H
+        To = self.output_length(T)
+        N = To * B * self.Ho
         lengths = self.inputs.column_lengths()
         P = self._work("P", (N, self.K))
-        Y = self.outputs.resize(T, self.no, B)
+        Y = self.outputs.resize(To, self.no, B)
         Y2 = Y.reshape(N, self.Co)
 
         def steps(t0, t1):
-            KC.im2col(P, X, lengths, self.H, self.C, self.kh, self.kw, t0, t1)
-            r0, r1 = t0 * B * self.H, t1 * B * self.H
+            KC.im2col(P, X, lengths, self.H, self.C, self.kh, self.kw, self.sy, self.sx, self.Ho, t0, t1)
+            r0, r1 = t0 * B * self.Ho, t1 * B * self.Ho
             np.matmul(P[r0:r1], self.W.T, out=Y2[r0:r1])
             K.bias_activate(Y2[r0:r1], self.b, self.activation)
 
-        parallel.run_all([partial(steps, *c) for c in step_chunks(T)])
-        self.outputs.lengths = self.inputs.lengths
-        if self.inputs.lengths is not None:
-            K.zero_padding(Y, lengths)
+        parallel.run_all([partial(steps, *c) for c in step_chunks(To)])
+        self.outputs.lengths = self._output_lengths()
+        if self.outputs.lengths is not None:
+            K.zero_padding(Y, self.outputs.lengths)
 
     def backward(self):
         self._check_d_outputs()
         T, B, _ = self.inputs.data.shape
-        N = T * B * self.H
+        To = self.outputs.T
+        N = To * B * self.Ho
         lengths = self.inputs.column_lengths()
+        out_lengths = self.outputs.column_lengths()
         dZ = self._work("dZ", (N, self.Co))
         Y2, dY2 = self.outputs.data.reshape(N, self.Co), self.d_outputs.data.reshape(N, self.Co)
         dX = self.d_inputs.resize(T, self.ni, B)
         self.d_inputs.lengths = self.inputs.lengths
         dP = self._work("dP", (N, self.K)) if self.input_deltas else None
-        chunks = step_chunks(T)
+        chunks = step_chunks(To)
 
         def products(i, t0, t1):
-            r0, r1 = t0 * B * self.H, t1 * B * self.H
+            r0, r1 = t0 * B * self.Ho, t1 * B * self.Ho
             K.activation_delta(dZ[r0:r1], Y2[r0:r1], dY2[r0:r1], self.activation)
             if self.inputs.lengths is not None:
-                K.zero_padding(dZ[r0:r1].reshape(t1 - t0, B, self.no), np.clip(lengths - t0, 0, t1 - t0))
+                K.zero_padding(dZ[r0:r1].reshape(t1 - t0, B, self.no), np.clip(out_lengths - t0, 0, t1 - t0))
             np.matmul(dZ[r0:r1].T, self.P[r0:r1], out=self._dW_parts[i])
             self._db_parts[i] = 0
             K.add_column_sums(self._db_parts[i], dZ[r0:r1])
@@ -127,11 +140,11 @@ class Conv2D(MapLayer):
                 np.matmul(dZ[r0:r1], self.W, out=dP[r0:r1])
 
         def gather(t0, t1):  # needs the patch deltas of neighbouring steps: after all products
-            KC.col2im(dX, dP, lengths, self.H, self.C, self.kh, self.kw, t0, t1)
+            KC.col2im(dX, dP, lengths, self.H, self.C, self.kh, self.kw, self.sy, self.sx, self.Ho, t0, t1)
 
         parallel.run_all([partial(products, i, *c) for i, c in enumerate(chunks)])
         if dP is not None:
-            parallel.run_all([partial(gather, *c) for c in chunks])
+            parallel.run_all([partial(gather, *c) for c in step_chunks(T)])
         else:
             dX.fill(np.nan)
         for i in range(len(chunks)):  # merged in a fixed order: the same sums for any thread count
@@ -141,16 +154,18 @@ class Conv2D(MapLayer):
 
 
 class MaxPool(MapLayer):
-    """``ph x pw`` max pooling, stride = size (a remainder row or step is dropped); backward sends
-    each delta to where its maximum came from."""
+    """``ph x pw`` max pooling at stride ``sy``, ``sx`` (the window's size unless given), without padding:
+    maps of H rows give (H - ph) // sy + 1 rows, a line of T steps (T - pw) // sx + 1 steps (none when
+    it is narrower than a window); backward sends each delta to where its maximum came from."""
 
     kind, name = "MaxPool", "maxpool"
 
-    def __init__(self, height, channels, ph, pw):
-        if ph < 1 or pw < 1:
-            raise NetworkError(f"MaxPool: size {ph}x{pw}")
-        super().__init__(height, channels, height // ph, channels)
-        self.ph, self.pw = int(ph), int(pw)
+    def __init__(self, height, channels, ph, pw, sy=None, sx=None):
+        sy, sx = ph if sy is None else sy, pw if sx is None else sx
+        if min(ph, pw, sy, sx) < 1 or height < ph:
+            raise NetworkError(f"MaxPool: size {ph}x{pw}, stride {sy}x{sx} over {height} rows")
+        super().__init__(height, channels, (height - ph) // sy + 1, channels)
+        self.ph, self.pw, self.sy, self.sx = int(ph), int(pw), int(sy), int(sx)
 
     def storage(self):
         return []
@@ -159,28 +174,54 @@ class MaxPool(MapLayer):
         return []
 
     def output_length(self, T):
-        return T // self.pw
+        return (T - self.pw) // self.sx + 1 if T >= self.pw else 0
 
     def forward(self):
         self._check_inputs()
         T, B, _ = self.inputs.data.shape
-        To = T // self.pw
+        To = self.output_length(T)
         if To < 1:
             raise NetworkError(f"{self.name}: {T} steps are fewer than the pooling width {self.pw}")
         Y = self.outputs.resize(To, self.no, B)
-        self._where = self._work("_where", Y.shape, np.int8)
+        self._where = self._work("_where", Y.shape, np.int32)
         X, lengths = self.inputs.data, self.inputs.column_lengths()
         parallel.run_all([partial(KC.maxpool_forward, Y, self._where, X, lengths, self.H, self.C, self.ph, self.pw,
-                                  *c) for c in step_chunks(To)])
+                                  self.sy, self.sx, *c) for c in step_chunks(To)])
         if self.inputs.lengths is not None:
-            self.outputs.lengths = self.inputs.column_lengths() // self.pw
+            self.outputs.lengths = np.array([self.output_length(L) for L in lengths], np.int64)
 
     def backward(self):
         self._check_d_outputs()
         dX = self.d_inputs.like(self.inputs)
         dY, lengths = self.d_outputs.data, self.inputs.column_lengths()
         parallel.run_all([partial(KC.maxpool_backward, dX, dY, self._where, lengths, self.H, self.C, self.ph, self.pw,
-                                  *c) for c in step_chunks(dY.shape[0])])
+                                  self.sy, self.sx, *c) for c in step_chunks(dX.shape[0])])
+
+
+class Reshape(MapLayer):
+    """kraken's reshape ``S`` of the height and channels: every step's features in another order and
+    another number of rows and channels (``permutation[k]``: the input feature of output feature k)."""
+
+    kind, name = "Reshape", "reshape"
+
+    def __init__(self, height, channels, out_height, out_channels, permutation):
+        super().__init__(height, channels, out_height, out_channels)
+        self.permutation = np.asarray(permutation, np.int64)
+        self.inverse = np.argsort(self.permutation)
+
+    def storage(self):
+        return []
+
+    def named_weights(self):
+        return []
+
+    def forward(self):
+        self._check_inputs()
+        np.take(self.inputs.data, self.permutation, axis=2, out=self.outputs.like(self.inputs))
+
+    def backward(self):
+        self._check_d_outputs()
+        np.take(self.d_outputs.data, self.inverse, axis=2, out=self.d_inputs.like(self.d_outputs))
 
 
 class GroupNorm(MapLayer):
@@ -282,10 +323,17 @@ class BatchNorm(GroupNorm):
         return mean, inv, True
 
 
+def normalizes_by_batch(net):
+    """Whether ``net`` has batch normalization, whose training step depends on the whole minibatch (its
+    statistics): such a minibatch must go through the network in one piece."""
+    return any(isinstance(node, BatchNorm) for _, node in net.walk())
+
+
 class Dropout(MapLayer):
     """Dropout at ``rate`` in training (the kept values scaled by 1/(1-rate)), of single values or,
     with ``per_channel``, of whole channels of a line; the identity in recognition and tests.
-    Seeded: its generator is drawn from the network's at initialization."""
+    Seeded: its generator is drawn from the network's at initialization, and a training run gives
+    every dropout layer one of its own from the run's seed (:func:`seed_dropout`)."""
 
     kind, name = "Dropout", "dropout"
 
@@ -328,12 +376,26 @@ class Dropout(MapLayer):
         KC.dropout(dX, self.d_outputs.data, self._U, np.float32(self.rate), self.C, self.per_channel)
 
 
+def dropout_layers(net):
+    """``(path, layer)`` of every dropout layer of ``net``, in network order."""
+    return [(path, node) for path, node in net.walk() if isinstance(node, Dropout)]
+
+
+def seed_dropout(net, seed):
+    """Give every dropout layer of ``net`` a generator of its own: the k-th's is seeded by ``seed`` (an int
+    or a ``numpy.random.SeedSequence``) and k, so that no two layers draw the same masks and a network
+    rebuilt from its file (which keeps no random state) draws from the seed it is given."""
+    seed = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    for k, (_, layer) in enumerate(dropout_layers(net)):
+        layer.rng = np.random.default_rng(np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (k,)))
+
+
 def describe_maps(net):
     """The feature maps a network computes, as text (``conv 48x40, maxpool 24x40 1/2, ...``: rows x
-    channels, and the fraction of the columns left), or "" for a network without them."""
+    channels, and about what fraction of the columns is left), or "" for a network without them."""
     parts, factor = [], 1
     for _, node in net.walk():
         if isinstance(node, MapLayer) and not isinstance(node, Dropout):
-            factor *= getattr(node, "pw", 1)
+            factor *= getattr(node, "sx", 1)
             parts.append(f"{node.name} {node.Ho}x{node.Co}" + (f" 1/{factor}" if factor > 1 else ""))
     return ", ".join(parts)

@@ -3,6 +3,7 @@ import numpy as np
 
 from .composites import Parallel, Reversed, Stacked
 from .full import LinearLayer, ReluLayer, SigmoidLayer, SoftmaxLayer, TanhLayer
+from .gru import GRU
 from .lstm import LINLSTM, LSTM, NPLSTM, RELU2LSTM, RELULSTM, RELUTANHLSTM
 from .ports import INITS, NetworkError
 from .vgsl import CNNBIDILSTM, CRNN, build_spec
@@ -10,7 +11,7 @@ from .vgsl import CNNBIDILSTM, CRNN, build_spec
 
 LAYER_TYPES = {cls.kind: cls for cls in (
     LinearLayer, SigmoidLayer, TanhLayer, ReluLayer, SoftmaxLayer,
-    LSTM, NPLSTM, LINLSTM, RELUTANHLSTM, RELULSTM, RELU2LSTM)}
+    LSTM, NPLSTM, LINLSTM, RELUTANHLSTM, RELULSTM, RELU2LSTM, GRU)}
 LSTM_TYPES = ("LSTM", "NPLSTM", "LINLSTM", "RELUTANHLSTM", "RELULSTM", "RELU2LSTM")
 OUTPUT_TYPES = ("SoftmaxLayer", "SigmoidLayer", "LinearLayer", "TanhLayer", "ReluLayer")
 COMPOSITES = {"Stacked": Stacked, "Reversed": Reversed, "Parallel": Parallel}
