@@ -12,10 +12,10 @@ PACKAGE = ROOT / "clstmtools"
 LEVELS = [
     {"kernels"},
     {"sequence", "codec", "filenames", "images", "dewarp", "parallel", "blas", "memory", "atomic", "augment",
-     "unicode_scripts"},
+     "unicode_scripts", "distributed"},
     {"datasets", "network", "display", "curve"},
     {"modelfile", "ctc", "params", "generate", "recognize", "resume", "evaluation", "vote"},
-    {"tasks"},
+    {"tasks", "ensemble"},
     {"ocropy", "trainer", "onnx_export"},
     {"sweep"},
     {"drivers"},

@@ -4,8 +4,6 @@ import os
 
 from ..atomic import write_text
 from ..ensemble import display_name
-from ..evaluation import Evaluation, format_report
-from ..tasks import edit_distance
 
 
 class Outcome:
@@ -14,7 +12,8 @@ class Outcome:
     def __init__(self, settings, readers, charset):
         self.settings = settings
         self.models = [display_name(reader.path) for reader in readers]
-        self.evaluation = Evaluation(charset)
+        self.charset = charset
+        self.evaluation = None  # made by the first line with ground truth: recognition starts without it
         self.errors = self.total = 0
         self.disagreements = []  # (score, line name, the models' texts) of every line several models read
 
@@ -27,10 +26,13 @@ class Outcome:
             self.disagreements.append((disagreement([t for t in texts if t is not None]), name, texts))
         if truth is None:
             return None
-        errors = edit_distance(truth, output)
+        if self.evaluation is None:
+            from ..evaluation import Evaluation
+
+            self.evaluation = Evaluation(self.charset)
+        errors = self.evaluation.add(truth, output)
         self.errors += errors
         self.total += len(truth)
-        self.evaluation.add(truth, output)
         return errors
 
     def most_disagreement(self):
@@ -42,7 +44,9 @@ class Outcome:
 
     def finish(self, mode):
         """The summary line (or the report for mode=report), the disagreement ranking and the JSON report."""
-        report = self.evaluation.report() if mode != "text" else None
+        from ..evaluation import Evaluation, format_report
+
+        report = (self.evaluation or Evaluation(self.charset)).report() if mode != "text" else None
         if report is not None and mode == "report":
             print(format_report(report), end="")
         elif report is not None:
