@@ -270,17 +270,16 @@ class SeqTask:
                     lines += states.splitlines()
         return lines
 
-    def test(self, net, indices):
-        """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps)."""
-        mse = mse0 = errs = errs0 = steps = 0.0
+    def test(self, net, indices, add_up=None):
+        """(mse, mse of always predicting class 0, binary errors, errors of class 0, steps), each per step;
+        ``add_up`` sums the sums over several processes (each testing its part of the lines)."""
+        sums = np.zeros(6)
         for i, _, outputs in network_outputs(net, self.data.input, indices):
             target = self.data.output(i)
             zero = np.zeros_like(target)
             zero[:, 0] = 1
-            mse += np.sum((target - outputs) ** 2)
-            mse0 += np.sum((target - zero) ** 2)
             truth = target[:, -1] > 0.5
-            errs += np.sum((outputs[:, -1] > 0.5) != truth)
-            errs0 += np.sum(truth)
-            steps += len(target)
-        return mse / steps, mse0 / steps, errs / steps, errs0 / steps, len(indices)
+            sums += (np.sum((target - outputs) ** 2), np.sum((target - zero) ** 2),
+                     np.sum((outputs[:, -1] > 0.5) != truth), np.sum(truth), len(target), 1)
+        mse, mse0, errs, errs0, steps, lines = add_up(sums) if add_up else sums
+        return mse / steps, mse0 / steps, errs / steps, errs0 / steps, int(lines)

@@ -92,6 +92,7 @@ class Trainer:
         self.freeze_until = freeze_until
         self.frozen = False
         self.data_key = data_key
+        self.writes = True  # this process writes models, curves, pictures and runs hooks (one rank of several not)
         self.saved = []
         self.skipped = set()
         self.resumed = state is not None and settings.get("start", -1) < 0
@@ -131,7 +132,7 @@ class Trainer:
 
     def run_hook(self, name, path=None):
         command = self.s.get(name) or ""
-        if not command:
+        if not command or not self.writes:
             return
         env = dict(os.environ)
         if path:
@@ -156,7 +157,8 @@ class Trainer:
         attributes["trial"] = str(self.trial)
         if error is not None:
             attributes["last_err"] = f"{error:g}"
-        save_net(path, self.net, extra=(lambda f: resume.write(f, self.run_state())) if state else None)
+        if self.writes:
+            save_net(path, self.net, extra=(lambda f: resume.write(f, self.run_state())) if state else None)
         self.saved.append(path)
         self.say(f"# saved {path}")
         self.run_hook("after_save", path)
@@ -253,7 +255,7 @@ class Trainer:
         self.curve.append((self.trial, self.time_offset + self.elapsed(), loss, errors,
                            nan if result["validation"] is None else result["validation"],
                            nan if result["test"] is None else result["test"]))
-        if self.save_name:
+        if self.save_name and self.writes:
             write_curve(f"{self.save_name}-curve.png", self.curve, os.path.basename(self.save_name))
 
     # --- the loop ------------------------------------------------------------------------------
@@ -343,10 +345,14 @@ class Trainer:
         finally:
             self.net.set_training(False)
 
+    def share(self, indices):
+        """The lines of a step that this process trains on (all of them; one rank of several takes its part)."""
+        return indices
+
     def _training_step(self, trial, size):
-        indices = [self.choose(trial + k) for k in range(size)]
+        indices = self.share([self.choose(trial + k) for k in range(size)])
         try:
-            if size == 1:
+            if len(indices) == 1:
                 try:
                     return [(indices[0], self.task.step(self.net, indices[0]))]
                 except SkipSample as skip:
@@ -363,9 +369,13 @@ class Trainer:
                 self.warn(f"skipping {reason} (strict=1 makes this an error)")
         return used
 
+    def step_size(self):
+        """Lines per step: the minibatch."""
+        return max(1, self.s.get("minibatch", 1))
+
     def _loop(self, start, ntrain):
         s = self.s
-        size = max(1, s.get("minibatch", 1))
+        size = self.step_size()
         current_lr = None
         self.run_hook("after_start")
         trial = start
@@ -381,22 +391,10 @@ class Trainer:
                 current_lr = lr
             n = min(size, ntrain - trial)
             used = self._step(trial, n)
-            for _, record in used:
-                self.total["lines"] += 1
-                self.total["errors"] += record["errors"]
-                self.total["count"] += record["count"]
-                self.window.append((record["loss"], record["errors"], record["count"]))
-            self.pending += len(used)
-            if used and self.pending >= s.get("pseudo_batch", 1):
-                self.net.update()
-                self.updates += 1
-                self.pending = 0
-                if not self.weights_finite():
-                    raise TrainingError(f"trial {trial}, {self.task.name(used[0][0])}: the update made the weights "
-                                        "NaN or infinite; stopped without saving them (try a smaller lrate)")
+            self.learn(trial, used)
             if used and hits(s.report_every, trial, trial + n):
                 self.report(used[0][1], used[0][0])
-            if used and self.display is not None and hits(s.display_every, trial, trial + n):
+            if used and self.writes and self.display is not None and hits(s.display_every, trial, trial + n):
                 self.display(used[0][1])
             trial += n
             if hits(s.test_every, trial - n + 1, trial + 1):
@@ -406,6 +404,31 @@ class Trainer:
                 self.trial = trial
                 self.save(self.periodic_path())
         self.trial = max(ntrain, start)
+
+    def learn(self, trial, used):
+        """Count the lines ``used`` in a step (``[(index, record), ...]``) and update the weights every
+        pseudo_batch lines."""
+        for _, record in used:
+            self.count_lines(1, record["loss"], record["errors"], record["count"])
+        self.pending += len(used)
+        if used and self.pending >= self.s.get("pseudo_batch", 1):
+            self.update(trial, self.task.name(used[0][0]))
+
+    def count_lines(self, lines, loss, errors, count):
+        """Add trained lines to the totals and the window the reports average over."""
+        self.total["lines"] += lines
+        self.total["errors"] += errors
+        self.total["count"] += count
+        self.window.append((loss, errors, count))
+
+    def update(self, trial, where):
+        """Update the weights with the deltas since the last update; stop if that made them NaN."""
+        self.net.update()
+        self.updates += 1
+        self.pending = 0
+        if not self.weights_finite():
+            raise TrainingError(f"trial {trial}, {where}: the update made the weights NaN or infinite; stopped "
+                                "without saving them (try a smaller lrate)")
 
     def freeze(self, frozen):
         """Train the output layer alone (freeze=N after load=) or, from now on, every layer."""

@@ -13,9 +13,8 @@ from ..modelfile import load_net, save_stem
 from ..network import SPEC_PREFABS, line_format
 from ..tasks import AlignedTask, CtcTask
 from .common import (UsageError, build_network, check_fine_tuning, configure_learning, ctc_display, ctc_test,
-                     fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state,
-                     run_generator, show_info, skip_short_lines, start_trial, validation_split,
-                     warn_unknown, warner)
+                     fit_codec, main_of, make_trainer, need_files, protect_inputs, require_save_name, resume_state,
+                     run_generator, show_info, skip_short_lines, start_trial, validation_split, warn_unknown, warner)
 from .folds import check_folds, fold_name, run_folds
 from .outcome import Outcome
 
@@ -190,14 +189,13 @@ def dump(settings, path):
 def train(settings, path):
     from ..augment import Augmenter  # training only: recognition starts without them
     from ..resume import data_key
-    from ..trainer import Trainer
 
     require_save_name(settings, PROGRAM)
     protect_inputs(settings, [path])
     if settings.folds:
         check_folds(settings, len(open_data(settings, path)))
         if settings.fold < 0:
-            return run_folds(PROGRAM, settings, [path], save_stem(settings.save_name))
+            return run_folds(PROGRAM, settings, [path], save_stem(settings.save_name), lambda: train(settings, path))
         settings.resolved["save_name"] = fold_name(save_stem(settings.save_name), settings.fold)
     loaded = bool(settings.load)
     check_fine_tuning(settings, loaded)
@@ -251,7 +249,7 @@ def train(settings, path):
     if settings.valset or held_out:
         validate = evaluation(settings.valset or None, "VALERR")
     start = start_trial(net, settings, loaded)
-    trainer = Trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings, net),
+    trainer = make_trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings, net),
                       validate=validate, state=state, keep={"validation": held_out} if held_out else None,
                       freeze_until=start + settings.freeze if loaded else 0, data_key=key)
     return trainer.train(start, settings.ntrain)

@@ -2,9 +2,8 @@
 from ..datasets import SeqH5Dataset
 from ..modelfile import load_net
 from ..tasks import SeqTask
-from ..trainer import Trainer
-from .common import (UsageError, build_network, configure_learning, display_path, main_of, need_files, protect_inputs,
-                     resume_state, show_info, start_trial)
+from .common import (UsageError, build_network, configure_learning, display_path, main_of, make_trainer, need_files,
+                     protect_inputs, resume_state, show_info, start_trial)
 
 PROGRAM = "clstmseq"
 SYNOPSIS = """usage: [name=value ...] clstmseq DATA.h5
@@ -17,8 +16,12 @@ FORMATS = """DATA.h5 (clstm's sequence layout): inputs and outputs, variable-len
 (T, depth). An output depth of 1 is widened to 2 as [1 - y, y]."""
 
 
-def test_line(task, net, indices, trial):
-    mse, mse0, cerr, cerr0, n = task.test(net, indices)
+def test_line(task, net, indices, trial, world=None):
+    """(binary error, the TESTERR line) of ``net`` on the samples ``indices`` (split among ``world``'s ranks)."""
+    if world is None:
+        mse, mse0, cerr, cerr0, n = task.test(net, indices)
+    else:
+        mse, mse0, cerr, cerr0, n = task.test(net, world.share(indices), world.sum)
     line = (f"TESTERR {mse:g} {mse / max(mse0, 1e-12):g} CERR {cerr:g} {cerr / max(cerr0, 1e-12):g} "
             f"N {n} at {trial}")
     return cerr, line
@@ -50,7 +53,10 @@ def body(args, settings):
     task.net = net
     if not train_indices:
         raise UsageError(f"{args[0]}: every sample is held out for testing (testmod={settings.testmod})")
-    test = (lambda net, trainer: test_line(task, net, test_indices, trainer.trial)) if test_indices else None
+    test = None
+    if test_indices:
+        def test(net, trainer):
+            return test_line(task, net, test_indices, trainer.trial, getattr(trainer, "world", None))
     display = None
     if settings.display_every > 0:
         from ..display import write_seq_display
@@ -59,7 +65,7 @@ def body(args, settings):
         def display(record):
             write_seq_display(target, record["input"], record["outputs"], record["target"])
 
-    trainer = Trainer(net, settings, task, train_indices, test=test, display=display, state=resume_state(settings))
+    trainer = make_trainer(net, settings, task, train_indices, test=test, display=display, state=resume_state(settings))
     return trainer.train(start_trial(net, settings, loaded), settings.ntrain)
 
 

@@ -5,7 +5,7 @@ from ..ensemble import Reader, model_paths, recognized_lines, single_model
 from ..modelfile import load_net, save_stem
 from ..tasks import CtcTask
 from .common import (UsageError, build_network, check_fine_tuning, configure_learning, ctc_display, ctc_test,
-                     fit_codec, main_of, need_files, protect_inputs, require_save_name, resume_state,
+                     fit_codec, main_of, make_trainer, need_files, protect_inputs, require_save_name, resume_state,
                      show_info, skip_short_lines, start_trial, validation_split, warn_unknown, warner)
 from .folds import check_folds, fold_name, run_folds
 from .outcome import Outcome
@@ -169,7 +169,6 @@ def _in_order(readers, count, skip):
 
 def train(settings, args):
     from ..resume import data_key
-    from ..trainer import Trainer  # training only: recognition starts without it
 
     need_files(args, (1, 2), "a pairs file, or an inputs file and an outputs file")
     require_save_name(settings, PROGRAM)
@@ -177,7 +176,7 @@ def train(settings, args):
     if settings.folds:
         check_folds(settings, len(read_pairs(args, settings.unicode)))
         if settings.fold < 0:
-            return run_folds(PROGRAM, settings, args, save_stem(settings.save_name))
+            return run_folds(PROGRAM, settings, args, save_stem(settings.save_name), lambda: train(settings, args))
         settings.resolved["save_name"] = fold_name(save_stem(settings.save_name), settings.fold)
     loaded = bool(settings.load)
     check_fine_tuning(settings, loaded)
@@ -216,7 +215,7 @@ def train(settings, args):
     test = evaluation(settings.testset, "TESTERR") if settings.testset else None
     validate = evaluation(settings.valset or None, "VALERR") if settings.valset or held_out else None
     start = start_trial(net, settings, loaded)
-    trainer = Trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings),
+    trainer = make_trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings),
                       validate=validate, state=state, keep={"validation": held_out} if held_out else None,
                       freeze_until=start + settings.freeze if loaded else 0, data_key=key)
     return trainer.train(start, settings.ntrain)

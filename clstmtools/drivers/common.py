@@ -6,7 +6,7 @@ import traceback
 
 import numpy as np
 
-from .. import parallel, resume
+from .. import distributed, parallel, resume
 from ..codec import Codec, missing_warning, resized_codec
 from ..modelfile import save_stem
 from ..network import NetworkError, describe_maps, make_net, network_info, seed_dropout
@@ -37,8 +37,13 @@ def _run(program, body, synopsis, formats, bare):
         print(usage(program, synopsis, formats))
         return 0
     debug = os.environ.get("debug", "0") not in ("", "0")
+    w = None
     try:
-        settings = read_params(program)
+        w = distributed.world()
+        settings = read_params(program, stderr=None if w is None or w.leader else open(os.devnull, "w"))
+        if w is not None:
+            settings = w.broadcast(settings)  # rank 0's: every rank has the same seed and draws
+            distributed.silence_followers(w)
         if settings.params_only:
             if not settings.params:  # params=1 already echoed them
                 for name, value in settings.attributes().items():
@@ -49,14 +54,16 @@ def _run(program, body, synopsis, formats, bare):
             return 2
         for name in suspicious_names(os.environ, program):
             print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
-        parallel.set_threads(settings.get("threads", 0))
+        parallel.set_threads(settings.get("threads", 0) or distributed.threads_per_rank(w, parallel.cpu_count()))
         return body(args, settings) or 0
     except BrokenPipeError:
         raise
-    except (ParamError, UsageError, TrainingError, ValueError, OSError) as error:
+    except (ParamError, UsageError, TrainingError, ValueError, OSError, distributed.DistributedError) as error:
         if debug:
             traceback.print_exc()
         print(f"{program}: error: {error}", file=sys.stderr)
+        if w is not None:  # the other ranks may wait for this one in a sum: end them all
+            w.abort(1)
         return 1
     except _interruptions():
         print(f"{program}: interrupted", file=sys.stderr)
@@ -206,7 +213,11 @@ def ctc_test(settings, task, indices, keyword="TESTERR"):
 
     def test(net, trainer):
         skip = skip_short_lines(settings, task.name, trainer.warn, f"not counted in {keyword}", reported)
-        return ctc_test_line(trainer, evaluate_ctc(net, task, indices, skip), settings, keyword)
+        w = getattr(trainer, "world", None)
+        if w is None:
+            return ctc_test_line(trainer, evaluate_ctc(net, task, indices, skip), settings, keyword)
+        errors, count = w.sum(evaluate_ctc(net, task, w.share(indices), skip))  # each rank its part
+        return ctc_test_line(trainer, (int(errors), int(count)), settings, keyword)
     return test
 
 
@@ -234,6 +245,19 @@ def resume_state(settings, data_key=None):
               f"of the best model starts afresh")
         state = state.without_selection()
     return state
+
+
+def make_trainer(net, settings, task, train_indices, **options):
+    """The trainer of this run: a :class:`~clstmtools.trainer.Trainer`, or on the ranks of an MPI job (but for
+    folds, which train a model each) a :class:`~clstmtools.data_parallel.DataParallelTrainer`."""
+    w = distributed.world()
+    if w is None or settings.get("folds"):
+        from ..trainer import Trainer
+
+        return Trainer(net, settings, task, train_indices, **options)
+    from ..data_parallel import DataParallelTrainer
+
+    return DataParallelTrainer(net, settings, task, train_indices, world=w, **options)
 
 
 def check_fine_tuning(settings, loaded):

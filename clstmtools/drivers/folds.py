@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from .. import parallel
+from .. import distributed, parallel
 from ..params import ParamError
 
 #: the line a training run ends with when a validation chose its model (see Trainer.finish)
@@ -49,10 +49,14 @@ def fold_name(base, fold):
     return f"{base}-fold{fold}"
 
 
-def run_folds(program, settings, args, base):
-    """Train every fold of ``folds=K`` as a process of ``program`` (``fold=k``), as many at a time as the
-    cores (or ``threads=``) allow; one summary line per fold as it ends and one at the end. Returns
-    the exit status (non-zero when a fold failed or the run was interrupted)."""
+def run_folds(program, settings, args, base, train_fold):
+    """Train every fold of ``folds=K``: on the K ranks of an MPI job, fold k on rank k (``train_fold()``
+    trains this rank's); else as processes of ``program`` (``fold=k``), as many at a time as the cores
+    (or ``threads=``) allow. One summary line per fold as it ends and one at the end; returns the exit
+    status (non-zero when a fold failed or the run was interrupted)."""
+    w = distributed.world()
+    if w is not None:
+        return _fold_per_rank(program, settings, base, train_fold, w)
     folds = settings.folds
     cores = settings.threads or parallel.cpu_count()
     at_once = min(folds, cores)
@@ -91,6 +95,37 @@ def run_folds(program, settings, args, base):
         print(f"# folds interrupted by {signal.Signals(stop['signum']).name}: run the same command again to "
               f"continue each fold from its {base}-fold*-interrupted.h5", flush=True)
         return 128 + stop["signum"]
+    return _conclude(base, folds, results)
+
+
+def _fold_per_rank(program, settings, base, train_fold, w):
+    """Fold k trained by rank k (its output in its log); rank 0 reports."""
+    folds = settings.folds
+    if w.size != folds:
+        raise ParamError(f"folds={folds} on {w.size} MPI ranks: one fold a rank needs mpiexec -n {folds} (without "
+                         f"mpiexec the folds share this machine's cores)")
+    settings.resolved["fold"] = w.rank
+    terminal = sys.stdout, sys.stderr
+    with open(fold_name(base, w.rank) + ".log", "w", encoding="utf-8") as log:
+        sys.stdout = sys.stderr = log
+        try:
+            status = train_fold()
+        except Exception as error:  # a fold that fails ends alone, as a fold process would
+            print(f"{program}: error: {error}", file=log)
+            status = 1
+        finally:
+            sys.stdout, sys.stderr = terminal
+    statuses = w.gather(status)
+    if not w.leader:
+        return status
+    results = {k: _summary(base, k, folds, statuses[k]) for k in range(folds)}
+    for k in range(folds):
+        print(results[k][1], flush=True)
+    return _conclude(base, folds, results)
+
+
+def _conclude(base, folds, results):
+    """The closing line of the folds (their mean validation error, and how they vote) and the exit status."""
     errors = [error for error, _, _ in results.values() if error is not None]
     if errors:
         print(f"# {len(errors)} of {folds} folds failed: see their logs", flush=True)
