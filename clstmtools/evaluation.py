@@ -13,7 +13,6 @@ as it is (:mod:`clstmtools.unicode_scripts`): digits, punctuation and spaces are
 Inherited.
 """
 import collections
-import unicodedata
 
 import Levenshtein
 

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 import clstmtools as clstm
-from clstmtools.codec import Codec
 from clstmtools.datasets import open_ocr_dataset
 from clstmtools.recognize import network_outputs
 from clstmtools.tasks import CtcTask

@@ -147,7 +147,7 @@ def test_ocr_h5_model_codec_reencodes_by_code_point(tmp_path):
     lacking = Codec([0, ord("a"), ord("b"), ord("c"), ord(" ")])
     ds = OcrH5Dataset(path, codec=lacking)  # evaluation counts the characters a model lacks as errors
     assert ds.text(2) == "cab ö" and ds.unknown_characters == {"ö": 1}
-    with pytest.raises(DatasetError, match=rf"lines.h5\[2\]: character 'ö' \(U\+00F6\) is not in the codec"):
+    with pytest.raises(DatasetError, match=r"lines.h5\[2\]: character 'ö' \(U\+00F6\) is not in the codec"):
         ds.labels(2)
 
 

@@ -57,7 +57,7 @@ def check_program_settings(program, environ):
     settings = read_params(program, environ, stderr=echo)
     space = search_space(program, environ)
     if not settings.save_name:
-        raise ParamError(f"save_name: required (trials save under save_name-trialN, the best as save_name-best.h5)")
+        raise ParamError("save_name: required (trials save under save_name-trialN, the best as save_name-best.h5)")
     if settings.save_every:
         raise ParamError("save_every: must be 0 in a sweep (each trial keeps its best model)")
     if settings.test_every <= 0 or (program != SEQ and not settings.testset and not has_validation(environ)):

@@ -7,7 +7,7 @@ from .. import parallel
 from ..kernels import gru as KG
 from ..kernels import layers as K
 from .full import ROW_CHUNKS, row_chunks
-from .lstm import COLUMN_GROUPS, column_groups
+from .lstm import COLUMN_GROUPS, column_groups, input_products
 from .ports import Layer
 
 
@@ -66,11 +66,7 @@ class GRU(Layer):
         self._buffers(T, B)
         lengths = self.inputs.column_lengths()
         S = self.S
-        S[:, :, 0] = 1
-        S[:, :, 1:1 + ni] = self.inputs.data
-        S2, G2 = S.reshape(T * B, self.nf), self.G.reshape(T * B, -1)
-        parallel.run_all([partial(np.matmul, S2[start:stop, :1 + ni], self.W[:, :1 + ni].T, out=G2[start:stop])
-                          for start, stop in row_chunks(T * B)])
+        input_products(S, self.G, self.W, self.inputs.data)
         Y = self.outputs.resize(T, self.no, B)
         self.outputs.lengths = self.inputs.lengths
         if self.inputs.lengths is not None:  # the kernels leave padding alone

@@ -117,11 +117,7 @@ class LSTM(Layer):
         self._reverse = bool(reverse)
         lengths = self.inputs.column_lengths()
         S = self.S
-        S[:, :, 0] = 1
-        S[:, :, 1:1 + ni] = self.inputs.data
-        S2, G2 = S.reshape(T * B, self.nf), self.G.reshape(T * B, -1)
-        parallel.run_all([partial(np.matmul, S2[start:stop, :1 + ni], self.W[:, :1 + ni].T, out=G2[start:stop])
-                          for start, stop in row_chunks(T * B)])
+        input_products(S, self.G, self.W, self.inputs.data)
         Y = self.outputs.resize(T, self.no, B)
         self.outputs.lengths = self.inputs.lengths
         if self.inputs.lengths is not None:  # the kernels leave padding alone
@@ -154,6 +150,18 @@ class LSTM(Layer):
         for c in range(len(chunks)):  # merged in a fixed order: the same sums for any thread count
             self.dW += self._dW_parts[c]
         self._count()
+
+
+def input_products(S, G, W, inputs):
+    """Fill the rows ``S`` (T, B, 1 + ni + no) of a recurrent layer with a 1 and the inputs, and its gate
+    pre-activations ``G`` with their part from these: one matrix product over every step, in row chunks on
+    the threads (the recurrence adds the part from the previous outputs)."""
+    T, B, ni = inputs.shape
+    S[:, :, 0] = 1
+    S[:, :, 1:1 + ni] = inputs
+    S2, G2 = S.reshape(T * B, -1), G.reshape(T * B, -1)
+    parallel.run_all([partial(np.matmul, S2[start:stop, :1 + ni], W[:, :1 + ni].T, out=G2[start:stop])
+                      for start, stop in row_chunks(T * B)])
 
 
 def column_groups(lengths, groups=COLUMN_GROUPS):
