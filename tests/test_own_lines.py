@@ -4,6 +4,8 @@ several models vote, and the evaluation report."""
 import json
 import re
 import shutil
+import signal
+import time
 
 import h5py
 import numpy as np
@@ -13,8 +15,8 @@ from clstmtools import generate, resume
 from clstmtools.codec import Codec
 from clstmtools.modelfile import load_net
 from margins import SEED, at_least, at_most
-from test_drivers import SUMMARY, TESTERR_CTC, Job, assert_one_line_error, attributes, codec_text, run, run_all, \
-    succeeded
+from test_drivers import SUMMARY, TESTERR_CTC, TIMEOUT, Job, assert_one_line_error, attributes, codec_text, finish, \
+    launch, run, run_all, succeeded
 
 #: the characters of the base model's lines, and those only the new lines have
 OLD_LETTERS, NEW_LETTERS = "acdeimnorst", "bhlu"
@@ -212,3 +214,21 @@ def test_models_with_other_codecs_vote_and_the_report_agrees_with_errs(lines, tu
                         disagree.stdout, re.M)
     assert len(ranked) == 3 and [float(r[0]) for r in ranked] == sorted((float(r[0]) for r in ranked), reverse=True)
     assert all(len({r[2], r[3], r[4]}) > 1 for r in ranked)  # lines the models read differently
+
+
+def test_interrupted_folds_continue_from_their_interrupted_models(lines, tmp_path):
+    settings = dict(TRAINING, folds=2, nhidden=4, test_every=20, save_name="cv", threads=2)  # both folds at once
+    process = launch(Job("clstmctc", [lines / "old-train.h5"], tmp_path, dict(settings, ntrain=10**6)))
+    logs = [tmp_path / f"cv-fold{k}.log" for k in range(2)]
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and not all(log.exists() and "VALERR" in log.read_text() for log in logs):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    status, out, _ = finish(process)
+    assert status == 128 + signal.SIGTERM and "run the same command again" in out
+    stopped = [load_net(str(tmp_path / f"cv-fold{k}-interrupted.h5")).attr_int("trial") for k in range(2)]
+    again = succeeded(run("clstmctc", lines / "old-train.h5", cwd=tmp_path, **dict(settings, ntrain=max(stopped) + 20)))
+    for k in range(2):
+        assert f"# fold {k}: continuing from cv-fold{k}-interrupted.h5" in again.stdout
+        assert f"interrupted by SIGTERM at trial {stopped[k]}" in logs[k].read_text()
+        assert "VALERR" in logs[k].read_text().rsplit("interrupted by SIGTERM", 1)[1]  # it went on training

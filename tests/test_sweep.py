@@ -139,12 +139,12 @@ def test_trials_start_their_program_without_a_preexec_function(tmp_path, monkeyp
     with open(tmp_path / "log", "wb") as log:
         TrialRun("clstmseq", ["d.h5"], {}, None, "test", tmp_path / "log", print).start(log)
     assert seen.get("preexec_fn") is None and seen["start_new_session"]
-    assert seen["command"][1:] == ["-m", "clstmtools.sweep.child", str(os.getpid()), "clstmseq", "d.h5"]
+    assert seen["command"][1:] == ["-m", "clstmtools.drivers.child", str(os.getpid()), "clstmseq", "d.h5"]
 
 
 def test_a_trial_process_becomes_its_program_unless_its_worker_is_gone():
     def child(worker):
-        return subprocess.run([sys.executable, "-m", "clstmtools.sweep.child", str(worker), "clstmseq", "-h"],
+        return subprocess.run([sys.executable, "-m", "clstmtools.drivers.child", str(worker), "clstmseq", "-h"],
                               capture_output=True, text=True, timeout=120)
     alive = child(os.getpid())
     assert alive.returncode == 0 and alive.stdout.startswith("usage:"), alive.stderr

@@ -150,8 +150,8 @@ def _start(program, settings, args, base, k, threads):
     log = open(fold_name(base, k) + ".log", "a" if resumed else "w", encoding="utf-8")
     what = f"continuing from {interrupted}" if resumed else "started"
     print(f"# fold {k}: {what}", flush=True)
-    process = subprocess.Popen([sys.executable, "-m", f"clstmtools.drivers.{program}", *args], env=env,
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "-m", "clstmtools.drivers.child", str(os.getpid()), program, *args],
+                               env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return process, log
 
 

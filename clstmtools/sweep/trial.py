@@ -73,7 +73,7 @@ class TrialRun:
     def start(self, log):
         # the child stops when the worker dies (see child.py); it writes its own log: its output outlives a
         # killed worker (no pipe to break); a session of its own: a terminal's Ctrl-C reaches only the worker
-        command = [sys.executable, "-m", "clstmtools.sweep.child", str(os.getpid()), self.program, *self.data]
+        command = [sys.executable, "-m", "clstmtools.drivers.child", str(os.getpid()), self.program, *self.data]
         self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
 
