@@ -16,7 +16,7 @@ LEVELS = [
     {"datasets", "network", "display", "curve"},
     {"modelfile", "ctc", "params", "generate", "recognize", "resume", "evaluation", "vote"},
     {"tasks", "ensemble"},
-    {"ocropy", "trainer", "onnx_export"},
+    {"ocropy", "trainer", "data_parallel", "onnx_export"},
     {"sweep"},
     {"drivers"},
 ]
