@@ -621,3 +621,18 @@ def test_xml_copies_keep_prefixes_comments_and_escapes(tmp_path):
     assert "<!-- a comment -->" in copy.decode("utf-8")
     original = ET.parse(tmp_path / "in.xml").getroot()
     assert ET.tostring(ET.fromstring(copy)) == ET.tostring(original)
+
+
+def test_a_vote_writes_page_copies_like_its_one_model(sample, page_model, tmp_path):
+    shutil.copy(page_model[0], tmp_path / "copy.h5")
+    settings = dict(mode="text", target_height=HEIGHT, conf=1)
+    one, two = map(succeeded, run_all([
+        Job("clstmctc", [sample / SAMPLE_PAGE], sample, dict(settings, load=page_model[0], output=tmp_path / "one")),
+        Job("clstmctc", [sample / SAMPLE_PAGE], sample, dict(settings, load=f"{page_model[0]},{tmp_path / 'copy.h5'}",
+                                                             output=tmp_path / "two"))]))
+    assert two.stdout == one.stdout  # texts and confidences
+    lines = [{line.get("id"): line for line in ET.parse(tmp_path / name / "PAGE_0017_PAGE.xml").getroot().iter(
+        q("TextLine"))} for name in ("one", "two")]
+    for line_id, line in lines[1].items():
+        assert_levels_agree(line, first_text(lines[0][line_id])[0])
+        assert line.find(q("TextEquiv")).get("conf") == lines[0][line_id].find(q("TextEquiv")).get("conf")
