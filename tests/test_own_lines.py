@@ -232,3 +232,21 @@ def test_interrupted_folds_continue_from_their_interrupted_models(lines, tmp_pat
         assert f"# fold {k}: continuing from cv-fold{k}-interrupted.h5" in again.stdout
         assert f"interrupted by SIGTERM at trial {stopped[k]}" in logs[k].read_text()
         assert "VALERR" in logs[k].read_text().rsplit("interrupted by SIGTERM", 1)[1]  # it went on training
+
+
+def test_clstmtext_resizes_inputs_and_outputs_and_reports_a_vote(tmp_path):
+    (tmp_path / "a.txt").write_text("".join(f"{w}\t{w.upper()}\n" for w in ("abc", "cab", "bca", "aab", "cca")), "utf-8")
+    (tmp_path / "b.txt").write_text("".join(f"{w}\t{w.upper()}\n" for w in ("abd", "dab", "xca", "cab")), "utf-8")
+    tiny = dict(nhidden=4, report_every=0, seed=SEED)
+    succeeded(run("clstmtext", "a.txt", cwd=tmp_path, save_name="a", ntrain=20, **tiny))
+    refused, tuned = run_all([Job("clstmtext", ["b.txt"], tmp_path, dict(tiny, load="a.h5", save_name="r", ntrain=40)),
+                              Job("clstmtext", ["b.txt"], tmp_path, dict(tiny, load="a.h5", save_name="b", ntrain=40,
+                                                                         resize="union"))])
+    assert_one_line_error(refused, "clstmtext", "not in the model's input codec: 'd' ×2, 'x' ×1", "resize=union")
+    assert "# resize=union: 4 -> 6 inputs; added 'dx'" in succeeded(tuned).stdout
+    assert "# resize=union: 4 -> 6 outputs; added 'DX'" in tuned.stdout
+    assert codec_text(tmp_path / "b.h5", "icodec") == "abcdx" and codec_text(tmp_path / "b.h5") == "ABCDX"
+    report = succeeded(run("clstmtext", "b.txt", cwd=tmp_path, load="a.h5,b.h5", mode="report", report="r.json"))
+    data = json.loads((tmp_path / "r.json").read_text("utf-8"))
+    assert data["characters"] == 12 and data["lines"] == 4 and data["unknown_characters"] == {}
+    assert data["models"] == ["a.h5", "b.h5"] and report.stdout.startswith("4 lines, 12 characters")
