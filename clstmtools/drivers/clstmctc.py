@@ -228,7 +228,7 @@ def train(settings, path):
     else:
         task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam,
                        strict=bool(settings.strict), augment=augment)
-    train_indices, held_out = validation_split(settings, len(data), state)
+    train_indices, held_out, keep = validation_split(settings, len(data), state)
     data.read_ahead_when_idle(train_indices)  # image lines: their first reading is the costly one
 
     def evaluation(path, keyword):
@@ -250,7 +250,7 @@ def train(settings, path):
         validate = evaluation(settings.valset or None, "VALERR")
     start = start_trial(net, settings, loaded)
     trainer = make_trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings, net),
-                      validate=validate, state=state, keep={"validation": held_out} if held_out else None,
+                      validate=validate, state=state, keep=keep,
                       freeze_until=start + settings.freeze if loaded else 0, data_key=key)
     return trainer.train(start, settings.ntrain)
 

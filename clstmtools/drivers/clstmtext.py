@@ -202,7 +202,7 @@ def train(settings, args):
     configure_learning(net, settings)
     show_info(net, settings)
     task = TextCoder.of_pairs(pairs, icodec, codec, neps).task(settings)
-    train_indices, held_out = validation_split(settings, len(pairs), state)
+    train_indices, held_out, keep = validation_split(settings, len(pairs), state)
 
     def evaluation(path, keyword):
         """The test callable over the pairs at ``path`` (TESTERR), or the held-out pairs (VALERR)."""
@@ -216,7 +216,7 @@ def train(settings, args):
     validate = evaluation(settings.valset or None, "VALERR") if settings.valset or held_out else None
     start = start_trial(net, settings, loaded)
     trainer = make_trainer(net, settings, task, train_indices, test=test, display=ctc_display(settings),
-                      validate=validate, state=state, keep={"validation": held_out} if held_out else None,
+                      validate=validate, state=state, keep=keep,
                       freeze_until=start + settings.freeze if loaded else 0, data_key=key)
     return trainer.train(start, settings.ntrain)
 

@@ -299,34 +299,36 @@ def warn_unknown(counts, where, say, whose="the model's codec"):
 
 
 def validation_split(settings, count, state):
-    """``(training indices, held-out indices or None)`` for ``validation=F``: a seeded F of the
-    ``count`` samples (the very same ones when the run resumes from ``state``); with ``folds=K
-    fold=k``, fold k of K seeded folds."""
-    if settings.get("folds"):
+    """``(training indices, held-out indices or None, arrays to keep in the run state)`` for
+    ``validation=F``: a seeded F of the ``count`` samples; with ``folds=K fold=k``, fold k of K seeded
+    folds. A run resumed from ``state`` holds out the very same samples (when the state's split is of
+    the same kind: the same fold's, or a fraction's)."""
+    fold = [settings.fold, settings.folds] if settings.get("folds") else []
+    kept = state is not None and "validation" in state.arrays and \
+        [int(v) for v in state.arrays.get("fold", [])] == fold
+    if fold:
         from .folds import fold_of
 
-        k, folds = settings.fold, settings.folds
-        if state is not None and "validation" in state.arrays:
+        k, folds = fold
+        held = sorted(int(i) for i in state.arrays["validation"]) if kept else \
+            fold_of(count, folds, k, run_generator(settings, "folds"))
+        print(f"# fold {k} of {folds}: {len(held)} of {count} training samples held out for validation")
+    else:
+        fraction = settings.validation
+        if fraction <= 0:
+            return list(range(count)), None, None
+        if fraction >= 1:
+            raise ParamError(f"validation={fraction!r}: expected a fraction 0 < F < 1")
+        if settings.valset:
+            raise ParamError("valset and validation both set: hold out a fraction or give a set, not both")
+        if kept:
             held = sorted(int(i) for i in state.arrays["validation"])
         else:
-            held = fold_of(count, folds, k, run_generator(settings, "folds"))
-        print(f"# fold {k} of {folds}: {len(held)} of {count} training samples held out for validation")
-        chosen = set(held)
-        return [i for i in range(count) if i not in chosen], held
-    fraction = settings.validation
-    if fraction <= 0:
-        return list(range(count)), None
-    if fraction >= 1:
-        raise ParamError(f"validation={fraction!r}: expected a fraction 0 < F < 1")
-    if settings.valset:
-        raise ParamError("valset and validation both set: hold out a fraction or give a set, not both")
-    if state is not None and "validation" in state.arrays:
-        held = sorted(int(i) for i in state.arrays["validation"])
-    else:
-        size = min(max(1, round(fraction * count)), count - 1)
-        held = sorted(int(i) for i in run_generator(settings, "validation").permutation(count)[:size])
-    if not held or len(held) >= count or held[-1] >= count:
-        raise UsageError(f"validation={fraction!r}: cannot hold out a fraction of {count} sample(s)")
+            size = min(max(1, round(fraction * count)), count - 1)
+            held = sorted(int(i) for i in run_generator(settings, "validation").permutation(count)[:size])
+        if not held or len(held) >= count or held[-1] >= count:
+            raise UsageError(f"validation={fraction!r}: cannot hold out a fraction of {count} sample(s)")
+        print(f"# validation: {len(held)} of {count} training samples held out (validation={fraction:g})")
     chosen = set(held)
-    print(f"# validation: {len(held)} of {count} training samples held out (validation={fraction:g})")
-    return [i for i in range(count) if i not in chosen], held
+    keep = {"validation": held, **({"fold": fold} if fold else {})}
+    return [i for i in range(count) if i not in chosen], held, keep
