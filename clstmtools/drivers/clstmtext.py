@@ -14,9 +14,47 @@ PROGRAM = "clstmtext"
 SYNOPSIS = """usage: [name=value ...] clstmtext PAIRS.txt
        [name=value ...] clstmtext INPUTS.txt OUTPUTS.txt
        mode=filter load=MODEL.h5 clstmtext TEXT.txt
+       mode=report load=MODEL.h5 clstmtext PAIRS.txt
+       clstmtext -h | --help-all | --version
 
-Learns string -> string transformations (e.g. spelling -> pronunciation) by CTC; with
-mode=filter, prints the trained model's output for every input line."""
+Learns string -> string transformations (e.g. spelling -> pronunciation) by
+CTC; with mode=filter, prints the trained model's output for every input line.
+Settings are environment variables; lo,hi draws a random value, a:b:c picks
+one, seed= repeats the draws.
+
+PAIRS.txt: UTF-8 lines input<TAB>output (blank lines and '# ' lines skipped).
+
+Examples:
+  save_name=g2p testset=cmu-test.txt test_every=10000 clstmtext cmu-train.txt
+  mode=filter load=g2p.h5 clstmtext words.txt"""
+#: the settings -h shows, with what they do in a few words
+COMMON = (
+    ("mode", "train; filter or report: apply load= to the file"),
+    ("load", "model to start from or apply (a.h5,b.h5 or a*.h5: vote)"),
+    ("save_name", "where models are saved: NAME.h5 (required to train)"),
+    ("testset", "test pairs, tested every test_every lines"),
+    ("valset", "validation pairs: they choose the model saved"),
+    ("validation", "or hold out this fraction of the training pairs"),
+    ("test_every", "test and validate every N lines"),
+    ("early_stop", "stop after N tests without a better validation error"),
+    ("ntrain", "the number of training lines"),
+    ("lrate", "learning rate"),
+    ("optimizer", "sgd (clstm's momentum updates) or adam"),
+    ("nhidden", "LSTM cells per direction"),
+    ("lstm", "network: BIDILSTM, LSTM1, BIDILSTM2, ..."),
+    ("spec", "a VGSL spec of recurrent layers, e.g. [1,0,0,1 Lbx100 O1c]"),
+    ("neps", "empty input steps before the text and after each character"),
+    ("minibatch", "lines per weight update"),
+    ("threads", "threads to compute with (0: all cores)"),
+    ("seed", "seed of every random choice (0: a fresh one)"),
+    ("resize", "with load=: union adds the data's new characters"),
+    ("freeze", "with load=: train the output layer alone for N lines"),
+    ("folds", "train K cross-fold models: save_name-fold0.h5 ..."),
+    ("unicode", "Unicode normalization of both sides"),
+    ("report", "also write the evaluation report to this JSON file"),
+    ("disagree", "with several models: the N lines they disagree on most"),
+    ("report_every", "print a progress report every N lines (0: never)"),
+)
 FORMATS = """PAIRS.txt: UTF-8 lines input<TAB>output; blank lines and lines starting with '# ' are
 skipped, as are lines with an empty side. Or two files of inputs and outputs, line by line.
 Inputs become one-hot sequences with neps empty steps before the text and after each character.
@@ -227,7 +265,7 @@ def body(args, settings):
     return train(settings, args)
 
 
-main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS, COMMON)
 
 if __name__ == "__main__":
     main()
