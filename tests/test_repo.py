@@ -150,6 +150,14 @@ def test_recognition_starts_without_the_training_modules_and_the_api_loads_on_us
                                         "['KeyboardInterrupt', 'Interrupted']"]
 
 
+def test_an_api_name_that_is_also_its_modules_name_stays_the_function():
+    """``clstm.read_line`` imports clstmtools.vote, which binds ``clstm.vote`` to the module; ``clstm.vote`` is
+    still the function."""
+    code = "import clstmtools as clstm; clstm.read_line; print(callable(clstm.vote), clstm.vote.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["True", "vote"], done.stderr
+
+
 def test_no_part_of_the_package_takes_another_parts_private_names():
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE)
