@@ -63,7 +63,7 @@ COMMON = (
     ("target_height", "line height after normalization"),
     ("unicode", "Unicode normalization of the transcripts"),
     ("conf", "1: mode=text prints each line's mean confidence"),
-    ("beam", "N: prefix beam search of width N (0: best path)"),
+    ("beam", "N: prefix beam search of width N (0: greedy decoding)"),
     ("output", "mode=text on PAGE/ALTO: write copies with the text here"),
     ("report", "also write the evaluation report to this JSON file"),
     ("disagree", "with several models: the N lines they disagree on most"),
