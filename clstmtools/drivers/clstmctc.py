@@ -37,37 +37,25 @@ Examples:
     clstmctc train.txt
   load=book.h5 mode=errs clstmctc test.txt
   load=book.h5 mode=text output=recognized/ clstmctc page.xml"""
-#: the settings -h shows, with what they do in a few words
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
 COMMON = (
     ("mode", "train; errs, text, full, quiet, report: apply load="),
-    ("load", "model to start from or apply (a.h5,b.h5 or a*.h5: vote)"),
-    ("save_name", "where models are saved: NAME.h5 (required to train)"),
+    "load", "save_name",
     ("testset", "test data, tested every test_every lines"),
     ("valset", "validation data: it chooses the model saved"),
     ("validation", "or hold out this fraction of the training data"),
-    ("test_every", "test and validate every N lines"),
-    ("early_stop", "stop after N tests without a better validation error"),
-    ("ntrain", "the number of training lines"),
-    ("lrate", "learning rate"),
-    ("optimizer", "sgd (clstm's momentum updates) or adam"),
+    "test_every", "early_stop", "ntrain", "lrate", "optimizer",
     ("lstm", "network: BIDILSTM, CNNBIDILSTM, CRNN, ..."),
     ("spec", "a VGSL network spec (kraken's notation), not lstm="),
-    ("nhidden", "LSTM cells per direction"),
+    "nhidden",
     ("augment", "1: degrade training lines on the fly"),
-    ("minibatch", "lines per weight update"),
-    ("threads", "threads to compute with (0: all cores)"),
-    ("seed", "seed of every random choice (0: a fresh one)"),
-    ("resize", "with load=: union adds the data's new characters"),
-    ("freeze", "with load=: train the output layer alone for N lines"),
-    ("folds", "train K cross-fold models: save_name-fold0.h5 ..."),
+    "minibatch", "threads", "seed", "resize", "freeze", "folds",
     ("target_height", "line height after normalization"),
     ("unicode", "Unicode normalization of the transcripts"),
     ("conf", "1: mode=text prints each line's mean confidence"),
     ("beam", "N: prefix beam search of width N (0: greedy decoding)"),
     ("output", "mode=text on PAGE/ALTO: write copies with the text here"),
-    ("report", "also write the evaluation report to this JSON file"),
-    ("disagree", "with several models: the N lines they disagree on most"),
-    ("report_every", "print a progress report every N lines (0: never)"),
+    "report", "disagree", "report_every",
 )
 FORMATS = """DATA (and testset=) is one of:
   - a clstm HDF5 file: images (variable-length float arrays, each a (width, height) array

@@ -19,24 +19,19 @@ DATA.h5: clstm's sequence layout (inputs, outputs and their _dims).
 
 Example:
   lrate=1e-3 nhidden=20 save_name=dmod3 clstmseq dmod3.h5"""
-#: the settings -h shows, with what they do in a few words
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
 COMMON = (
     ("mode", "train; test: test load= on the held-out samples"),
     ("load", "model to start from or to test"),
     ("save_name", "where models are saved: NAME.h5"),
-    ("ntrain", "the number of training lines"),
+    "ntrain",
     ("testmod", "samples whose index is a multiple of N are held out"),
     ("test_every", "test every N lines"),
     ("early_stop", "stop after N tests without a better test error"),
-    ("lrate", "learning rate"),
-    ("optimizer", "sgd (clstm's momentum updates) or adam"),
-    ("nhidden", "LSTM cells per direction"),
-    ("lstm", "network: BIDILSTM, LSTM1, BIDILSTM2, ..."),
+    "lrate", "optimizer", "nhidden",
+    "lstm",
     ("output_type", "output layer: SoftmaxLayer, SigmoidLayer, ..."),
-    ("threads", "threads to compute with (0: all cores)"),
-    ("seed", "seed of every random choice (0: a fresh one)"),
-    ("display_every", "write a picture of the outputs every N lines"),
-    ("report_every", "print a progress report every N lines (0: never)"),
+    "threads", "seed", "display_every", "report_every",
 )
 FORMATS = """DATA.h5 (clstm's sequence layout): inputs and outputs, variable-length float arrays (each a
 (T, depth) array flattened row by row), with inputs_dims and outputs_dims, (N, 2) shapes

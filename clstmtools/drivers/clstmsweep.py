@@ -24,7 +24,7 @@ to NAME-sweep.png.
 Example:
   study=s1 trials=12 lrate=1e-4,1e-2 nhidden=20,100 save_name=s1 \\
     validation=0.1 test_every=500 ntrain=5000 clstmsweep clstmctc train.h5"""
-#: the settings -h shows, with what they do in a few words
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
 COMMON = (
     ("mode", "train: run trials; report: the study's trials, best first"),
     ("study", "name of the study (required)"),

@@ -27,33 +27,20 @@ PAIRS.txt: UTF-8 lines input<TAB>output (blank lines and '# ' lines skipped).
 Examples:
   save_name=g2p testset=cmu-test.txt test_every=10000 clstmtext cmu-train.txt
   mode=filter load=g2p.h5 clstmtext words.txt"""
-#: the settings -h shows, with what they do in a few words
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
 COMMON = (
     ("mode", "train; filter or report: apply load= to the file"),
-    ("load", "model to start from or apply (a.h5,b.h5 or a*.h5: vote)"),
-    ("save_name", "where models are saved: NAME.h5 (required to train)"),
+    "load", "save_name",
     ("testset", "test pairs, tested every test_every lines"),
     ("valset", "validation pairs: they choose the model saved"),
     ("validation", "or hold out this fraction of the training pairs"),
-    ("test_every", "test and validate every N lines"),
-    ("early_stop", "stop after N tests without a better validation error"),
-    ("ntrain", "the number of training lines"),
-    ("lrate", "learning rate"),
-    ("optimizer", "sgd (clstm's momentum updates) or adam"),
-    ("nhidden", "LSTM cells per direction"),
-    ("lstm", "network: BIDILSTM, LSTM1, BIDILSTM2, ..."),
+    "test_every", "early_stop", "ntrain", "lrate", "optimizer", "nhidden",
+    "lstm",
     ("spec", "a VGSL spec of recurrent layers, e.g. [1,0,0,1 Lbx100 O1c]"),
     ("neps", "empty input steps before the text and after each character"),
-    ("minibatch", "lines per weight update"),
-    ("threads", "threads to compute with (0: all cores)"),
-    ("seed", "seed of every random choice (0: a fresh one)"),
-    ("resize", "with load=: union adds the data's new characters"),
-    ("freeze", "with load=: train the output layer alone for N lines"),
-    ("folds", "train K cross-fold models: save_name-fold0.h5 ..."),
+    "minibatch", "threads", "seed", "resize", "freeze", "folds",
     ("unicode", "Unicode normalization of both sides"),
-    ("report", "also write the evaluation report to this JSON file"),
-    ("disagree", "with several models: the N lines they disagree on most"),
-    ("report_every", "print a progress report every N lines (0: never)"),
+    "report", "disagree", "report_every",
 )
 FORMATS = """PAIRS.txt: UTF-8 lines input<TAB>output; blank lines and lines starting with '# ' are
 skipped, as are lines with an empty side. Or two files of inputs and outputs, line by line.
