@@ -30,7 +30,10 @@ def __getattr__(name):
     """An API name, or a submodule (``clstmtools.ctc`` after ``import clstmtools``), imported now."""
     module = _HOME.get(name)
     if module is not None:
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        home = importlib.import_module(f".{module}", __name__)
+        # importing clstmtools.vote binds the name vote to the module: the API's names come after it
+        globals().update({api_name: getattr(home, api_name) for api_name in _API[module]})
+        value = getattr(home, name)
     else:
         try:
             value = importlib.import_module(f".{name}", __name__)

@@ -110,7 +110,7 @@ def atomic_write(path):
     mode = _plain_mode(path)
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError as error:  # named by the file asked for, not by the temporary
+    except OSError as error:  # named by the target file, not by the temporary
         raise OSError(error.errno, error.strerror, path) from None
     try:
         yield tmp

@@ -46,7 +46,7 @@ class _Scratch(threading.local):
     """Per-thread work arrays, one per name, reused across calls.
 
     The (T, S) tables of one line are a few MB; fresh arrays for every line would cost more in
-    page faults than the alignment itself. An array is valid until its name is asked for again."""
+    page faults than the alignment itself. An array is valid until its name is requested again."""
 
     def __init__(self):
         self.buffers = {}

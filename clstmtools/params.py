@@ -1,5 +1,5 @@
 """The one table of environment parameters of clstmctc, clstmseq, clstmtext and clstmsweep, and what it
-drives: parsing, random draws, search spaces, the params=1 echo, the usage text and the README table."""
+drives: parsing, random draws, search spaces, the params=1 echo, the usage texts and the documentation's table."""
 import dataclasses
 import math
 import os
@@ -499,8 +499,8 @@ values at random; seed= repeats the draws, params=1 prints every value used."""
 
 
 def usage(program, synopsis, formats):
-    """The usage text of ``program``: ``synopsis``, every parameter with its default and
-    meaning, then ``formats`` (the file formats, as the driver words them)."""
+    """The whole usage text of ``program`` (``--help-all``): ``synopsis``, every parameter with its
+    default and meaning, then ``formats`` (the file formats, as the driver words them)."""
     lines = [synopsis.rstrip(), "", _USAGE_HEAD.format(program=program), ""]
     for param in params_of(program):
         meaning = param.meaning_for(program)
@@ -518,6 +518,27 @@ def usage(program, synopsis, formats):
     return "\n".join(lines)
 
 
+_BRIEF_TAIL = """\
+Every setting, its default and meaning: {program} --help-all; the values a
+run uses: params=1. Documentation: docs/programs.md (Programs and settings)."""
+
+
+def brief_usage(program, synopsis, common):
+    """The ``-h`` text of ``program``, a screen high: ``synopsis``, the settings people use most
+    (``common``: (name, what it does) pairs; the defaults come from the table), and where the
+    rest is described."""
+    lines = [synopsis.rstrip(), "", "Settings used most (name=default):"]
+    for name, what in common:
+        param = BY_NAME[name]
+        if program not in param.programs:
+            raise ValueError(f"{name} is not a parameter of {program}")
+        left = f"  {name}={_shown(param.default_for(program))}"
+        lines.append(textwrap.fill(what, 79, initial_indent=left.ljust(22) if len(left) < 22 else left + " ",
+                                   subsequent_indent=" " * 22, break_on_hyphens=False))
+    lines += ["", _BRIEF_TAIL.format(program=program), ""]
+    return "\n".join(lines)
+
+
 def _per_program_cell(param, value_of, shown):
     """One table cell for a setting that may differ by program: the common value, then exceptions."""
     values = {program: value_of(program) for program in EVERY_PROGRAM if program in param.programs}
@@ -529,7 +550,7 @@ def _per_program_cell(param, value_of, shown):
 
 
 def markdown_table():
-    """The README's parameter table (Markdown): name, default, programs, meaning."""
+    """The parameter table of the documentation (Markdown): name, default, programs, meaning."""
     rows = ["| name | default | programs | meaning |", "| --- | --- | --- | --- |"]
     for param in PARAMS:
         name = f"`{param.name}`" + "".join(f" (`{alias}`)" for alias in param.aliases)

@@ -24,7 +24,7 @@ WINDOW = 64
 #: lines in the first window: the network waits for these (reading 64 takes about 0.1 s)
 FIRST_WINDOW = BATCH_LINES
 #: windows being read (or read and waiting) at a time: the reader keeps a core busy whenever the
-#: network leaves one idle (between its threads' work), instead of waiting to be asked for the next
+#: network leaves one idle (between its threads' work), instead of waiting for a request for the next
 READ_AHEAD = 4
 
 

@@ -6,7 +6,7 @@ tests, and print the test character error rate against lines trained and wall ti
                                    [--time-limit SECONDS] [--targets 2.75,1.5] [--validation F]
                                    [--workdir DIR] [NAME=VALUE ...]
 
-With --validation F (the protocol of the README's figures: 0.1), a seeded fraction F of the 450
+With --validation F (the protocol of the figures in docs/performance.md: 0.1), a seeded fraction F of the 450
 training lines is held out: the validation error chooses the model, and the summary reports the
 test CER of that one model; the test curve is then only what happened, not a result.
 

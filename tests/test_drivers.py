@@ -453,18 +453,49 @@ def test_bad_files_are_one_line_errors_naming_the_file(data, tmp_path):
 
 
 def test_usage_with_help_and_without_arguments(tmp_path):
+    """-h (and no arguments, on stderr) shows the settings used most; --help-all every setting and the formats."""
     programs = ("clstmctc", "clstmseq", "clstmtext")
-    results = run_all([Job(program, args, tmp_path, {}) for program in programs for args in (["-h"], [])])
+    results = run_all([Job(program, args, tmp_path, {}) for program in programs
+                       for args in (["-h"], [], ["--help-all"])])
     for k, program in enumerate(programs):
-        helped, bare = results[2 * k], results[2 * k + 1]
+        helped, bare, everything = results[3 * k: 3 * k + 3]
         succeeded(helped)
-        assert helped.stdout.startswith("usage:") and "File formats:" in helped.stdout
-        for param in params_of(program):
-            assert f"\n  {param.name}=" in helped.stdout, param.name
-        others = {p.name for p in PARAMS} - {p.name for p in params_of(program)}
-        assert not any(f"\n  {name}=" in helped.stdout for name in others)
+        assert helped.stdout.startswith("usage:") and f"{program} --help-all" in helped.stdout
+        shown = re.findall(r"^  (\w+)=", helped.stdout, re.M)
+        assert {"mode", "load", "save_name", "lrate", "nhidden", "seed"} <= set(shown)
+        assert set(shown) < {param.name for param in params_of(program)}  # some, not all
         assert bare.returncode == 2 and bare.stdout == ""
         assert bare.stderr == helped.stdout
+        succeeded(everything)
+        assert everything.stdout.startswith(helped.stdout.split("\n\n")[0]) and "File formats:" in everything.stdout
+        for param in params_of(program):
+            assert f"\n  {param.name}=" in everything.stdout, param.name
+        others = {p.name for p in PARAMS} - {p.name for p in params_of(program)}
+        assert not any(f"\n  {name}=" in everything.stdout for name in others)
+
+
+#: every console program of the package
+CONSOLE_PROGRAMS = ("clstmctc", "clstmseq", "clstmtext", "clstmsweep", "clstmexport")
+
+
+def test_help_fits_a_screen_and_says_where_the_rest_is(tmp_path):
+    for program, result in zip(CONSOLE_PROGRAMS, run_all([Job(p, ["-h"], tmp_path, {}) for p in CONSOLE_PROGRAMS])):
+        text = succeeded(result).stdout
+        lines = text.rstrip("\n").splitlines()
+        assert text.startswith("usage: ") and program in lines[0], program
+        assert len(lines) <= 60 and max(map(len, lines)) <= 79, (program, len(lines))
+        assert "docs/" in text and f"{program} -h | " in text, program
+        if program != "clstmexport":  # it has no settings
+            assert "params=1" in text and f"{program} --help-all" in text, program
+
+
+def test_every_program_prints_its_version(tmp_path):
+    from importlib.metadata import version
+
+    results = run_all([Job(program, ["--version"], tmp_path, {}) for program in CONSOLE_PROGRAMS])
+    for program, result in zip(CONSOLE_PROGRAMS, results):
+        assert succeeded(result).stdout == f"{program} {version('clstmtools')}\n" and result.stderr == ""
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version("clstmtools"))
 
 
 def test_installed_console_script_and_in_tree_launcher(ocr_test, tmp_path):

@@ -1,5 +1,5 @@
 """ONNX export: clstmexport on models trained here and on the C++ clstm's file, every layer type and LSTM variant,
-onnxruntime against clstmtools on lines of several lengths and batch sizes, bad input, the README's example."""
+onnxruntime against clstmtools on lines of several lengths and batch sizes, bad input, the deployment page's example."""
 import json
 import re
 import shutil
@@ -260,8 +260,9 @@ def test_the_trainers_never_import_onnx():
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 
 
-def test_the_readme_deployment_example_recognizes_a_line_like_clstmctc(trained, tmp_path):
-    code = re.search(r"<!-- onnx-example -->\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+def test_the_deployment_pages_example_recognizes_a_line_like_clstmctc(trained, tmp_path):
+    page = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    code = re.search(r"<!-- onnx-example -->\n```python\n(.*?)```", page, re.S).group(1)
     export(trained / "bidi.h5", tmp_path)
     images = sorted((trained / "expr-test").glob("*.png"))[:3]
     processes = []

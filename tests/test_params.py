@@ -1,7 +1,8 @@
-"""Tests of the environment-parameter table: parsing, draws, seeds, echo, usage text and README table."""
+"""Tests of the environment-parameter table: parsing, draws, seeds, echo, usage texts and the documentation's table."""
 import io
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from clstmtools import params
 from clstmtools.params import (BY_NAME, CTC, PARAMS, PROGRAMS, SEQ, TEXT, WITH_SWEEP, Choice, ParamError,
-                               closest_name, format_value, markdown_table, params_of, read_params,
+                               brief_usage, closest_name, format_value, markdown_table, params_of, read_params,
                                suspicious_names, usage)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "params_table.py"
@@ -243,6 +244,19 @@ def test_usage_lists_every_parameter_with_its_default(program):
     assert max(len(line) for line in text.splitlines()) <= 79
     if program == SEQ:
         assert "ntrain=10000000" in text and "test_every=1000" in text and "one of train test" in text
+
+
+def test_brief_usage_takes_its_defaults_from_the_table_and_names_the_rest():
+    common = (("lrate", "learning rate"), ("ntrain", "the number of training lines, " * 4))
+    text = brief_usage(SEQ, "usage: clstmseq data", common)
+    lines = text.splitlines()
+    assert lines[0] == "usage: clstmseq data" and max(map(len, lines)) <= 79
+    assert "  lrate=0.0001        learning rate" in lines
+    assert re.search(r"^  ntrain=10000000 +the number", text, re.M)  # clstmseq's default
+    assert lines[-1].endswith("(Programs and settings).") and "clstmseq --help-all" in text and "params=1" in text
+    assert "File formats:" not in text
+    with pytest.raises(ValueError, match="neps is not a parameter of clstmseq"):
+        brief_usage(SEQ, "usage: clstmseq data", (("neps", "empty steps"),))
 
 
 def test_markdown_table():

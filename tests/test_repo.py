@@ -1,4 +1,4 @@
-"""Repository-level checks: the README's commands and table, CI, and the one-way flow of imports."""
+"""Repository-level checks: the README's commands, the documentation, CI, and the one-way flow of imports."""
 import ast
 import re
 import subprocess
@@ -46,10 +46,60 @@ def test_readme_quick_start_and_ci_run_the_same_test_command():
     assert block[1] in (ROOT / ".ci" / "run").read_text()
 
 
-def test_readme_parameter_table_is_generated_from_the_table():
+def test_the_settings_reference_is_generated_from_the_table():
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "params_table.py"), "--check",
-                             str(ROOT / "README.md")], capture_output=True, text=True)
+                             str(ROOT / "docs" / "programs.md")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_is_a_front_page_that_links_into_the_documentation():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 300
+    linked = set(re.findall(r"\]\((docs/[\w-]+\.md)\)", readme))
+    pages = {f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md")} - {"docs/index.md"}
+    assert linked == pages, pages ^ linked
+
+
+#: what the product never says of itself (internal words, how a figure was reached)
+INTERNAL_WORDS = re.compile(r"seed 00|asked for|the issue", re.I)
+
+
+def test_the_product_speaks_of_itself():
+    """The package, the programs, the scripts, the README, the documentation and the changelog."""
+    paths = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "mkdocs.yml"]
+    for folder in ("clstmtools", "docs", "bin", "scripts"):
+        paths += [path for path in (ROOT / folder).rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    found = []
+    for path in paths:
+        data = path.read_bytes()
+        if b"\0" in data:
+            continue  # a picture
+        for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            if INTERNAL_WORDS.search(line):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_the_changelog_names_the_packages_version_first():
+    import pytest
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    versions = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d\d-\d\d$", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert versions and versions[0] == version, (versions, version)
+    for section in re.split(r"^## ", (ROOT / "CHANGELOG.md").read_text(), flags=re.M)[1:]:
+        assert set(re.findall(r"^### (\w+)$", section, re.M)) <= {"Added", "Changed", "Deprecated", "Removed",
+                                                                  "Fixed", "Security"}, section[:40]
+
+
+def test_the_documentation_site_builds_without_a_broken_link(tmp_path):
+    """mkdocs build --strict (the [docs] extra): a broken link or anchor, or a page left out of the
+    navigation, fails."""
+    import pytest
+    pytest.importorskip("mkdocs")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Keep a Changelog" in (tmp_path / "site" / "changelog" / "index.html").read_text(encoding="utf-8")
 
 
 def test_every_module_opens_with_a_docstring():
@@ -150,6 +200,14 @@ def test_recognition_starts_without_the_training_modules_and_the_api_loads_on_us
                                         "['KeyboardInterrupt', 'Interrupted']"]
 
 
+def test_an_api_name_that_is_also_its_modules_name_stays_the_function():
+    """``clstm.read_line`` imports clstmtools.vote, which binds ``clstm.vote`` to the module; ``clstm.vote`` is
+    still the function."""
+    code = "import clstmtools as clstm; clstm.read_line; print(callable(clstm.vote), clstm.vote.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["True", "vote"], done.stderr
+
+
 def test_no_part_of_the_package_takes_another_parts_private_names():
     for path in PACKAGE.rglob("*.py"):
         rel = path.relative_to(PACKAGE)
@@ -161,11 +219,12 @@ def test_no_part_of_the_package_takes_another_parts_private_names():
 
 
 def test_every_function_and_class_is_used():
-    """Each one is named somewhere besides its definition (the package, tests, scripts or README); Numba's
+    """Each one is named somewhere besides its definition (the package, tests, scripts, README or docs); Numba's
     registrations (decorated overloads) are found by Numba."""
     texts = [path.read_text() for folder in ("clstmtools", "tests", "scripts") for path in (ROOT / folder).rglob("*.py")]
+    texts += [path.read_text(encoding="utf-8") for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]]
     words = {}
-    for word in re.findall(r"\w+", "\n".join(texts + [(ROOT / "README.md").read_text()])):
+    for word in re.findall(r"\w+", "\n".join(texts)):
         words[word] = words.get(word, 0) + 1
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -21,7 +21,7 @@ def resolve_normalizer(normalizer, target_height=48, norm=None):
     (with ``norm``: norm_range, norm_vscale, norm_smooth2d, norm_smooth1d), a callable is kept."""
     if normalizer is None or callable(normalizer):
         return normalizer
-    from ..dewarp import make_normalizer  # deferred: dewarping is only needed when asked for
+    from ..dewarp import make_normalizer  # deferred: dewarping is only needed when requested
     return make_normalizer(normalizer, target_height, **(norm or {}))
 
 

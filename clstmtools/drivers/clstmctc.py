@@ -20,10 +20,43 @@ from .outcome import Outcome
 
 PROGRAM = "clstmctc"
 SYNOPSIS = """usage: [name=value ...] clstmctc DATA
+       load=MODEL.h5 mode=errs|text|full|quiet|report clstmctc DATA
+       clstmctc -h | --help-all | --version
 
-Learns image -> text transformations (text-line recognition) by CTC, modelling sequences of
-vertical slices through each line image; or applies a trained model (mode=errs|text|full|quiet).
-Settings are environment variables, e.g.  lrate=3e-5 save_name=uw3 clstmctc uw3-dew.h5"""
+Learns image -> text transformations (text-line recognition) by CTC, modelling
+sequences of vertical slices through each line image; or applies a trained
+model. Settings are environment variables; lo,hi draws a random value, a:b:c
+picks one, seed= repeats the draws.
+
+DATA (and testset=, valset=): a clstm HDF5 file; a list of line images, one
+path a line, with x.gt.txt beside x.png; a folder of images labelled
+ID_LABEL.png or by labels.txt; PAGE XML or ALTO (a file, folder or list).
+
+Examples:
+  save_name=book validation=0.1 testset=test.txt test_every=1000 \\
+    clstmctc train.txt
+  load=book.h5 mode=errs clstmctc test.txt
+  load=book.h5 mode=text output=recognized/ clstmctc page.xml"""
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
+COMMON = (
+    ("mode", "train; errs, text, full, quiet, report: apply load="),
+    "load", "save_name",
+    ("testset", "test data, tested every test_every lines"),
+    ("valset", "validation data: it chooses the model saved"),
+    ("validation", "or hold out this fraction of the training data"),
+    "test_every", "early_stop", "ntrain", "lrate", "optimizer",
+    ("lstm", "network: BIDILSTM, CNNBIDILSTM, CRNN, ..."),
+    ("spec", "a VGSL network spec (kraken's notation), not lstm="),
+    "nhidden",
+    ("augment", "1: degrade training lines on the fly"),
+    "minibatch", "threads", "seed", "resize", "freeze", "folds",
+    ("target_height", "line height after normalization"),
+    ("unicode", "Unicode normalization of the transcripts"),
+    ("conf", "1: mode=text prints each line's mean confidence"),
+    ("beam", "N: prefix beam search of width N (0: greedy decoding)"),
+    ("output", "mode=text on PAGE/ALTO: write copies with the text here"),
+    "report", "disagree", "report_every",
+)
 FORMATS = """DATA (and testset=) is one of:
   - a clstm HDF5 file: images (variable-length float arrays, each a (width, height) array
     flattened row by row), images_dims (N, 2), transcripts (variable-length int arrays of
@@ -265,7 +298,7 @@ def body(args, settings):
     return train(settings, args[0])
 
 
-main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS, COMMON)
 
 if __name__ == "__main__":
     main()

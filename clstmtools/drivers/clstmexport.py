@@ -3,14 +3,20 @@ import os
 import sys
 import traceback
 
+from . import version_line
+
 PROGRAM = "clstmexport"
 USAGE = """usage: clstmexport MODEL.h5 OUT.onnx
+       clstmexport -h | --version
 
-Writes the network of a clstm model file (clstmtools' or the 2015 C++ clstm's) as an ONNX graph with
-inputs lines (batch, time, ninput) float32 and lengths (batch,) int64 and output outputs (batch, time,
-noutput), the codec and the line normalization as metadata. OUT.onnx is written only after
-onnxruntime's outputs on random lines (alone and as one padded batch) match clstmtools' to 1e-5.
-Needs the onnx extra: pip install 'clstmtools[onnx]'. debug=1 prints a traceback on errors."""
+Writes the network of a clstm model file (clstmtools' or the 2015 C++ clstm's)
+as an ONNX graph: inputs lines (batch, time, ninput) float32 and lengths
+(batch,) int64; outputs outputs (batch, steps, noutput) and output_lengths
+(batch,) int64; the codec and the line normalization as metadata. OUT.onnx is
+written only after onnxruntime's outputs on random lines (alone and as one
+padded batch) match clstmtools' to 1e-5. Needs the onnx extra:
+pip install 'clstmtools[onnx]'. debug=1 prints a traceback on errors.
+Documentation: docs/deployment.md (Deployment)."""
 
 
 def export(model, out):
@@ -29,6 +35,9 @@ def main():
     args = sys.argv[1:]
     if args[:1] in (["-h"], ["--help"]):
         print(USAGE)
+        sys.exit(0)
+    if args[:1] == ["--version"]:
+        print(version_line(PROGRAM))
         sys.exit(0)
     if len(args) != 2:
         print(USAGE, file=sys.stderr)

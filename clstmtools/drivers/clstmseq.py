@@ -8,9 +8,31 @@ from .common import (UsageError, build_network, configure_learning, display_path
 PROGRAM = "clstmseq"
 SYNOPSIS = """usage: [name=value ...] clstmseq DATA.h5
        mode=test load=MODEL.h5 clstmseq DATA.h5
+       clstmseq -h | --help-all | --version
 
-Learns sequence -> sequence mappings (one output vector per input step). Samples whose index
-is a multiple of testmod are held out and tested every test_every lines."""
+Learns sequence -> sequence mappings (one output vector per input step).
+Samples whose index is a multiple of testmod are held out and tested every
+test_every lines. Settings are environment variables; lo,hi draws a random
+value, a:b:c picks one, seed= repeats the draws.
+
+DATA.h5: clstm's sequence layout (inputs, outputs and their _dims).
+
+Example:
+  lrate=1e-3 nhidden=20 save_name=dmod3 clstmseq dmod3.h5"""
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
+COMMON = (
+    ("mode", "train; test: test load= on the held-out samples"),
+    ("load", "model to start from or to test"),
+    ("save_name", "where models are saved: NAME.h5"),
+    "ntrain",
+    ("testmod", "samples whose index is a multiple of N are held out"),
+    ("test_every", "test every N lines"),
+    ("early_stop", "stop after N tests without a better test error"),
+    "lrate", "optimizer", "nhidden",
+    "lstm",
+    ("output_type", "output layer: SoftmaxLayer, SigmoidLayer, ..."),
+    "threads", "seed", "display_every", "report_every",
+)
 FORMATS = """DATA.h5 (clstm's sequence layout): inputs and outputs, variable-length float arrays (each a
 (T, depth) array flattened row by row), with inputs_dims and outputs_dims, (N, 2) shapes
 (T, depth). An output depth of 1 is widened to 2 as [1 - y, y]."""
@@ -87,7 +109,7 @@ def check_steps(net):
 POOLING_PROBE = 1 << 20
 
 
-main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS, COMMON)
 
 if __name__ == "__main__":
     main()

@@ -9,17 +9,34 @@ from .common import UsageError, main_of
 PROGRAM = "clstmsweep"
 SYNOPSIS = """usage: [name=value ...] clstmsweep PROGRAM DATA...
        mode=report study=NAME [storage=...] clstmsweep
+       clstmsweep -h | --help-all | --version
 
-Runs trials=N trials of PROGRAM (clstmctc, clstmtext or clstmseq) on DATA as one worker of the
-study study=NAME; any number of workers, on any number of machines, may share a study. Every
-setting of PROGRAM given as a range lo,hi or a choice a:b:c is searched (on the scale of the
-random draws: log-uniform for sizes and rates); fixed settings pass through. Each trial is a
-training run saved under save_name-trialN (its output in save_name-trialN.log); its validation
-errors (valset= or validation=; the test errors with objective=test, an optimistic choice) go to
-the study as they are printed and poor trials are pruned; the best model of the study is copied
-to save_name-best.h5. mode=report prints the trials, best first, and draws them to NAME-sweep.png.
-Example:  study=s1 trials=12 lrate=1e-4,1e-2 nhidden=20,100 save_name=s1 validation=0.1 \\
-          testset=test.h5 test_every=500 ntrain=5000 clstmsweep clstmctc train.h5"""
+Runs trials=N trials of PROGRAM (clstmctc, clstmtext or clstmseq) on DATA as
+one worker of the study study=NAME; any number of workers, on any number of
+machines, may share a study. Every setting of PROGRAM given as a range lo,hi
+or a choice a:b:c is searched; fixed settings pass through. Each trial is a
+training run saved under save_name-trialN (its output in save_name-trialN.log);
+its validation errors (valset= or validation=) go to the study as they are
+printed and poor trials are pruned; the best model is copied to
+save_name-best.h5. mode=report prints the trials, best first, and draws them
+to NAME-sweep.png.
+
+Example:
+  study=s1 trials=12 lrate=1e-4,1e-2 nhidden=20,100 save_name=s1 \\
+    validation=0.1 test_every=500 ntrain=5000 clstmsweep clstmctc train.h5"""
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
+COMMON = (
+    ("mode", "train: run trials; report: the study's trials, best first"),
+    ("study", "name of the study (required)"),
+    ("storage", "journal file (empty: NAME.optuna) or postgresql:// URL"),
+    ("trials", "trials this worker runs"),
+    ("sampler", "tpe or random"),
+    ("pruner", "median, hyperband or none"),
+    ("prune_after", "complete trials before the median pruner stops any"),
+    ("objective", "auto (validation error), validation or test"),
+    ("heartbeat", "seconds between a worker's signs of life"),
+    ("seed", "seed of the draws (trial N draws from seed and N)"),
+)
 FORMATS = """DATA is PROGRAM's data (see PROGRAM -h). storage= is a journal file (safe for several
 processes on one machine or a shared filesystem), or a postgresql:// or mysql:// URL for many
 machines (pip install 'clstmtools[sweep]' brings Optuna and the PostgreSQL driver)."""
@@ -105,7 +122,7 @@ def body(args, settings):
     return Worker(settings, program, data, program_settings, space, objective).work()
 
 
-main = main_of(PROGRAM, body, SYNOPSIS, FORMATS, bare=lambda settings: settings.mode == "report")
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS, COMMON, bare=lambda settings: settings.mode == "report")
 
 if __name__ == "__main__":
     main()

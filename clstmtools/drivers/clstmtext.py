@@ -14,9 +14,34 @@ PROGRAM = "clstmtext"
 SYNOPSIS = """usage: [name=value ...] clstmtext PAIRS.txt
        [name=value ...] clstmtext INPUTS.txt OUTPUTS.txt
        mode=filter load=MODEL.h5 clstmtext TEXT.txt
+       mode=report load=MODEL.h5 clstmtext PAIRS.txt
+       clstmtext -h | --help-all | --version
 
-Learns string -> string transformations (e.g. spelling -> pronunciation) by CTC; with
-mode=filter, prints the trained model's output for every input line."""
+Learns string -> string transformations (e.g. spelling -> pronunciation) by
+CTC; with mode=filter, prints the trained model's output for every input line.
+Settings are environment variables; lo,hi draws a random value, a:b:c picks
+one, seed= repeats the draws.
+
+PAIRS.txt: UTF-8 lines input<TAB>output (blank lines and '# ' lines skipped).
+
+Examples:
+  save_name=g2p testset=cmu-test.txt test_every=10000 clstmtext cmu-train.txt
+  mode=filter load=g2p.h5 clstmtext words.txt"""
+#: the settings -h shows: a name (its words from common.BRIEFS), or (name, this program's words)
+COMMON = (
+    ("mode", "train; filter or report: apply load= to the file"),
+    "load", "save_name",
+    ("testset", "test pairs, tested every test_every lines"),
+    ("valset", "validation pairs: they choose the model saved"),
+    ("validation", "or hold out this fraction of the training pairs"),
+    "test_every", "early_stop", "ntrain", "lrate", "optimizer", "nhidden",
+    "lstm",
+    ("spec", "a VGSL spec of recurrent layers, e.g. [1,0,0,1 Lbx100 O1c]"),
+    ("neps", "empty input steps before the text and after each character"),
+    "minibatch", "threads", "seed", "resize", "freeze", "folds",
+    ("unicode", "Unicode normalization of both sides"),
+    "report", "disagree", "report_every",
+)
 FORMATS = """PAIRS.txt: UTF-8 lines input<TAB>output; blank lines and lines starting with '# ' are
 skipped, as are lines with an empty side. Or two files of inputs and outputs, line by line.
 Inputs become one-hot sequences with neps empty steps before the text and after each character.
@@ -227,7 +252,7 @@ def body(args, settings):
     return train(settings, args)
 
 
-main = main_of(PROGRAM, body, SYNOPSIS, FORMATS)
+main = main_of(PROGRAM, body, SYNOPSIS, FORMATS, COMMON)
 
 if __name__ == "__main__":
     main()

@@ -10,20 +10,22 @@ from .. import distributed, parallel, resume
 from ..codec import Codec, missing_warning, resized_codec
 from ..modelfile import save_stem
 from ..network import NetworkError, describe_maps, make_net, network_info, seed_dropout
-from ..params import ParamError, read_params, suspicious_names, usage
+from ..params import ParamError, brief_usage, read_params, suspicious_names, usage
 from ..tasks import TrainingError, evaluate_ctc
+from . import version_line
 
 
 class UsageError(ValueError):
     """The command line itself is wrong (files missing or too many)."""
 
 
-def run(program, body, synopsis, formats, bare=None):
-    """Run ``body(args, settings)`` as the program: usage on -h/--help or no arguments (unless
-    ``bare(settings)`` says it runs without), one-line errors on stderr with a non-zero exit (a
-    traceback only with debug=1)."""
+def run(program, body, synopsis, formats, common=(), bare=None):
+    """Run ``body(args, settings)`` as the program: the short usage (``common``: the settings used most)
+    on -h/--help or no arguments (unless ``bare(settings)`` says it runs without), the whole usage on
+    --help-all, the version on --version, one-line errors on stderr with a non-zero exit (a traceback
+    only with debug=1)."""
     try:
-        return _run(program, body, synopsis, formats, bare)
+        return _run(program, body, synopsis, formats, common, bare)
     except BrokenPipeError:
         # the reader went away (``clstmctc mode=text ... | head``): stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -31,10 +33,16 @@ def run(program, body, synopsis, formats, bare=None):
         return 141
 
 
-def _run(program, body, synopsis, formats, bare):
+def _run(program, body, synopsis, formats, common, bare):
     args = sys.argv[1:]
     if args and args[0] in ("-h", "--help"):
+        print(brief_usage(program, synopsis, shown(*common)))
+        return 0
+    if args and args[0] == "--help-all":
         print(usage(program, synopsis, formats))
+        return 0
+    if args and args[0] == "--version":
+        print(version_line(program))
         return 0
     debug = os.environ.get("debug", "0") not in ("", "0")
     w = None
@@ -50,7 +58,7 @@ def _run(program, body, synopsis, formats, bare):
                     print(f"#: {name} = {value}", file=sys.stderr)
             return 0
         if not args and not (bare and bare(settings)):
-            print(usage(program, synopsis, formats), file=sys.stderr)
+            print(brief_usage(program, synopsis, shown(*common)), file=sys.stderr)
             return 2
         for name in suspicious_names(os.environ, program):
             print(f"{program}: warning: {name} is not a parameter of {program} (misspelled?)", file=sys.stderr)
@@ -76,6 +84,36 @@ def _run(program, body, synopsis, formats, bare):
         return 2
 
 
+#: what the settings -h shows do, in a few words (a program that words one its own way gives its words)
+BRIEFS = {
+    "load": "model to start from or apply (a.h5,b.h5 or a*.h5: vote)",
+    "save_name": "where models are saved: NAME.h5 (required to train)",
+    "test_every": "test and validate every N lines",
+    "early_stop": "stop after N tests without a better validation error",
+    "ntrain": "the number of training lines",
+    "lrate": "learning rate",
+    "optimizer": "sgd (clstm's momentum updates) or adam",
+    "nhidden": "LSTM cells per direction",
+    "lstm": "network: BIDILSTM, LSTM1, BIDILSTM2, ...",
+    "minibatch": "lines per weight update",
+    "threads": "threads to compute with (0: all cores)",
+    "seed": "seed of every random choice (0: a fresh one)",
+    "resize": "with load=: union adds the data's new characters",
+    "freeze": "with load=: train the output layer alone for N lines",
+    "folds": "train K cross-fold models: save_name-fold0.h5 ...",
+    "report": "also write the evaluation report to this JSON file",
+    "disagree": "with several models: the N lines they disagree on most",
+    "report_every": "print a progress report every N lines (0: never)",
+    "display_every": "write a picture of the outputs every N lines",
+}
+
+
+def shown(*settings):
+    """The settings -h shows, as (name, words) pairs: a name takes its words from BRIEFS, a (name, words)
+    pair is a program's own wording."""
+    return tuple((setting, BRIEFS[setting]) if isinstance(setting, str) else setting for setting in settings)
+
+
 def _interruptions():
     """What stops a run on a signal: KeyboardInterrupt, and the trainer's Interrupted where the trainer
     was loaded (only it raises that; recognition alone does not load it)."""
@@ -83,15 +121,16 @@ def _interruptions():
     return (KeyboardInterrupt,) if trainer is None else (KeyboardInterrupt, trainer.Interrupted)
 
 
-def main_of(program, body, synopsis, formats, bare=None):
-    """The console-script entry point for a program."""
+def main_of(program, body, synopsis, formats, common=(), bare=None):
+    """The console-script entry point for a program (``common``: its settings used most, for -h; see
+    :func:`shown`)."""
     def main():
         # the modules imported so far stay for the whole run: the cyclic garbage collector need not
         # walk their objects (Numba's alone are over 100,000) again and again; nor when the interpreter
         # exits, where its last collections took 0.15 s of a short run (mode=text)
         gc.freeze()
         try:
-            status = run(program, body, synopsis, formats, bare)
+            status = run(program, body, synopsis, formats, common, bare)
         finally:
             gc.freeze()
         sys.exit(status)

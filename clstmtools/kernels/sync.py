@@ -36,7 +36,7 @@ SPINS = 4000
 #: further yielding rounds (about 0.5 us each on an idle core) before it takes a part whose owner
 #: has not started: past the few tens of microseconds a pool thread takes to start
 YIELDS = 1000
-#: what ``wait_or_take_over`` returns: the part is done to the step asked for; it was taken over
+#: what ``wait_or_take_over`` returns: the part is done to the step requested; it was taken over
 #: before its last step (the caller does that step first); it was taken over after it
 WAITED, TAKEN_BEFORE, TAKEN_AFTER = 0, 1, 2
 
@@ -108,7 +108,7 @@ def _yield_core(typingctx):
 
 @kernel
 def claim(counters, part, step):
-    """Claim step ``step`` of ``part`` for its owner; False when another thread has asked for the
+    """Claim step ``step`` of ``part`` for its owner; False when another thread has requested the
     part or taken it over (the owner then stops)."""
     if _load_acquire(counters, part * STRIDE + 2) != 0:
         return False
