@@ -71,9 +71,14 @@ def main(argv=None):
     parser.add_argument("--test-every", type=int, default=100)
     parser.add_argument("--workspace", type=Path, default=WORKSPACE)
     parser.add_argument("--workdir", type=Path, default=REPO / "out" / "page-transfer")
+    parser.add_argument("--table-only", action="store_true", help="print the table of the runs in --workdir again")
     parser.add_argument("settings", nargs="*", metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
+    start = {"finetuned": load_trial(args.base), "scratch": 0}
+    if args.table_only:
+        print_table(workdir, start)
+        return 0
     workdir.mkdir(parents=True, exist_ok=True)
     train, test, count = split_page(args.workspace, workdir, args.train_lines)
     print(f"# {args.workspace / PAGE}: {args.train_lines} lines to train on, {count - args.train_lines} to test")
@@ -89,23 +94,34 @@ def main(argv=None):
     for process, log in started.values():
         process.wait()
         log.close()
-    curves = {name: [(float(t), int(trial), int(e), int(n)) for t, trial, _, e, n in
-                     TESTERR.findall((workdir / f"{name}.log").read_text("utf-8"))] for name in runs}
-    print(f"| seconds | {' | '.join(f'{name} (lines, test CER)' for name in runs)} |")
-    print("|---|" + "---|" * len(runs))
-    marks = sorted({round(t) for curve in curves.values() for t, *_ in curve})
+    print_table(workdir, start)
+    return 0
+
+
+def print_table(workdir, start):
+    """Both runs' test CER against wall time, lines trained in the run (not counting the base model's), and
+    each run's last test."""
+    curves = {name: [(float(t), int(trial) - first, int(e), int(n)) for t, trial, _, e, n in
+                     TESTERR.findall((workdir / f"{name}.log").read_text("utf-8"))] for name, first in start.items()}
+    print(f"| seconds | {' | '.join(f'{name}: lines trained, test CER' for name in curves)} |")
+    print("|---|" + "---|" * len(curves))
+    marks = sorted({t for curve in curves.values() for t, *_ in curve})
     for mark in marks[:: max(1, len(marks) // 12)]:
         cells = []
-        for name in runs:
-            done = [row for row in curves[name] if row[0] <= mark]
+        for curve in curves.values():
+            done = [row for row in curve if row[0] <= mark]
             cells.append(f"{done[-1][1]}, {100 * done[-1][2] / done[-1][3]:.2f}%" if done else "-")
-        print(f"| {mark} | {' | '.join(cells)} |")
-    for name in runs:
-        last = curves[name][-1] if curves[name] else None
-        if last:
-            print(f"{name}: after {last[0]:.0f} s and {last[1]} lines, test CER {100 * last[2] / last[3]:.2f}% "
-                  f"({last[2]}/{last[3]})")
-    return 0
+        print(f"| {mark:.0f} | {' | '.join(cells)} |")
+    for name, curve in curves.items():
+        if curve:
+            t, lines, errors, chars = curve[-1]
+            print(f"{name}: after {t:.0f} s and {lines} lines, test CER {100 * errors / chars:.2f}% ({errors}/{chars})")
+
+
+def load_trial(path):
+    from clstmtools.modelfile import load_net
+
+    return load_net(str(path)).attr_int("trial", 0)
 
 
 def load_spec(path):
