@@ -53,8 +53,9 @@ class Outcome:
             print(f"errs {self.errors} total {self.total} rate {100.0 * self.errors / max(self.total, 1):.4f} %")
         ranked = self.most_disagreement() if self.settings.disagree else []
         if self.settings.disagree:
-            print(f"# the {len(ranked)} lines where the {len(self.models)} models disagree most "
-                  f"(disagreement: pairwise edit distance over length):")
+            lines = "the line" if len(ranked) == 1 else f"the {len(ranked)} lines"
+            print(f"# {lines} where the {len(self.models)} models disagree most (disagreement: pairwise edit "
+                  f"distance over length):")
             for score, name, texts in ranked:
                 print(f"# {score:.4f}\t{name}")
                 for model, text in zip(self.models, texts):
