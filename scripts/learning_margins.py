@@ -36,6 +36,7 @@ LEARNING_TESTS = (
     "tests/test_optim.py::test_adam_learns_in_the_notebook_loop",
     "tests/test_ocropy.py::test_pylstmctc_loop_learns_rendered_lines",
     "tests/test_pagexml.py::test_a_model_trains_on_the_page_lines_through_the_program",
+    "tests/test_own_lines.py::test_resize_union_keeps_every_old_output_exactly_and_learns_the_new_characters",
 )
 
 #: host CPU features that an AVX2 machine lacks

@@ -75,7 +75,7 @@ def test_file_name_labels_train_a_recognizer_and_bad_names_are_skipped_with_a_co
     tests = [(int(trial), float(rate)) for _, _, trial, rate, _, _ in TESTERR_CTC.findall(result.stdout)]
     assert [trial for trial, _ in tests] == list(range(1000, 10001, 1000))
     at_least("expr folder first test error", tests[0][1], 0.15, tests)
-    at_most("expr folder best test error", min(rate for _, rate in tests), 0.05, tests)
+    at_most("expr folder best test error", min(rate for _, rate in tests), 0.07, tests)
     warning = [line for line in result.stderr.splitlines() if "skipped" in line]
     assert len(warning) == 1 and warning[0].startswith("clstmctc: warning: ")
     assert "3 images without a label skipped" in warning[0]

@@ -87,6 +87,6 @@ def test_clstmctc_learns_generated_lines_well_below_ten_percent(tmp_path):
     assert [trial for trial, _ in tests] == list(range(500, 5001, 500))
     at_least("ocr lines first test error", tests[0][1], 0.5, tests)
     best = min(rate for _, rate in tests)
-    at_most("ocr lines best test error", best, 0.05, tests)
+    at_most("ocr lines best test error", best, 0.07, tests)
     errs = succeeded(run("clstmctc", "ocr-test.h5", cwd=tmp_path, mode="quiet", load="ocr.h5"))
     assert float(errs.stdout.split()[-2]) == pytest.approx(100 * best, abs=1e-3)
