@@ -39,11 +39,12 @@ class CtcTask:
     makes too short for its transcript is trained on undegraded."""
 
     def __init__(self, inputs, labels, codec, mode="clstm", name=None, input_text=None, beam=0, strict=False,
-                 augment=None, truth=None, readable=None):
+                 augment=None, truth=None, readable=None, width=None):
         self.inputs = inputs
         self.labels = labels
         self.truth = truth or (lambda i: codec.decode(labels(i)))
         self.readable = readable or (lambda i: True)
+        self.width = width or (lambda i: None)
         self.codec = codec
         self.mode = ctcmod.check_ctc_mode(mode)
         self.name = name or (lambda i: f"sample {i}")

@@ -100,6 +100,11 @@ class OcrDataset:
     def input(self, i):
         return self._inputs[i]
 
+    def stored_width(self, i):
+        """The width (time steps) of line ``i`` as stored, known without reading it, or None (image files:
+        only their normalization tells). It is the same in every process that opens the data."""
+        return len(self._inputs[i])
+
     def read_ahead_when_idle(self, indices):
         """Nothing here: lines held in memory need no reading ahead, and HDF5 files are read on
         demand (a thread at idle priority could hold h5py's lock while training waits for it).

@@ -283,6 +283,9 @@ class OcrH5Dataset(_H5File, OcrDataset):
         line = self._grey_input(i)
         return np.repeat(line, 3, axis=1) if self.channels == 3 else line
 
+    def stored_width(self, i):
+        return int(self._dims[i, 0]) if self._normalizer is None else None
+
     def _grey_input(self, i):
         if self._normalizer is None:
             return self._read(i)

@@ -106,6 +106,9 @@ class _ImageLineDataset(OcrDataset):
         threads: training and the idle reader may read at the same time."""
         return {i: quantized(self._load(i))}
 
+    def stored_width(self, i):
+        return None  # only reading and normalizing the image tells
+
     def input(self, i):
         stored = self._cache.get(i)
         if stored is None:

@@ -260,7 +260,7 @@ def train(settings, path):
         task = AlignedTask(data, codec, settings.ctc)
     else:
         task = CtcTask(data.input, data.labels, codec, settings.ctc, name=data.name, beam=settings.beam,
-                       strict=bool(settings.strict), augment=augment)
+                       strict=bool(settings.strict), augment=augment, width=data.stored_width)
     train_indices, held_out, keep = validation_split(settings, len(data), state)
     data.read_ahead_when_idle(train_indices)  # image lines: their first reading is the costly one
 

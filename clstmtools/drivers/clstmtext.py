@@ -84,7 +84,8 @@ class TextCoder:
     def task(self, settings):
         truth = None if self.texts_out is None else (lambda i: self.texts_out[i])
         return CtcTask(self.inputs, self.labels, self.codec, settings.ctc, name=lambda i: self.sources[i],
-                       input_text=lambda i: self.texts_in[i], truth=truth, readable=self.readable)
+                       input_text=lambda i: self.texts_in[i], truth=truth, readable=self.readable,
+                       width=lambda i: self.neps + len(self.texts_in[i]) * (1 + self.neps))
 
     def warn_unknown(self, where, say, models=1):
         """One line for the output characters outside the model's codec and one for the unreadable inputs."""
