@@ -73,12 +73,16 @@ class World:
         return list(items)[self.rank::self.size]
 
     def share_by_width(self, items, widths):
-        """This rank's part of ``items``: from the widest down, dealt out to the ranks back and forth (0, 1, ...,
-        K-1, K-1, ..., 0, 0, ...), so that every rank's part holds about as many steps."""
-        order = sorted(range(len(items)), key=lambda k: (-widths[k], k))
-        turn = [k % (2 * self.size) for k in range(len(order))]
-        rank_of = [t if t < self.size else 2 * self.size - 1 - t for t in turn]
-        return [items[k] for k, r in zip(order, rank_of) if r == self.rank]
+        """This rank's part of ``items``: from the widest down, each to the rank with the fewest steps so far
+        (the lowest rank on a tie), so that every rank's part holds about as many steps."""
+        totals = [0] * self.size
+        mine = []
+        for k in sorted(range(len(items)), key=lambda k: (-widths[k], k)):
+            rank = min(range(self.size), key=lambda r: (totals[r], r))
+            totals[rank] += widths[k]
+            if rank == self.rank:
+                mine.append(items[k])
+        return mine
 
     def broadcast(self, value):
         """Rank 0's ``value`` (any picklable object), on every rank."""
