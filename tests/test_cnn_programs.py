@@ -134,3 +134,16 @@ def test_the_display_picture_shows_the_feature_maps_and_the_pooled_steps():
     with_maps = render_display(image, outputs, outputs, "ab", "a", maps=maps)
     without = render_display(image, outputs, outputs, "ab", "a")
     assert with_maps.width == without.width and with_maps.height > without.height  # one more title line
+
+
+def test_a_convolutional_and_a_recurrent_network_vote_each_reading_lines_its_way(pooled):
+    succeeded(run("clstmctc", "expr-train", cwd=pooled, nhidden=4, target_height=32, ntrain=2, save_name="blstm",
+                  report_every=0, seed=1))
+    voted, alone = run_all([Job("clstmctc", ["narrow"], pooled, dict(load="pooled.h5,blstm.h5", mode="full")),
+                            Job("clstmctc", ["narrow"], pooled, dict(load="pooled.h5", mode="full"))])
+    rows = [line.split("\t") for line in succeeded(voted).stdout.splitlines()[:-1]]
+    assert [row[1] for row in rows] == sorted(f"narrow/{p.name}" for p in (pooled / "narrow").glob("*.png"))
+    assert f"narrow/{NARROW}" not in succeeded(alone).stdout  # too narrow for the pooling: the CNN skips it ...
+    assert "needs 4 for one output step" in voted.stderr  # ... and says so; the BLSTM reads it and the line counts
+    total = int(SUMMARY.match(voted.stdout.splitlines()[-1]).group(2))
+    assert total == int(SUMMARY.match(alone.stdout.splitlines()[-1]).group(2)) + 1  # the narrow line's '7'
