@@ -102,3 +102,40 @@ def normalize(lines, groups, gamma, beta, eps=1e-5, per_line=True):
         v = np.repeat(var, cg)
         out.append(gamma * (x - m) / np.sqrt(v + eps) + beta)
     return out
+
+
+# Winograd's F(2x2, 3x3) (Lavin and Gray, 2016): y = A^T [(G g G^T) * (B^T d B)] A for a 4x4 input block d
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float)
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)
+
+
+def winograd_filter(g):
+    """``G g G^T`` of a 3x3 filter."""
+    return WINOGRAD_G @ g @ WINOGRAD_G.T
+
+
+def winograd_input(d):
+    """``B^T d B`` of a 4x4 block."""
+    return WINOGRAD_BT @ d @ WINOGRAD_BT.T
+
+
+def winograd_output(m):
+    """``A^T m A``: a tile's 2x2 outputs from its 16 products."""
+    return WINOGRAD_AT @ m @ WINOGRAD_AT.T
+
+
+def winograd_conv(x, W):
+    """The convolution of :func:`conv_forward` (3x3, stride 1, no bias, no activation) tile by tile."""
+    T, H, C = x.shape
+    n = W.shape[0]
+    xp = np.zeros((T + 3, H + 3, C))  # one before, two after: the last tile may reach past the end
+    xp[1:T + 1, 1:H + 1] = x
+    z = np.zeros((T + 1, H + 1, n))
+    for tb in range(-(-T // 2)):
+        for hb in range(-(-H // 2)):
+            for j in range(n):
+                m = sum(winograd_filter(W[j, :, :, c].T) * winograd_input(xp[2 * tb:2 * tb + 4, 2 * hb:2 * hb + 4, c])
+                        for c in range(C))
+                z[2 * tb:2 * tb + 2, 2 * hb:2 * hb + 2, j] = winograd_output(m)
+    return z[:T, :H]

@@ -8,6 +8,9 @@ import naive_conv as naive
 from clstmtools.network import (CNNBIDILSTM, CRNN, GRU, LSTM, AlongX, AlongY, BatchNorm, Conv2D, Dropout, GroupNorm,
                                 MaxPool, Parallel, Reshape, Reversed, SpecError, build_spec, dropout_layers, make_net,
                                 seed_dropout)
+from clstmtools.kernels import winograd as KW
+from clstmtools.network import composites, fused
+from clstmtools.network import conv as conv_module
 from clstmtools.network.vgsl import reshaped
 from test_network import _gradient_check, assert_same_for_one_and_two_threads, float64_networks
 
@@ -64,6 +67,125 @@ def test_convolution_matches_numpy_twin_on_a_padded_minibatch(kind, sy, sx, f64)
     np.testing.assert_allclose(layer.dW.reshape(W.shape), dW, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(layer.db, db, rtol=1e-10, atol=1e-12)
     assert np.all(layer.outputs.data[-(-4 // sx):, 1] == 0)  # padding stays zero
+
+
+# (H, C, kh, kw, filters): how the forward and the input deltas are computed
+STRIDE1 = {"winograd": (5, 4, 3, 3, 3), "winograd-to-direct": (6, 5, 3, 3, 2), "direct": (4, 2, 3, 3, 2),
+           "direct-even": (3, 2, 3, 2, 4), "direct-5x5": (5, 1, 5, 5, 6)}
+METHODS = {"winograd": ("winograd", True), "winograd-to-direct": ("winograd", True), "direct": ("direct", True),
+           "direct-even": ("direct", False), "direct-5x5": ("direct", False)}
+
+
+@pytest.mark.parametrize("kind", [0, 3, 5])
+@pytest.mark.parametrize("name", list(STRIDE1))
+def test_stride1_convolutions_match_numpy_twin_in_pieces(name, kind, f64, monkeypatch):
+    """Winograd's and the direct forward pass, and their input deltas (the output deltas convolved with
+    the flipped filters) or col2im's, against the twin, on a padded minibatch of two step ranges, the
+    buffers cut into many pieces."""
+    monkeypatch.setattr(conv_module, "PIECE_BYTES", 4096)
+    rng = np.random.default_rng(kind)
+    H, C, kh, kw, n = STRIDE1[name]
+    layer = Conv2D(H, C, kh, kw, n, kind)
+    assert (layer.method(), layer.transposable()) == METHODS[name]
+    layer.init_weights(rng)
+    lengths = [37, 4, 33, 1]
+    lines = lines_in(rng, lengths, H, C)
+    deltas = [rng.uniform(-1, 1, (T, H * n)) for T in lengths]
+    outs, dxs = run_batch(layer, lines, deltas)
+    W = layer.W.reshape(n, kh, kw, C).astype(np.float64)
+    dW, db = np.zeros_like(W), np.zeros(n)
+    for x, y, d, dx in zip(lines, outs, deltas, dxs):
+        x3 = x.reshape(-1, H, C)
+        want = naive.conv_forward(x3, W, layer.b, kind)
+        np.testing.assert_allclose(y.reshape(-1, H, n), want, rtol=1e-10, atol=1e-12)
+        gx, gW, gb = naive.conv_backward(x3, W, want, d.reshape(-1, H, n), kind)
+        np.testing.assert_allclose(dx.reshape(-1, H, C), gx, rtol=1e-10, atol=1e-12)
+        dW, db = dW + gW, db + gb
+    np.testing.assert_allclose(layer.dW.reshape(W.shape), dW, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.db, db, rtol=1e-10, atol=1e-12)
+    assert np.all(layer.outputs.data[4:, 1] == 0) and np.all(layer.d_inputs.data[1:, 3] == 0)
+
+
+def test_winograd_twin_is_the_convolution_and_the_kernels_its_transforms(f64):
+    rng = np.random.default_rng(5)
+    T, H, C, n = 7, 5, 3, 2
+    x = rng.uniform(-1, 1, (T, H, C))
+    W = rng.uniform(-1, 1, (n, 3, 3, C))
+    np.testing.assert_allclose(naive.winograd_conv(x, W), naive.conv_forward(x, W, np.zeros(n), 0), atol=1e-12)
+    U = np.zeros((16, C, n))
+    KW.winograd_weights(U, W.reshape(n, 9 * C), C)
+    for j in range(n):
+        for c in range(C):
+            np.testing.assert_allclose(U[:, c, j].reshape(4, 4), naive.winograd_filter(W[j, :, :, c].T), atol=1e-15)
+    Hb, tiles = 3, -(-T // 2)
+    V = np.zeros((16, tiles * Hb, C))
+    KW.winograd_input(V, x.reshape(T, 1, H * C), np.array([T]), H, C, Hb, 0, tiles)
+    xp = np.zeros((T + 3, H + 3, C))
+    xp[1:T + 1, 1:H + 1] = x
+    for tb in range(tiles):
+        for hb in range(Hb):
+            for c in range(C):
+                d = xp[2 * tb:2 * tb + 4, 2 * hb:2 * hb + 4, c]
+                np.testing.assert_allclose(V[:, tb * Hb + hb, c].reshape(4, 4), naive.winograd_input(d), atol=1e-15)
+    M = rng.uniform(-1, 1, (16, tiles * Hb, n))
+    for ph, pw in [(1, 1), (2, 2), (2, 1), (1, 2)]:
+        Y = np.full((T // pw, 1, (H // ph) * n), np.nan)
+        KW.winograd_output(Y, M, np.array([T]), ph, pw, Hb, 0, tiles)
+        full = np.zeros((2 * tiles, 2 * Hb, n))
+        for tb in range(tiles):
+            for hb in range(Hb):
+                for j in range(n):
+                    full[2 * tb:2 * tb + 2, 2 * hb:2 * hb + 2, j] = naive.winograd_output(M[:, tb * Hb + hb, j].reshape(4, 4))
+        want = naive.maxpool_forward(full[:T, :H], ph, pw)[:Y.shape[0]]
+        np.testing.assert_allclose(Y.reshape(len(Y), -1, n), want, atol=1e-14)
+
+
+BLOCKS = ("[1,24,0,1 Cr3,3,8 Do0.1,2 Mp2,2 Cl3,3,8 Bnk Do0.2 Mp2,1 Cl3,3,6 Bnr Cs3,3,6 Mp1,2 Cr1,1,3 Mp3,3 "
+          "Cm3,3,4 Mp2,2 S1(1x0)1,3 Lbx4 O1c]")
+
+
+def run_layers(net, lines):
+    """``net``'s layers one by one (as training runs them), in recognition mode: every layer's outputs."""
+    net.inputs.aset_batch(lines)
+    current, outputs = net.inputs, {}
+    for layer in net.sub:
+        layer.inputs.share(current)
+        layer.forward()
+        current = layer.outputs
+        outputs[id(layer)] = (current.data.copy(), current.lengths)
+    return outputs
+
+
+@pytest.mark.parametrize("spec,height,blocks", [(CNNBIDILSTM, 48, 2), (CRNN, 48, 4), (BLOCKS, 24, 5), (KRAKEN, 120, 0)],
+                         ids=["CNNBIDILSTM", "CRNN", "blocks", "kraken"])
+def test_recognition_blocks_give_what_the_layers_give(spec, height, blocks):
+    """In recognition a convolution, the batch normalization after it (folded into its weights) and the
+    max pooling after that run as one block: the same maps and lengths as the layers one by one (the
+    training path), up to float32 rounding, and the same outputs."""
+    net = make_net("VGSL", rng=3, spec=spec, ninput=height, noutput=6)
+    rng = np.random.default_rng(1)
+    for _, node in net.walk():
+        if isinstance(node, BatchNorm):
+            node.running_mean[...] = rng.normal(0, 0.3, node.C)
+            node.running_var[...] = rng.uniform(0.5, 2, node.C)
+            node.gamma[...] = rng.normal(1, 0.5, node.C)
+            node.beta[...] = rng.normal(0, 0.2, node.C)
+    plan = fused.recognition_plan(net.sub)
+    assert sum(isinstance(p, fused.ConvBlock) for p in plan) == blocks
+    lines = [rng.uniform(0, 1, (T, height)).astype(np.float32) for T in (97, 50, 73)]
+    want = run_layers(net, lines)
+    net.inputs.aset_batch(lines)
+    ran = []
+    for block in plan:
+        block.inputs.share(net.inputs if not ran else ran[-1].outputs)
+        block.forward()
+        ran.append(block)
+        data, lengths = want[id(block.layers[-1] if isinstance(block, fused.ConvBlock) else block)]
+        np.testing.assert_allclose(block.outputs.data, data, rtol=1e-5, atol=1e-5 * np.abs(data).max())
+        assert np.array_equal(block.outputs.lengths, lengths)
+    net.inputs.aset_batch(lines)
+    net.forward()
+    np.testing.assert_allclose(net.outputs.data, want[id(net.sub[-1])][0], rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("ph,pw,sy,sx", [(2, 3, 2, 3), (3, 3, 2, 2), (2, 2, 2, 1), (3, 2, 1, 3)],
@@ -186,6 +308,8 @@ def _bidirectional(cls, ni, n):
 LAYER_SPECS = {
     "conv": lambda k: Conv2D(3, 2, 3, 2, 2, k),
     "conv-strided": lambda k: Conv2D(5, 2, 3, 2, 2, k, 2, 3),
+    "conv-winograd": lambda k: Conv2D(*STRIDE1["winograd"], k),
+    "conv-direct": lambda k: Conv2D(*STRIDE1["direct"], k),
     "maxpool": lambda k: MaxPool(4, 2, 2, 2),
     "maxpool16": lambda k: MaxPool(16, 2, 16, 16),  # windows of 256 cells: past what an int8 index holds
     "maxpool-overlapping": lambda k: MaxPool(5, 2, 3, 3, 2, 2),
@@ -201,7 +325,8 @@ GRADIENT_STEPS = {"maxpool16": 32, "maxpool-overlapping": 7}
 
 
 @pytest.mark.parametrize("name,kind,training", [("conv", k, False) for k in ACTIVATIONS] + [
-    ("conv-strided", 3, False), ("conv-strided", 5, False), ("maxpool", 0, False), ("maxpool16", 0, False),
+    ("conv-strided", 3, False), ("conv-strided", 5, False), ("conv-winograd", 2, False), ("conv-winograd", 5, False),
+    ("conv-direct", 4, False), ("maxpool", 0, False), ("maxpool16", 0, False),
     ("maxpool-overlapping", 0, False), ("reshape", 0, False), ("groupnorm", 0, False), ("groupnorm", 4, False),
     ("batchnorm", 0, True), ("batchnorm", 2, True), ("batchnorm", 0, False), ("along-x", 0, False),
     ("along-y", 0, False), ("along-y-summarized", 0, False), ("along-y-summarized-reversed", 0, False)])

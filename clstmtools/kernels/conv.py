@@ -18,8 +18,8 @@ from .config import kernel
 
 @kernel
 def im2col(P, X, lengths, H, C, kh, kw, sy, sx, Ho, t0, t1):
-    """``P[(t*B + b)*Ho + h, (dy*kw + dx)*C + c] = X[t*sx + dx - pw, b, (h*sy + dy - ph)*C + c]`` for the
-    output steps ``t0 <= t < t1`` and rows ``h < Ho`` (strides ``sy``, ``sx``; "same" padding: ``ph =
+    """``P[((t-t0)*B + b)*Ho + h, (dy*kw + dx)*C + c] = X[t*sx + dx - pw, b, (h*sy + dy - ph)*C + c]`` for
+    the output steps ``t0 <= t < t1`` (``P``'s first row is step t0's) and rows ``h < Ho`` (strides ``sy``, ``sx``; "same" padding: ``ph =
     (kh-1)//2``, ``pw = (kw-1)//2``); zero outside the image or its real steps, and whole rows of padded
     output steps (``t*sx >= lengths[b]``) zero."""
     B = X.shape[1]
@@ -29,7 +29,7 @@ def im2col(P, X, lengths, H, C, kh, kw, sy, sx, Ho, t0, t1):
         for b in range(B):
             L = lengths[b]
             for h in range(Ho):
-                r = (t * B + b) * Ho + h
+                r = ((t - t0) * B + b) * Ho + h
                 for dy in range(kh):
                     hh = h * sy + dy - ph
                     for dx in range(kw):
@@ -254,3 +254,54 @@ def dropout(Y, X, U, rate, C, per_channel):
             for i in range(n):
                 u = U[0, b, i % C] if per_channel else U[t, b, i]
                 Y[t, b, i] = X[t, b, i] * scale if u >= rate else 0
+
+
+@kernel
+def conv_direct(Y, X, lengths, Wt, H, C, kh, kw, ph, pw, t0, t1):
+    """A stride-1 "same" convolution without bias, ``z[t, h, n] = sum Wt[(dy*kw + dx)*C + c, n] X[t + dx - pw',
+    b, (h + dy - ph')*C + c]`` (``ph' = (kh-1)//2``, ``pw' = (kw-1)//2``, zero outside), max-pooled over
+    windows of ``pw`` steps and ``ph`` rows at the window's stride (1 x 1: every output), for the output
+    steps ``t0 <= t < t1``: ``Y[t, b, h*n + j]``, zero past a line's windows (``t >= lengths[b] // pw``).
+    One pass and no im2col buffer, for convolutions with few taps (a grey image's first layer)."""
+    B = X.shape[1]
+    n_out = Wt.shape[1]
+    Ho = Y.shape[2] // n_out
+    pad_h = (kh - 1) // 2
+    pad_w = (kw - 1) // 2
+    acc = np.empty(n_out, Y.dtype)
+    for t in range(t0, t1):
+        for b in range(B):
+            L = lengths[b]
+            real = t < L // pw
+            for ho in range(Ho):
+                dst = ho * n_out
+                if not real:
+                    for j in range(n_out):
+                        Y[t, b, dst + j] = 0
+                    continue
+                for i in range(pw):
+                    for i2 in range(ph):
+                        tc = t * pw + i
+                        hc = ho * ph + i2
+                        for j in range(n_out):
+                            acc[j] = 0
+                        for dy in range(kh):
+                            hh = hc + dy - pad_h
+                            if hh < 0 or hh >= H:
+                                continue
+                            for dx in range(kw):
+                                tt = tc + dx - pad_w
+                                if tt < 0 or tt >= L:
+                                    continue
+                                src = hh * C
+                                k0 = (dy * kw + dx) * C
+                                for c in range(C):
+                                    xv = X[tt, b, src + c]
+                                    for j in range(n_out):
+                                        acc[j] += xv * Wt[k0 + c, j]
+                        if i == 0 and i2 == 0:
+                            for j in range(n_out):
+                                Y[t, b, dst + j] = acc[j]
+                        else:
+                            for j in range(n_out):
+                                Y[t, b, dst + j] = max(Y[t, b, dst + j], acc[j])

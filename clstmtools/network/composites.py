@@ -3,6 +3,7 @@ from functools import partial
 
 from .. import parallel
 from ..kernels import layers as K
+from .fused import recognition_plan
 from .lstm import LSTM
 from .ports import Network, NetworkError
 
@@ -16,17 +17,24 @@ class Stacked(Network):
         return self.sub[:1]
 
     def forward(self):
+        """In recognition, blocks of convolutional layers run as one (:mod:`clstmtools.network.fused`)."""
+        self._forward(self.sub if self.training else recognition_plan(self.sub))
+
+    def _forward(self, parts):
         if not self.sub:
             raise NetworkError(f"{self.name}: no sub-networks")
         current = self.inputs
-        for s in self.sub:
+        for s in parts:
             s.inputs.share(current)
             s.forward()
             current = s.outputs
         self.outputs.share(current)
+        self._layer_by_layer = parts is self.sub
 
     def backward(self):
         self._check_d_outputs()
+        if not getattr(self, "_layer_by_layer", True):  # a recognition pass left no maps for the backward pass
+            self._forward(self.sub)
         current = self.d_outputs
         trained = [not s.frozen for s in self.sub]
         for k in reversed(range(len(self.sub))):

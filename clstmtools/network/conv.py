@@ -12,11 +12,19 @@ import numpy as np
 from .. import parallel
 from ..kernels import conv as KC
 from ..kernels import layers as K
+from ..kernels import winograd as KW
 from .full import ROW_CHUNKS
 from .ports import Layer, NetworkError
 
 #: convolutions split their time steps into ROW_CHUNKS ranges (threads) once there are this many
 MIN_CHUNK_STEPS = 16
+#: 3x3 stride-1 convolutions of at least this many input channels use Winograd's F(2x2, 3x3)
+WINOGRAD_MIN_CHANNELS = 4
+#: stride-1 convolutions with at most this many taps (rows x steps x channels) run directly, without im2col
+DIRECT_MAX_TAPS = 27
+#: bytes of work buffer a thread fills at a time (Winograd's transformed tiles and products, im2col's patches):
+#: the buffers stay this size, and in cache, whatever the lines' number and width
+PIECE_BYTES = 1 << 20
 #: batch normalization: running statistics move this far towards each batch's
 BN_MOMENTUM = 0.1
 NORM_EPS = 1e-5
@@ -28,6 +36,61 @@ def step_chunks(T):
     k = ROW_CHUNKS if T >= ROW_CHUNKS * MIN_CHUNK_STEPS else 1
     bounds = [T * i // k for i in range(k + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def stride1_method(kh, kw, C):
+    """How a stride-1 ``kh x kw`` convolution over C channels is computed: ``"winograd"`` (3x3 over several
+    channels), ``"direct"`` (few taps) or ``"im2col"``."""
+    if kh == 3 and kw == 3 and C >= WINOGRAD_MIN_CHANNELS:
+        return "winograd"
+    return "direct" if kh * kw * C <= DIRECT_MAX_TAPS else "im2col"
+
+
+def convolve(owner, Y, X, lengths, W, b, activation, H, C, kh, kw, ph=1, pw=1, tag=""):
+    """``Y = f(conv(X, W) + b)`` for a stride-1 "same" convolution of ``H x C`` maps by ``W`` (taps (dy, dx,
+    c) as Conv2D keeps them), Winograd or direct (:func:`stride1_method`), max-pooled over ``ph x pw``
+    windows at their own stride before the bias and activation (the same as after them, as an
+    activation other than the softmax is monotonic; Winograd: windows of 1 or 2). The output steps past
+    a line's windows hold ``f(b)``. Work buffers are ``owner``'s (``tag`` tells them apart), one set per
+    thread, each at most PIECE_BYTES."""
+    T, B, _ = X.shape
+    n_out = W.shape[0]
+    To, Ho = Y.shape[0], Y.shape[2] // n_out
+    rows = B * Ho
+
+    def finish(t0, t1):
+        K.bias_activate(Y[t0:t1].reshape((t1 - t0) * rows, n_out), b, activation)
+
+    if stride1_method(kh, kw, C) == "direct":
+        Wt = np.ascontiguousarray(W.T)
+
+        def steps(t0, t1):
+            KC.conv_direct(Y, X, lengths, Wt, H, C, kh, kw, ph, pw, t0, t1)
+            finish(t0, t1)
+
+        parallel.run_all([partial(steps, *c) for c in step_chunks(To)])
+        return
+    U = owner._work(f"_U{tag}", (16, C, n_out))
+    KW.winograd_weights(U, W, C)
+    per_block = 2 // pw  # output steps of a block of tiles
+    Hb = -(-Ho * ph // 2)
+    tiles_per_block = B * Hb
+
+    def tiles(i, tb0, tb1):
+        cap = max(PIECE_BYTES // (64 * (C + n_out)), tiles_per_block)
+        V = owner._work(f"_V{tag}{i}", (16, cap, C))
+        M = owner._work(f"_M{tag}{i}", (16, cap, n_out))
+        step = cap // tiles_per_block
+        for a in range(tb0, tb1, step):
+            z = min(a + step, tb1)
+            n = (z - a) * tiles_per_block
+            KW.winograd_input(V, X, lengths, H, C, Hb, a, z)
+            np.matmul(V[:, :n], U, out=M[:, :n])
+            KW.winograd_output(Y, M, lengths, ph, pw, Hb, a, z)
+        finish(tb0 * per_block, min(tb1 * per_block, To))
+
+    parallel.run_all([partial(tiles, i, *c) for i, c in enumerate(step_chunks(-(-To // per_block)))])
+
 
 
 class MapLayer(Layer):
@@ -53,9 +116,11 @@ class MapLayer(Layer):
 class Conv2D(MapLayer):
     """``kh x kw`` convolution with ``nfilters`` filters at stride ``sy``, ``sx``, padded so that stride 1
     keeps the size ("same"; an even kernel's extra row or column below and right), with bias and an
-    activation (among them the softmax over the filters at each place): im2col, one BLAS product, bias
-    and nonlinearity (kernels in ``kernels/conv.py``). A line of T steps gives ceil(T/sx) steps, maps of
-    H rows ceil(H/sy) rows."""
+    activation (among them the softmax over the filters at each place). A line of T steps gives
+    ceil(T/sx) steps, maps of H rows ceil(H/sy) rows. How it is computed (:meth:`method`): 3x3 stride-1
+    convolutions over several channels by Winograd's F(2x2, 3x3) (``kernels/winograd.py``), stride-1
+    ones with few taps directly, the others as im2col and one BLAS product (``kernels/conv.py``); the
+    weight deltas always as im2col products, a piece of the steps at a time."""
 
     kind, name = "Conv2D", "conv"
 
@@ -89,51 +154,78 @@ class Conv2D(MapLayer):
         self.W[...] = rng.uniform(-bound, bound, size=self.W.shape)
         self.b[...] = rng.uniform(-bound, bound, size=self.b.shape)
 
+    def method(self):
+        """``"winograd"``, ``"direct"`` or ``"im2col"``: how the forward product is computed."""
+        return "im2col" if self.sy != 1 or self.sx != 1 else stride1_method(self.kh, self.kw, self.C)
+
     def _output_lengths(self):
         return None if self.inputs.lengths is None else -(-self.inputs.column_lengths() // self.sx)
+
+    def transposable(self):
+        """Whether the input deltas are a stride-1 convolution of the output deltas by the flipped
+        filters, computed without im2col (odd kernel sizes keep "same" padding when flipped)."""
+        return (self.sy == self.sx == 1 and self.kh % 2 == 1 and self.kw % 2 == 1
+                and stride1_method(self.kh, self.kw, self.Co) != "im2col")
 
     def forward(self):
         self._check_inputs()
         X = self.inputs.data
         T, B, _ = X.shape
         To = self.output_length(T)
-        N = To * B * self.Ho
         lengths = self.inputs.column_lengths()
-        P = self._work("P", (N, self.K))
         Y = self.outputs.resize(To, self.no, B)
-        Y2 = Y.reshape(N, self.Co)
+        if self.method() != "im2col":
+            convolve(self, Y, X, lengths, self.W, self.b, self.activation, self.H, self.C, self.kh, self.kw)
+        else:
+            N = To * B * self.Ho
+            P = self._work("P", (N, self.K))
+            Y2 = Y.reshape(N, self.Co)
 
-        def steps(t0, t1):
-            KC.im2col(P, X, lengths, self.H, self.C, self.kh, self.kw, self.sy, self.sx, self.Ho, t0, t1)
-            r0, r1 = t0 * B * self.Ho, t1 * B * self.Ho
-            np.matmul(P[r0:r1], self.W.T, out=Y2[r0:r1])
-            K.bias_activate(Y2[r0:r1], self.b, self.activation)
+            def steps(t0, t1):
+                r0, r1 = t0 * B * self.Ho, t1 * B * self.Ho
+                KC.im2col(P[r0:r1], X, lengths, self.H, self.C, self.kh, self.kw, self.sy, self.sx, self.Ho, t0, t1)
+                np.matmul(P[r0:r1], self.W.T, out=Y2[r0:r1])
+                K.bias_activate(Y2[r0:r1], self.b, self.activation)
 
-        parallel.run_all([partial(steps, *c) for c in step_chunks(To)])
+            parallel.run_all([partial(steps, *c) for c in step_chunks(To)])
         self.outputs.lengths = self._output_lengths()
         if self.outputs.lengths is not None:
             K.zero_padding(Y, self.outputs.lengths)
 
     def backward(self):
         self._check_d_outputs()
-        T, B, _ = self.inputs.data.shape
+        X = self.inputs.data
+        T, B, _ = X.shape
         To = self.outputs.T
         N = To * B * self.Ho
+        rows = B * self.Ho
         lengths = self.inputs.column_lengths()
         out_lengths = self.outputs.column_lengths()
         dZ = self._work("dZ", (N, self.Co))
         Y2, dY2 = self.outputs.data.reshape(N, self.Co), self.d_outputs.data.reshape(N, self.Co)
         dX = self.d_inputs.resize(T, self.ni, B)
         self.d_inputs.lengths = self.inputs.lengths
-        dP = self._work("dP", (N, self.K)) if self.input_deltas else None
+        stored = self.method() == "im2col"  # the forward pass left its patches in P
+        transposed = self.input_deltas and self.transposable()
+        dP = self._work("dP", (N, self.K)) if self.input_deltas and not transposed else None
         chunks = step_chunks(To)
 
         def products(i, t0, t1):
-            r0, r1 = t0 * B * self.Ho, t1 * B * self.Ho
+            r0, r1 = t0 * rows, t1 * rows
             K.activation_delta(dZ[r0:r1], Y2[r0:r1], dY2[r0:r1], self.activation)
             if self.inputs.lengths is not None:
                 K.zero_padding(dZ[r0:r1].reshape(t1 - t0, B, self.no), np.clip(out_lengths - t0, 0, t1 - t0))
-            np.matmul(dZ[r0:r1].T, self.P[r0:r1], out=self._dW_parts[i])
+            if stored:
+                np.matmul(dZ[r0:r1].T, self.P[r0:r1], out=self._dW_parts[i])
+            else:  # patches again, a piece at a time
+                step = max(PIECE_BYTES // (4 * self.K * rows), 1)
+                P = self._work(f"_P{i}", (step * rows, self.K))
+                self._dW_parts[i] = 0
+                for a in range(t0, t1, step):
+                    z = min(a + step, t1)
+                    n = (z - a) * rows
+                    KC.im2col(P[:n], X, lengths, self.H, self.C, self.kh, self.kw, self.sy, self.sx, self.Ho, a, z)
+                    self._dW_parts[i] += dZ[a * rows:z * rows].T @ P[:n]
             self._db_parts[i] = 0
             K.add_column_sums(self._db_parts[i], dZ[r0:r1])
             if dP is not None:
@@ -143,7 +235,11 @@ class Conv2D(MapLayer):
             KC.col2im(dX, dP, lengths, self.H, self.C, self.kh, self.kw, self.sy, self.sx, self.Ho, t0, t1)
 
         parallel.run_all([partial(products, i, *c) for i, c in enumerate(chunks)])
-        if dP is not None:
+        if transposed:  # the output deltas convolved with the flipped filters
+            flipped = self.W.reshape(self.Co, self.kh, self.kw, self.C)[:, ::-1, ::-1, :].transpose(3, 1, 2, 0)
+            convolve(self, dX, dZ.reshape(To, B, self.no), lengths, flipped.reshape(self.C, -1),
+                     np.zeros(self.C, self.dtype), K.LINEAR, self.H, self.Co, self.kh, self.kw, tag="T")
+        elif dP is not None:
             parallel.run_all([partial(gather, *c) for c in step_chunks(T)])
         else:
             dX.fill(np.nan)
