@@ -14,6 +14,7 @@ the same process with the same number of threads, and the ratios are printed.
 """
 import argparse
 import os
+import threading
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,8 @@ import numpy as np
 import clstmtools as clstm
 from clstmtools import ctc as ctcmod
 from clstmtools.network import LSTM, BatchNorm, Conv2D, MaxPool, Parallel
+from clstmtools.network.ports import Layer
+from clstmtools.recognize import network_outputs
 
 HEIGHT, NCLASSES, LABEL_LENGTH = 48, 80, 60
 
@@ -78,6 +81,53 @@ def clstm_recognize(net, xs):
             net.forward()
             ctcmod.decode(net.outputs.array()[:, :, 0], "clstm")
     return step
+
+
+def clstm_recognize_collection(net, xs):
+    """As the programs recognize a collection: minibatches of lines of similar width, read ahead."""
+    def step():
+        for _, _, outputs in network_outputs(net, xs.__getitem__, range(len(xs))):
+            ctcmod.decode(outputs, "clstm")
+    return step
+
+
+def forward_flops(net, width):
+    """FLOPs of one line's forward products: ``(multiply-adds x 2, multiply-adds x 2 of layers that pass
+    input deltas)``, from the layers' weight matrices and the rows each runs over (a convolution: every
+    output place; a recurrent or full layer: every step). Biases, activations and pooling not counted."""
+    net.set_training(True)  # layer by layer: every layer's inputs and outputs are set
+    net.inputs.aset(np.zeros((width, HEIGHT, 1), np.float32))
+    net.forward()
+    net.set_training(False)
+    total = with_deltas = 0
+    for _, node in net.walk():
+        if not isinstance(node, Layer) or getattr(node, "W", None) is None or node.W.ndim != 2:
+            continue
+        rows = node.outputs.T * (node.Ho if isinstance(node, Conv2D) else 1)
+        flops = 2 * rows * node.W.size
+        total += flops
+        with_deltas += flops if node.input_deltas else 0
+    return total, with_deltas
+
+
+def sgemm_peak(threads, n=2048, seconds=1.0):
+    """GFLOP/s of float32 ``np.dot`` of n x n matrices, one product on each of ``threads`` threads at once
+    (single-threaded BLAS, as the network runs them); the best of several rounds."""
+    rng = np.random.default_rng(0)
+    mats = [(rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)) for _ in range(threads)]
+    outs = [np.empty((n, n), np.float32) for _ in range(threads)]
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while True:
+        workers = [threading.Thread(target=np.dot, args=(a, b), kwargs={"out": o}) for (a, b), o in zip(mats, outs)]
+        start = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best = max(best, threads * 2 * n ** 3 / (time.perf_counter() - start) / 1e9)
+        if time.perf_counter() > deadline:
+            return best
 
 
 def shares(net, xs, labels, runs):
@@ -190,6 +240,16 @@ class TorchNet:
                     self.logits(torch.from_numpy(x.T[None, None].copy())).argmax(2)
         return step
 
+    def recognize_collection(self, xs):
+        """The lines in one minibatch (they have one width)."""
+        torch = self.torch
+
+        def step():
+            self.drop.eval()
+            with torch.no_grad():
+                self.logits(torch.from_numpy(np.stack(xs).transpose(0, 2, 1)[:, None].copy())).argmax(2)
+        return step
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -207,9 +267,15 @@ def main(argv=None):
     print(f"# CNNBIDILSTM (Calamari's shape), lines {HEIGHT} x {args.width}, {NCLASSES} classes, "
           f"{threads} threads, {os.cpu_count()} cpus, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     net = clstm_net()
-    cases = [("training, batch 1", 1, clstm_train(net, xs1, labels1)),
-             ("training, minibatch 8", 8, clstm_train(net, xs8, labels8)),
-             ("recognition, batch 1", 8, clstm_recognize(net, xs8))]
+    peak = sgemm_peak(threads)
+    forward, with_deltas = forward_flops(net, args.width)
+    train_flops = 2 * forward + with_deltas  # forward, weight deltas, input deltas
+    print(f"# sgemm peak {peak:.1f} GFLOP/s on {threads} threads; per line {forward / 1e9:.3f} GFLOP forward, "
+          f"{train_flops / 1e9:.3f} GFLOP a training step")
+    cases = [("training, batch 1", 1, clstm_train(net, xs1, labels1), train_flops),
+             ("training, minibatch 8", 8, clstm_train(net, xs8, labels8), train_flops),
+             ("recognition, batch 1", 8, clstm_recognize(net, xs8), forward),
+             ("recognition, minibatches", 8, clstm_recognize_collection(net, xs8), forward)]
     torch_cases = []
     if not args.no_torch:
         try:
@@ -218,14 +284,18 @@ def main(argv=None):
             print("# PyTorch is not installed: no comparison")
         else:
             tnet = TorchNet(torch, threads)
-            torch_cases = [tnet.train_step(xs1, labels1), tnet.train_step(xs8, labels8), tnet.recognize(xs8)]
+            torch_cases = [tnet.train_step(xs1, labels1), tnet.train_step(xs8, labels8), tnet.recognize(xs8),
+                           tnet.recognize_collection(xs8)]
             print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    for k, (label, lines, step) in enumerate(cases):
+    for k, (label, lines, step, flops) in enumerate(cases):
         med, best = median_best(step, args.runs)
-        line = f"{label:24s} clstmtools {lines / med:7.2f} lines/s (best {lines / best:.2f})"
+        achieved = lines * flops / med / 1e9
+        line = (f"{label:26s} clstmtools {lines / med:7.2f} lines/s (best {lines / best:.2f}), "
+                f"{achieved:6.1f} GFLOP/s = {100 * achieved / peak:4.1f}% of peak")
         if torch_cases:
             tmed, tbest = median_best(torch_cases[k], args.runs)
-            line += f"   PyTorch {lines / tmed:7.2f} lines/s (best {lines / tbest:.2f})   ratio {tmed / med:.2f}"
+            line += (f"   PyTorch {lines / tmed:7.2f} lines/s (best {lines / tbest:.2f}), "
+                     f"{lines * flops / tmed / 1e9:6.1f} GFLOP/s   ratio {tmed / med:.2f}")
         print(line, flush=True)
     parts, seconds = shares(net, xs1, labels1, args.runs)
     print(f"share of a batch-1 training step ({seconds * 1000:.0f} ms): "

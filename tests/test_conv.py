@@ -71,9 +71,9 @@ def test_convolution_matches_numpy_twin_on_a_padded_minibatch(kind, sy, sx, f64)
 
 # (H, C, kh, kw, filters): how the forward and the input deltas are computed
 STRIDE1 = {"winograd": (5, 4, 3, 3, 3), "winograd-to-direct": (6, 5, 3, 3, 2), "direct": (4, 2, 3, 3, 2),
-           "direct-even": (3, 2, 3, 2, 4), "direct-5x5": (5, 1, 5, 5, 6)}
+           "direct-even": (3, 2, 3, 2, 4), "direct-5x5": (5, 1, 5, 5, 6), "grey": (5, 1, 3, 3, 7)}
 METHODS = {"winograd": ("winograd", True), "winograd-to-direct": ("winograd", True), "direct": ("direct", True),
-           "direct-even": ("direct", False), "direct-5x5": ("direct", False)}
+           "direct-even": ("direct", False), "direct-5x5": ("direct", False), "grey": ("direct", True)}
 
 
 @pytest.mark.parametrize("kind", [0, 3, 5])
@@ -310,6 +310,7 @@ LAYER_SPECS = {
     "conv-strided": lambda k: Conv2D(5, 2, 3, 2, 2, k, 2, 3),
     "conv-winograd": lambda k: Conv2D(*STRIDE1["winograd"], k),
     "conv-direct": lambda k: Conv2D(*STRIDE1["direct"], k),
+    "conv-grey": lambda k: Conv2D(*STRIDE1["grey"], k),
     "maxpool": lambda k: MaxPool(4, 2, 2, 2),
     "maxpool16": lambda k: MaxPool(16, 2, 16, 16),  # windows of 256 cells: past what an int8 index holds
     "maxpool-overlapping": lambda k: MaxPool(5, 2, 3, 3, 2, 2),
@@ -326,7 +327,7 @@ GRADIENT_STEPS = {"maxpool16": 32, "maxpool-overlapping": 7}
 
 @pytest.mark.parametrize("name,kind,training", [("conv", k, False) for k in ACTIVATIONS] + [
     ("conv-strided", 3, False), ("conv-strided", 5, False), ("conv-winograd", 2, False), ("conv-winograd", 5, False),
-    ("conv-direct", 4, False), ("maxpool", 0, False), ("maxpool16", 0, False),
+    ("conv-direct", 4, False), ("conv-grey", 1, False), ("maxpool", 0, False), ("maxpool16", 0, False),
     ("maxpool-overlapping", 0, False), ("reshape", 0, False), ("groupnorm", 0, False), ("groupnorm", 4, False),
     ("batchnorm", 0, True), ("batchnorm", 2, True), ("batchnorm", 0, False), ("along-x", 0, False),
     ("along-y", 0, False), ("along-y-summarized", 0, False), ("along-y-summarized-reversed", 0, False)])

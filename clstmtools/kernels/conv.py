@@ -305,3 +305,46 @@ def conv_direct(Y, X, lengths, Wt, H, C, kh, kw, ph, pw, t0, t1):
                         else:
                             for j in range(n_out):
                                 Y[t, b, dst + j] = max(Y[t, b, dst + j], acc[j])
+
+
+@kernel
+def conv3x3_grey(Y, X, lengths, Wt, H, ph, pw, t0, t1):
+    """:func:`conv_direct` for a 3 x 3 convolution of one channel (a grey line's first layer), the nine
+    taps held in registers: the same sums, added in the same order."""
+    B = X.shape[1]
+    n_out = Wt.shape[1]
+    Ho = Y.shape[2] // n_out
+    p = np.zeros(9, Y.dtype)
+    for t in range(t0, t1):
+        for b in range(B):
+            L = lengths[b]
+            real = t < L // pw
+            for ho in range(Ho):
+                dst = ho * n_out
+                if not real:
+                    for j in range(n_out):
+                        Y[t, b, dst + j] = 0
+                    continue
+                for i in range(pw):
+                    for i2 in range(ph):
+                        tc = t * pw + i
+                        hc = ho * ph + i2
+                        for dy in range(3):
+                            hh = hc + dy - 1
+                            for dx in range(3):
+                                tt = tc + dx - 1
+                                inside = hh >= 0 and hh < H and tt >= 0 and tt < L
+                                p[dy * 3 + dx] = X[tt, b, hh] if inside else 0
+                        p0, p1, p2, p3, p4, p5, p6, p7, p8 = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]
+                        first = i == 0 and i2 == 0
+                        for j in range(n_out):
+                            z = p0 * Wt[0, j]
+                            z += p1 * Wt[1, j]
+                            z += p2 * Wt[2, j]
+                            z += p3 * Wt[3, j]
+                            z += p4 * Wt[4, j]
+                            z += p5 * Wt[5, j]
+                            z += p6 * Wt[6, j]
+                            z += p7 * Wt[7, j]
+                            z += p8 * Wt[8, j]
+                            Y[t, b, dst + j] = z if first else max(Y[t, b, dst + j], z)

@@ -65,7 +65,10 @@ def convolve(owner, Y, X, lengths, W, b, activation, H, C, kh, kw, ph=1, pw=1, t
         Wt = np.ascontiguousarray(W.T)
 
         def steps(t0, t1):
-            KC.conv_direct(Y, X, lengths, Wt, H, C, kh, kw, ph, pw, t0, t1)
+            if kh == kw == 3 and C == 1:
+                KC.conv3x3_grey(Y, X, lengths, Wt, H, ph, pw, t0, t1)
+            else:
+                KC.conv_direct(Y, X, lengths, Wt, H, C, kh, kw, ph, pw, t0, t1)
             finish(t0, t1)
 
         parallel.run_all([partial(steps, *c) for c in step_chunks(To)])
@@ -78,14 +81,16 @@ def convolve(owner, Y, X, lengths, W, b, activation, H, C, kh, kw, ph=1, pw=1, t
 
     def tiles(i, tb0, tb1):
         cap = max(PIECE_BYTES // (64 * (C + n_out)), tiles_per_block)
-        V = owner._work(f"_V{tag}{i}", (16, cap, C))
-        M = owner._work(f"_M{tag}{i}", (16, cap, n_out))
+        V_flat = owner._work(f"_V{tag}{i}", (16 * cap * C,))
+        M_flat = owner._work(f"_M{tag}{i}", (16 * cap * n_out,))
         step = cap // tiles_per_block
         for a in range(tb0, tb1, step):
             z = min(a + step, tb1)
             n = (z - a) * tiles_per_block
+            V = V_flat[:16 * n * C].reshape(16, n, C)  # contiguous, as BLAS wants the products' operands
+            M = M_flat[:16 * n * n_out].reshape(16, n, n_out)
             KW.winograd_input(V, X, lengths, H, C, Hb, a, z)
-            np.matmul(V[:, :n], U, out=M[:, :n])
+            np.matmul(V, U, out=M)
             KW.winograd_output(Y, M, lengths, ph, pw, Hb, a, z)
         finish(tb0 * per_block, min(tb1 * per_block, To))
 
