@@ -123,18 +123,35 @@ def maxpool_forward(Y, I, X, lengths, H, C, ph, pw, sy, sx, t0, t1):
 def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw, sy, sx, t0, t1):
     """``dX`` for the input steps ``t0 <= tt < t1``: the sum of the output deltas of the windows whose
     maximum came from that place (windows overlap when a stride is smaller than the window), zero elsewhere
-    (a gather: threads given separate step ranges never write the same place)."""
+    (a gather: threads given separate step ranges never write the same place). Windows at their own
+    stride (the usual case) write every place once, without zeroing it first."""
     T, B, _ = dX.shape
     Ho = dY.shape[2] // C
+    zero = np.zeros(1, dX.dtype)[0]
+    tiled = sx == pw and sy == ph
     for tt in range(t0, t1):
         for b in range(B):
-            for i in range(H * C):
-                dX[tt, b, i] = 0
             L = lengths[b]
-            if tt >= L:
-                continue
             first = max(0, (tt - pw + sx) // sx)  # the first window that reaches tt
             last = min(tt // sx, pooled_steps(L, pw, sx) - 1)
+            if tiled and tt < L and first <= last:
+                t = first
+                dx = tt - t * sx
+                for h in range(Ho):
+                    o0 = h * C
+                    for dy in range(ph):
+                        k = dx * ph + dy
+                        dst = (h * sy + dy) * C
+                        for c in range(C):
+                            d = dY[t, b, o0 + c]
+                            dX[tt, b, dst + c] = d if I[t, b, o0 + c] == k else zero
+                for i in range(Ho * ph * C, H * C):  # rows below the last window
+                    dX[tt, b, i] = 0
+                continue
+            for i in range(H * C):
+                dX[tt, b, i] = 0
+            if tt >= L:
+                continue
             for t in range(first, last + 1):
                 dx = tt - t * sx
                 for h in range(Ho):
@@ -144,7 +161,7 @@ def maxpool_backward(dX, dY, I, lengths, H, C, ph, pw, sy, sx, t0, t1):
                         dst = (h * sy + dy) * C
                         for c in range(C):
                             hit = I[t, b, o0 + c] == k
-                            dX[tt, b, dst + c] += dY[t, b, o0 + c] if hit else 0
+                            dX[tt, b, dst + c] += dY[t, b, o0 + c] if hit else zero
 
 
 @kernel
