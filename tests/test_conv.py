@@ -188,6 +188,25 @@ def test_recognition_blocks_give_what_the_layers_give(spec, height, blocks):
     np.testing.assert_allclose(net.outputs.data, want[id(net.sub[-1])][0], rtol=1e-4, atol=1e-6)
 
 
+def test_convolution_work_buffers_stay_small_on_a_wide_minibatch():
+    """Training and recognizing 8 lines of 850 steps, no convolution keeps a buffer larger than its outputs
+    or a piece of work (im2col's patches of a whole minibatch were 6 times its outputs)."""
+    net = make_net("CNNBIDILSTM", rng=0, ninput=48, noutput=5)
+    net.set_input_deltas(False)  # as the trainer does
+    rng = np.random.default_rng(0)
+    lines = [rng.uniform(0, 1, (850, 48)).astype(np.float32) for _ in range(8)]
+    net.set_training(True)
+    run_batch(net, lines, [rng.uniform(-1, 1, (212, 5)).astype(np.float32) for _ in lines])
+    net.set_training(False)
+    run_batch(net, lines)
+    weights = {"W", "b", "dW", "db", "_dW_parts", "_db_parts"}
+    for layer in net.sub:
+        if isinstance(layer, Conv2D):
+            bound = max(layer.outputs.data.nbytes, 2 * conv_module.PIECE_BYTES)
+            sizes = {name: a.nbytes for name, a in vars(layer).items() if isinstance(a, np.ndarray) and name not in weights}
+            assert sizes and max(sizes.values()) <= bound, (layer.C, sizes, bound)
+
+
 @pytest.mark.parametrize("ph,pw,sy,sx", [(2, 3, 2, 3), (3, 3, 2, 2), (2, 2, 2, 1), (3, 2, 1, 3)],
                          ids=["size", "overlapping", "kraken-2,2,2,1", "gaps"])
 def test_max_pooling_matches_numpy_twin_and_shortens_each_line(ph, pw, sy, sx, f64):

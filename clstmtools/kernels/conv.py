@@ -1,14 +1,17 @@
-"""Kernels of the convolutional front end: im2col/col2im, max pooling, batch and group normalization, dropout.
+"""Kernels of the convolutional front end: im2col/col2im, direct convolutions, max pooling, batch and group normalization, dropout.
 
 Feature maps travel as time-major sequences: a ``(T, B, H * C)`` array holds, for each of the T
 columns of the B lines, H rows of C channels (row-major, channels fastest). Reading the same
 array as ``(T, B, H * C)`` features per column is the columns reshape: it costs nothing. Steps
 ``t >= lengths[b]`` are padding: they read as zeros and are written as zeros.
 
-A convolution is ``im2col`` (one row of kernel-sized patches per output (t, b, h), taps ordered
-(dy, dx, c), at the layer's strides) followed by one BLAS product; its backward pass is the
-transposed product followed by ``col2im``. Both work on a range ``[t0, t1)`` of time steps (output
-steps for im2col, input steps for the gathering col2im) so that the layers can split them over
+A strided convolution, or one with many taps, is ``im2col`` (one row of kernel-sized patches per
+output (t, b, h), taps ordered (dy, dx, c), at the layer's strides) followed by one BLAS product; its
+backward pass is the transposed product followed by ``col2im``. Stride-1 convolutions with few taps
+run directly (``conv_direct``, ``conv3x3_grey``), max pooling over windows at their own stride
+optionally taken in the same pass; 3x3 ones over several channels by Winograd's algorithm
+(``kernels/winograd.py``). All work on a range ``[t0, t1)`` of time steps (output steps for im2col and
+the direct convolutions, input steps for the gathering col2im) so that the layers can split them over
 threads; so do the max-pooling kernels.
 """
 import numpy as np
