@@ -28,7 +28,7 @@ import clstmtools as clstm
 from clstmtools import ctc as ctcmod
 from clstmtools.network import LSTM, BatchNorm, Conv2D, MaxPool, Parallel
 from clstmtools.network.ports import Layer
-from clstmtools.recognize import network_outputs
+from clstmtools.recognize import network_outputs, width_batches
 
 HEIGHT, NCLASSES, LABEL_LENGTH = 48, 80, 60
 
@@ -241,13 +241,16 @@ class TorchNet:
         return step
 
     def recognize_collection(self, xs):
-        """The lines in one minibatch (they have one width)."""
+        """In the minibatches clstmtools makes of these lines (they have one width: no padding)."""
         torch = self.torch
+        batches = width_batches([len(x) for x in xs])
 
         def step():
             self.drop.eval()
             with torch.no_grad():
-                self.logits(torch.from_numpy(np.stack(xs).transpose(0, 2, 1)[:, None].copy())).argmax(2)
+                for batch in batches:
+                    lines = np.stack([xs[k] for k in batch]).transpose(0, 2, 1)[:, None].copy()
+                    self.logits(torch.from_numpy(lines)).argmax(2)
         return step
 
 
@@ -263,6 +266,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     xs1, labels1 = data(args.width, 1, rng)
     xs8, labels8 = data(args.width, 8, rng)
+    xs14, _ = data(args.width, 14, rng)  # two minibatches of recognition (its 6000 steps: 7 lines of 850)
     load = os.getloadavg()
     print(f"# CNNBIDILSTM (Calamari's shape), lines {HEIGHT} x {args.width}, {NCLASSES} classes, "
           f"{threads} threads, {os.cpu_count()} cpus, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
@@ -275,7 +279,7 @@ def main(argv=None):
     cases = [("training, batch 1", 1, clstm_train(net, xs1, labels1), train_flops),
              ("training, minibatch 8", 8, clstm_train(net, xs8, labels8), train_flops),
              ("recognition, batch 1", 8, clstm_recognize(net, xs8), forward),
-             ("recognition, minibatches", 8, clstm_recognize_collection(net, xs8), forward)]
+             ("recognition, minibatches", 14, clstm_recognize_collection(net, xs14), forward)]
     torch_cases = []
     if not args.no_torch:
         try:
@@ -285,7 +289,7 @@ def main(argv=None):
         else:
             tnet = TorchNet(torch, threads)
             torch_cases = [tnet.train_step(xs1, labels1), tnet.train_step(xs8, labels8), tnet.recognize(xs8),
-                           tnet.recognize_collection(xs8)]
+                           tnet.recognize_collection(xs14)]
             print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
     for k, (label, lines, step, flops) in enumerate(cases):
         med, best = median_best(step, args.runs)
