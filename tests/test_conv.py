@@ -69,6 +69,29 @@ def test_convolution_matches_numpy_twin_on_a_padded_minibatch(kind, sy, sx, f64)
     assert np.all(layer.outputs.data[-(-4 // sx):, 1] == 0)  # padding stays zero
 
 
+def test_winograd_delta_kernels_are_the_adjoints_of_the_transforms(f64):
+    """<output(M), dZ> = <M, output_deltas(dZ)> and <weights(W), dU> = <W, weight_deltas(dU)>: the weight
+    deltas' kernels are the transposes of the forward transforms (odd steps and rows: the last tiles
+    reach past the maps)."""
+    rng = np.random.default_rng(6)
+    T, B, H, C, n = 7, 2, 5, 3, 4
+    Hb, tiles = 3, 4
+    M = rng.uniform(-1, 1, (16, tiles * B * Hb, n))
+    dZ = rng.uniform(-1, 1, (T, B, H * n))
+    Y = np.zeros((T, B, H * n))
+    KW.winograd_output(Y, M, np.full(B, T), 1, 1, Hb, 0, tiles)
+    dM = np.zeros_like(M)
+    KW.winograd_output_deltas(dM, dZ, Hb, 0, tiles)
+    np.testing.assert_allclose((Y * dZ).sum(), (M * dM).sum(), rtol=1e-12)
+    W = rng.uniform(-1, 1, (n, 9 * C))
+    dU = rng.uniform(-1, 1, (16, C, n))
+    U = np.zeros_like(dU)
+    KW.winograd_weights(U, W, C)
+    dW = np.zeros_like(W)
+    KW.winograd_weight_deltas(dW, dU, C)
+    np.testing.assert_allclose((U * dU).sum(), (W * dW).sum(), rtol=1e-12)
+
+
 # (H, C, kh, kw, filters): how the forward and the input deltas are computed
 STRIDE1 = {"winograd": (5, 4, 3, 3, 3), "winograd-to-direct": (6, 5, 3, 3, 2), "direct": (4, 2, 3, 3, 2),
            "direct-even": (3, 2, 3, 2, 4), "direct-5x5": (5, 1, 5, 5, 6), "grey": (5, 1, 3, 3, 7)}

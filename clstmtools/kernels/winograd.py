@@ -128,3 +128,61 @@ def winograd_output(Y, M, lengths, ph, pw, Hb, tb0, tb1):
                             for dj in range(ph):
                                 for j in range(n_out):
                                     Y[to, b, dst + j] = max(Y[to, b, dst + j], y[i0 + di, j0 + dj, j])
+
+
+@kernel
+def winograd_output_deltas(dM, dZ, Hb, tb0, tb1):
+    """The adjoint of the output transform (without pooling): ``dM[4p + q, k, j] = (A dz A^T)[p, q]`` for the
+    2 x 2 output deltas ``dz[i, i2] = dZ[2 tb + i, b, (2 hb + i2) * n + j]`` of every tile k of the time
+    blocks ``tb0 <= tb < tb1`` (zero past the steps and rows ``dZ`` has)."""
+    T, B, width = dZ.shape
+    n_out = dM.shape[2]
+    H = width // n_out
+    z = np.zeros((2, 2, n_out), dM.dtype)
+    s = np.empty((4, 2, n_out), dM.dtype)
+    for tb in range(tb0, tb1):
+        for b in range(B):
+            for hb in range(Hb):
+                k = ((tb - tb0) * B + b) * Hb + hb
+                for i in range(2):
+                    t = 2 * tb + i
+                    for i2 in range(2):
+                        h = 2 * hb + i2
+                        inside = t < T and h < H
+                        src = h * n_out
+                        for j in range(n_out):
+                            z[i, i2, j] = dZ[t, b, src + j] if inside else 0
+                for i2 in range(2):  # A dz along the steps
+                    for j in range(n_out):
+                        s[0, i2, j] = z[0, i2, j]
+                        s[1, i2, j] = z[0, i2, j] + z[1, i2, j]
+                        s[2, i2, j] = z[0, i2, j] - z[1, i2, j]
+                        s[3, i2, j] = -z[1, i2, j]
+                for p in range(4):  # then (A dz) A^T along the rows
+                    for j in range(n_out):
+                        dM[4 * p + 0, k, j] = s[p, 0, j]
+                        dM[4 * p + 1, k, j] = s[p, 0, j] + s[p, 1, j]
+                        dM[4 * p + 2, k, j] = s[p, 0, j] - s[p, 1, j]
+                        dM[4 * p + 3, k, j] = -s[p, 1, j]
+
+
+@kernel
+def winograd_weight_deltas(dW, dU, C):
+    """The adjoint of :func:`winograd_weights`: ``dW[n, (dy * 3 + dx) * C + c] = (G^T dU[:, c, n] G)[dx, dy]``
+    (written, not added)."""
+    n_out = dW.shape[0]
+    e = np.empty((4, 4), dW.dtype)
+    a = np.empty((3, 4), dW.dtype)
+    half = dW.dtype.type(0.5)
+    for n in range(n_out):
+        for c in range(C):
+            for xi in range(16):
+                e[xi // 4, xi % 4] = dU[xi, c, n]
+            for q in range(4):  # G^T e along the steps
+                a[0, q] = e[0, q] + half * (e[1, q] + e[2, q])
+                a[1, q] = half * (e[1, q] - e[2, q])
+                a[2, q] = half * (e[1, q] + e[2, q]) + e[3, q]
+            for dx in range(3):  # then (G^T e) G along the rows
+                dW[n, dx * C + c] = a[dx, 0] + half * (a[dx, 1] + a[dx, 2])
+                dW[n, (3 + dx) * C + c] = half * (a[dx, 1] - a[dx, 2])
+                dW[n, (6 + dx) * C + c] = half * (a[dx, 1] + a[dx, 2]) + a[dx, 3]

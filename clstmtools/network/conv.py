@@ -80,15 +80,7 @@ def convolve(owner, Y, X, lengths, W, b, activation, H, C, kh, kw, ph=1, pw=1, t
     tiles_per_block = B * Hb
 
     def tiles(i, tb0, tb1):
-        cap = max(PIECE_BYTES // (64 * (C + n_out)), tiles_per_block)
-        V_flat = owner._work(f"_V{tag}{i}", (16 * cap * C,))
-        M_flat = owner._work(f"_M{tag}{i}", (16 * cap * n_out,))
-        step = cap // tiles_per_block
-        for a in range(tb0, tb1, step):
-            z = min(a + step, tb1)
-            n = (z - a) * tiles_per_block
-            V = V_flat[:16 * n * C].reshape(16, n, C)  # contiguous, as BLAS wants the products' operands
-            M = M_flat[:16 * n * n_out].reshape(16, n, n_out)
+        for a, z, V, M in tile_pieces(owner, f"{tag}{i}", C, n_out, tiles_per_block, tb0, tb1):
             KW.winograd_input(V, X, lengths, H, C, Hb, a, z)
             np.matmul(V, U, out=M)
             KW.winograd_output(Y, M, lengths, ph, pw, Hb, a, z)
@@ -96,6 +88,21 @@ def convolve(owner, Y, X, lengths, W, b, activation, H, C, kh, kw, ph=1, pw=1, t
 
     parallel.run_all([partial(tiles, i, *c) for i, c in enumerate(step_chunks(-(-To // per_block)))])
 
+
+
+def tile_pieces(owner, tag, C, n_out, tiles_per_block, tb0, tb1):
+    """``(a, z, V, M)`` for the pieces of the time blocks ``tb0 <= tb < tb1`` that Winograd's kernels work
+    on at a time: blocks ``a <= tb < z`` and contiguous buffers for their transformed inputs ``V`` (16,
+    tiles, C) and products ``M`` (16, tiles, n_out), ``owner``'s, at most PIECE_BYTES together."""
+    cap = max(PIECE_BYTES // (64 * (C + n_out)), tiles_per_block)
+    V_flat = owner._work(f"_V{tag}", (16 * cap * C,))
+    M_flat = owner._work(f"_M{tag}", (16 * cap * n_out,))
+    step = cap // tiles_per_block
+    for a in range(tb0, tb1, step):
+        z = min(a + step, tb1)
+        n = (z - a) * tiles_per_block
+        # contiguous, as BLAS wants the products' operands
+        yield a, z, V_flat[:16 * n * C].reshape(16, n, C), M_flat[:16 * n * n_out].reshape(16, n, n_out)
 
 
 class MapLayer(Layer):
@@ -197,6 +204,20 @@ class Conv2D(MapLayer):
         if self.outputs.lengths is not None:
             K.zero_padding(Y, self.outputs.lengths)
 
+    def _winograd_weight_deltas(self, i, dZ, X, lengths, tb0, tb1):
+        """``_dW_parts[i]`` from the time blocks ``tb0 <= tb < tb1`` in Winograd's domain: the products'
+        deltas ``dU[xi] = V[xi]^T dM[xi]`` summed over the tiles, then taken back to the filters."""
+        Hb = -(-self.H // 2)
+        dU = self._work(f"_dU{i}", (16, self.C, self.Co))
+        piece = self._work(f"_dUp{i}", (16, self.C, self.Co))
+        dU[...] = 0
+        for a, z, V, dM in tile_pieces(self, str(i), self.C, self.Co, X.shape[1] * Hb, tb0, tb1):
+            KW.winograd_input(V, X, lengths, self.H, self.C, Hb, a, z)
+            KW.winograd_output_deltas(dM, dZ, Hb, a, z)
+            np.matmul(V.transpose(0, 2, 1), dM, out=piece)
+            dU += piece
+        KW.winograd_weight_deltas(self._dW_parts[i], dU, self.C)
+
     def backward(self):
         self._check_d_outputs()
         X = self.inputs.data
@@ -210,10 +231,14 @@ class Conv2D(MapLayer):
         Y2, dY2 = self.outputs.data.reshape(N, self.Co), self.d_outputs.data.reshape(N, self.Co)
         dX = self.d_inputs.resize(T, self.ni, B)
         self.d_inputs.lengths = self.inputs.lengths
-        stored = self.method() == "im2col"  # the forward pass left its patches in P
+        method = self.method()
+        stored = method == "im2col"  # the forward pass left its patches in P
         transposed = self.input_deltas and self.transposable()
         dP = self._work("dP", (N, self.K)) if self.input_deltas and not transposed else None
-        chunks = step_chunks(To)
+        if method == "winograd":  # whole tiles (blocks of two steps) to each
+            chunks = [(2 * b0, min(2 * b1, To)) for b0, b1 in step_chunks(-(-To // 2))]
+        else:
+            chunks = step_chunks(To)
 
         def products(i, t0, t1):
             r0, r1 = t0 * rows, t1 * rows
@@ -222,6 +247,8 @@ class Conv2D(MapLayer):
                 K.zero_padding(dZ[r0:r1].reshape(t1 - t0, B, self.no), np.clip(out_lengths - t0, 0, t1 - t0))
             if stored:
                 np.matmul(dZ[r0:r1].T, self.P[r0:r1], out=self._dW_parts[i])
+            elif method == "winograd":
+                self._winograd_weight_deltas(i, dZ.reshape(To, B, self.no), X, lengths, t0 // 2, -(-t1 // 2))
             else:  # patches again, a piece at a time
                 step = max(PIECE_BYTES // (4 * self.K * rows), 1)
                 P = self._work(f"_P{i}", (step * rows, self.K))
