@@ -132,7 +132,7 @@ class Conv2D(MapLayer):
     ceil(T/sx) steps, maps of H rows ceil(H/sy) rows. How it is computed (:meth:`method`): 3x3 stride-1
     convolutions over several channels by Winograd's F(2x2, 3x3) (``kernels/winograd.py``), stride-1
     ones with few taps directly, the others as im2col and one BLAS product (``kernels/conv.py``); the
-    weight deltas always as im2col products, a piece of the steps at a time."""
+    weight deltas in Winograd's domain or as im2col products, a piece of the steps at a time."""
 
     kind, name = "Conv2D", "conv"
 
