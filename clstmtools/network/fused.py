@@ -73,13 +73,13 @@ def _fits_pool(conv, pool):
 
 def recognition_plan(layers):
     """``layers`` (a Stacked network's, in recognition) with every convolution block that can run in one
-    pass replaced by a :class:`ConvBlock`."""
+    pass replaced by a :class:`ConvBlock` (a list of its own), or ``layers`` itself when there is none."""
     plan, i = [], 0
     while i < len(layers):
         block = _block_at(layers, i)
         plan.append(layers[i] if block is None else block)
         i += 1 if block is None else len(block.layers)
-    return plan
+    return plan if len(plan) < len(layers) else layers  # without blocks: ``layers`` itself
 
 
 def _block_at(layers, i):
