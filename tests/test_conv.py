@@ -211,6 +211,15 @@ def test_recognition_blocks_give_what_the_layers_give(spec, height, blocks):
     np.testing.assert_allclose(net.outputs.data, want[id(net.sub[-1])][0], rtol=1e-4, atol=1e-6)
 
 
+def test_a_network_without_convolution_blocks_runs_its_layers_as_they_are():
+    """Its own layer list, so that a backward pass after a recognition pass needs no second forward pass."""
+    net = make_net("BIDILSTM", rng=0, ninput=4, nhidden=3, noutput=5)
+    assert fused.recognition_plan(net.sub) is net.sub
+    net.inputs.aset(np.zeros((6, 4, 1), np.float32))
+    net.forward()
+    assert net._layer_by_layer
+
+
 def test_convolution_work_buffers_stay_small_on_a_wide_minibatch():
     """Training and recognizing 8 lines of 850 steps, no convolution keeps a buffer larger than its outputs
     or a piece of work (im2col's patches of a whole minibatch were 6 times its outputs)."""
