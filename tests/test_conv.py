@@ -9,7 +9,7 @@ from clstmtools.network import (CNNBIDILSTM, CRNN, GRU, LSTM, AlongX, AlongY, Ba
                                 MaxPool, Parallel, Reshape, Reversed, SpecError, build_spec, dropout_layers, make_net,
                                 seed_dropout)
 from clstmtools.kernels import winograd as KW
-from clstmtools.network import composites, fused
+from clstmtools.network import fused
 from clstmtools.network import conv as conv_module
 from clstmtools.network.vgsl import reshaped
 from test_network import _gradient_check, assert_same_for_one_and_two_threads, float64_networks
