@@ -144,13 +144,17 @@ def test_evaluation_in_batches_equals_the_line_by_line_sums():
     assert task.evaluate(net, 3) == rows[3]
 
 
-def test_a_minibatch_cut_into_parts_by_width_gives_the_same_records_and_update(monkeypatch):
-    import clstmtools.tasks as tasks
+def labelled_lines():
+    """Four lines of the WIDTHS with random labels over three classes, and the CTC task over them."""
     xs = lines(4, seed=3)
-    codec = Codec([0, 65, 66, 67])
     rng = np.random.default_rng(1)
     labels = [np.array(rng.integers(1, 4, size=max(1, len(x) // 6)), np.int32) for x in xs]
-    task = CtcTask(lambda i: xs[i], lambda i: labels[i], codec)
+    return xs, CtcTask(lambda i: xs[i], lambda i: labels[i], Codec([0, 65, 66, 67]))
+
+
+def test_a_minibatch_cut_into_parts_by_width_gives_the_same_records_and_update(monkeypatch):
+    import clstmtools.tasks as tasks
+    xs, task = labelled_lines()
     results = []
     for budget in (10 ** 6, 40):  # one part; parts of at most 40 padded steps (the 30-step lines alone)
         monkeypatch.setattr(tasks, "BATCH_STEPS", budget)
@@ -173,11 +177,7 @@ def test_a_minibatch_of_a_network_with_batch_norm_is_never_cut_into_parts(monkey
     by its own and move the running statistics once per part. Whatever the step budget, the update and the
     running statistics are those of the whole minibatch in one part."""
     import clstmtools.tasks as tasks
-    xs = lines(4, seed=3)
-    codec = Codec([0, 65, 66, 67])
-    rng = np.random.default_rng(1)
-    labels = [np.array(rng.integers(1, 4, size=max(1, len(x) // 6)), np.int32) for x in xs]
-    task = CtcTask(lambda i: xs[i], lambda i: labels[i], codec)
+    xs, task = labelled_lines()
     results = []
     for budget in (10 ** 6, 40):
         monkeypatch.setattr(tasks, "BATCH_STEPS", budget)

@@ -225,10 +225,10 @@ def train(settings, path):
 
     require_save_name(settings, PROGRAM)
     protect_inputs(settings, [path])
-    if settings.folds:
+    if settings.folds and settings.fold < 0:  # the folds' processes (or ranks) train them; checked first
         check_folds(settings, len(open_data(settings, path)))
-        if settings.fold < 0:
-            return run_folds(PROGRAM, settings, [path], save_stem(settings.save_name), lambda: train(settings, path))
+        return run_folds(PROGRAM, settings, [path], save_stem(settings.save_name), lambda: train(settings, path))
+    if settings.folds:
         settings.resolved["save_name"] = fold_name(save_stem(settings.save_name), settings.fold)
     loaded = bool(settings.load)
     check_fine_tuning(settings, loaded)
@@ -243,6 +243,7 @@ def train(settings, path):
         net = build_network(settings, data.depth, len(data.codec))
         net.codec = data.codec.codepoints
         net.attributes["unicode"] = settings.unicode  # the codec holds text in this form
+    check_folds(settings, len(data))
     texts = [data.text(i) for i in range(len(data))]
     key = data_key(texts)
     state = resume_state(settings, key)

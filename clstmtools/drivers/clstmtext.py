@@ -199,10 +199,10 @@ def train(settings, args):
     need_files(args, (1, 2), "a pairs file, or an inputs file and an outputs file")
     require_save_name(settings, PROGRAM)
     protect_inputs(settings, args)
-    if settings.folds:
+    if settings.folds and settings.fold < 0:  # the folds' processes (or ranks) train them; checked first
         check_folds(settings, len(read_pairs(args, settings.unicode)))
-        if settings.fold < 0:
-            return run_folds(PROGRAM, settings, args, save_stem(settings.save_name), lambda: train(settings, args))
+        return run_folds(PROGRAM, settings, args, save_stem(settings.save_name), lambda: train(settings, args))
+    if settings.folds:
         settings.resolved["save_name"] = fold_name(save_stem(settings.save_name), settings.fold)
     loaded = bool(settings.load)
     check_fine_tuning(settings, loaded)
@@ -217,6 +217,7 @@ def train(settings, args):
         net.icodec, net.codec = pairs.icodec.codepoints, pairs.codec.codepoints
         net.attributes["neps"] = str(neps)
         net.attributes["unicode"] = settings.unicode
+    check_folds(settings, len(pairs))
     key = data_key([f"{a}\t{b}" for a, b in zip(pairs.inputs, pairs.outputs)])
     state = resume_state(settings, key)
     where = " and ".join(args)
